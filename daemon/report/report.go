@@ -1,0 +1,245 @@
+// Package report defines the report schema: the JSON document that
+// GET /v1/reports/{digest} returns. The schema is stable: fields may be
+// added, never renamed or removed.
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Verdict is the outcome of a scan.
+type Verdict string
+
+const (
+	// Healthy: every analyzer ran and no finding remains after policy.
+	Healthy Verdict = "healthy"
+	// Unhealthy: findings remain after policy.
+	Unhealthy Verdict = "unhealthy"
+	// Incomplete: an analyzer failed or timed out, or none ran. A scan that
+	// did not look is never called healthy.
+	Incomplete Verdict = "incomplete"
+)
+
+// ParseVerdict accepts the three verdict names.
+func ParseVerdict(s string) (Verdict, error) {
+	switch v := Verdict(strings.ToLower(s)); v {
+	case Healthy, Unhealthy, Incomplete:
+		return v, nil
+	}
+	return "", fmt.Errorf("report: unknown verdict %q (want healthy, unhealthy or incomplete)", s)
+}
+
+// Severity levels, from the most to the least severe.
+type Severity string
+
+const (
+	Critical   Severity = "critical"
+	High       Severity = "high"
+	Medium     Severity = "medium"
+	Low        Severity = "low"
+	Negligible Severity = "negligible"
+	Unknown    Severity = "unknown"
+)
+
+// Severities lists every level, most severe first.
+var Severities = []Severity{Critical, High, Medium, Low, Negligible, Unknown}
+
+// Rank orders severities: critical is 5, unknown is 0.
+func (s Severity) Rank() int {
+	switch s {
+	case Critical:
+		return 5
+	case High:
+		return 4
+	case Medium:
+		return 3
+	case Low:
+		return 2
+	case Negligible:
+		return 1
+	}
+	return 0
+}
+
+// AtLeast reports whether s is as severe as min or more.
+func (s Severity) AtLeast(min Severity) bool { return s.Rank() >= min.Rank() }
+
+// ParseSeverity accepts the level names, case-insensitively.
+func ParseSeverity(s string) (Severity, error) {
+	v := Severity(strings.ToLower(s))
+	for _, l := range Severities {
+		if v == l {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("report: unknown severity %q (want one of critical, high, medium, low, negligible, unknown)", s)
+}
+
+// AnalyzerStatus is how one analyzer ended.
+type AnalyzerStatus string
+
+const (
+	AnalyzerOK      AnalyzerStatus = "ok"
+	AnalyzerFailed  AnalyzerStatus = "failed"
+	AnalyzerTimeout AnalyzerStatus = "timeout"
+)
+
+// Report is the result of scanning one image manifest for one platform.
+type Report struct {
+	// Image is the reference the scan was asked for.
+	Image string `json:"image"`
+	// Digest is the manifest digest that was scanned.
+	Digest string `json:"digest"`
+	// Platform is os/arch[/variant] of the manifest.
+	Platform  string    `json:"platform"`
+	ScannedAt time.Time `json:"scanned_at"`
+	Verdict   Verdict   `json:"verdict"`
+	// Summary counts the findings that remain after policy, per severity.
+	Summary Summary `json:"summary"`
+	// Image metadata recorded by image acquisition.
+	ConfigDigest string  `json:"config_digest,omitempty"`
+	Layers       []Layer `json:"layers,omitempty"`
+
+	Packages  []Package  `json:"packages"`
+	Findings  []Finding  `json:"findings"`
+	Analyzers []Analyzer `json:"analyzers"`
+	// Warnings are things the scan could not do fully (skipped files...).
+	Warnings []string `json:"warnings,omitempty"`
+	// ScanID is the scan that produced this report.
+	ScanID string `json:"scan_id"`
+}
+
+// Summary counts findings per severity.
+type Summary struct {
+	Critical   int `json:"critical"`
+	High       int `json:"high"`
+	Medium     int `json:"medium"`
+	Low        int `json:"low"`
+	Negligible int `json:"negligible"`
+	Unknown    int `json:"unknown"`
+}
+
+// Add counts one finding of severity s.
+func (s *Summary) Add(sev Severity) {
+	switch sev {
+	case Critical:
+		s.Critical++
+	case High:
+		s.High++
+	case Medium:
+		s.Medium++
+	case Low:
+		s.Low++
+	case Negligible:
+		s.Negligible++
+	default:
+		s.Unknown++
+	}
+}
+
+// Total is the number of findings counted.
+func (s Summary) Total() int {
+	return s.Critical + s.High + s.Medium + s.Low + s.Negligible + s.Unknown
+}
+
+// Max is the most severe level with a non-zero count, or "" when none.
+func (s Summary) Max() Severity {
+	for _, l := range Severities {
+		if s.count(l) > 0 {
+			return l
+		}
+	}
+	return ""
+}
+
+func (s Summary) count(l Severity) int {
+	switch l {
+	case Critical:
+		return s.Critical
+	case High:
+		return s.High
+	case Medium:
+		return s.Medium
+	case Low:
+		return s.Low
+	case Negligible:
+		return s.Negligible
+	}
+	return s.Unknown
+}
+
+// Layer is one layer of the image.
+type Layer struct {
+	Digest string `json:"digest"`
+	DiffID string `json:"diff_id,omitempty"`
+	Size   int64  `json:"size"`
+}
+
+// Package is one entry of the inventory.
+type Package struct {
+	Ecosystem string `json:"ecosystem"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	PURL      string `json:"purl,omitempty"`
+	// Source is the source package, where the ecosystem has one (dpkg).
+	Source    *Source  `json:"source,omitempty"`
+	Locations []string `json:"locations"`
+}
+
+// Source is the source package a binary package was built from.
+type Source struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// PackageRef names a package in a finding.
+type PackageRef struct {
+	Ecosystem string `json:"ecosystem"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+}
+
+// Finding is one advisory affecting one package.
+type Finding struct {
+	ID           string     `json:"id"`
+	Aliases      []string   `json:"aliases"`
+	Package      PackageRef `json:"package"`
+	Severity     Severity   `json:"severity"`
+	CVSS         *CVSS      `json:"cvss,omitempty"`
+	FixedVersion string     `json:"fixed_version,omitempty"`
+	Summary      string     `json:"summary"`
+}
+
+// CVSS is the score a severity was derived from.
+type CVSS struct {
+	Version string  `json:"version"`
+	Vector  string  `json:"vector"`
+	Score   float64 `json:"score"`
+}
+
+// Analyzer records how one analyzer ran.
+type Analyzer struct {
+	Name    string         `json:"name"`
+	Version string         `json:"version"`
+	Status  AnalyzerStatus `json:"status"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// DecideVerdict applies the verdict rule: incomplete when no analyzer ran or
+// any did not end ok; else unhealthy when findings remain; else healthy.
+func DecideVerdict(analyzers []Analyzer, remaining int) Verdict {
+	if len(analyzers) == 0 {
+		return Incomplete
+	}
+	for _, a := range analyzers {
+		if a.Status != AnalyzerOK {
+			return Incomplete
+		}
+	}
+	if remaining > 0 {
+		return Unhealthy
+	}
+	return Healthy
+}

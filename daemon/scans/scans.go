@@ -1,0 +1,107 @@
+// Package scans defines a scan request, its record and its lifecycle. It is
+// shared by the store, the queue, the API and the client; it holds data, no
+// behaviour that needs I/O.
+package scans
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/assayhq/assay/daemon/report"
+)
+
+// Status is where a scan is in its life.
+type Status string
+
+const (
+	Queued    Status = "queued"
+	Pulling   Status = "pulling"
+	Analyzing Status = "analyzing"
+	Matching  Status = "matching"
+	Done      Status = "done"
+	Failed    Status = "failed"
+	Cancelled Status = "cancelled"
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{Queued, Pulling, Analyzing, Matching, Done, Failed, Cancelled}
+
+// Terminal reports whether no further change will happen.
+func (s Status) Terminal() bool { return s == Done || s == Failed || s == Cancelled }
+
+// Running reports whether a worker holds the scan.
+func (s Status) Running() bool { return s == Pulling || s == Analyzing || s == Matching }
+
+// ParseStatus accepts a status name.
+func ParseStatus(s string) (Status, error) {
+	for _, v := range Statuses {
+		if string(v) == s {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("scans: unknown status %q", s)
+}
+
+// Request is what a trigger (API, webhook, containerd event) asks for.
+type Request struct {
+	// Image is a reference: registry/repo:tag, registry/repo@digest, or both.
+	Image string `json:"image"`
+	// Platform optionally pins os/arch[/variant]; empty means the configured default.
+	Platform string `json:"platform,omitempty"`
+	// Trigger says where the request came from: api, webhook, containerd.
+	Trigger string `json:"trigger,omitempty"`
+}
+
+// Scan is the durable record of one scan.
+type Scan struct {
+	ID       string `json:"id"`
+	Image    string `json:"image"`
+	Platform string `json:"platform,omitempty"`
+	Trigger  string `json:"trigger,omitempty"`
+	// DedupeKey identifies "the same image" while the scan is queued or running.
+	DedupeKey string `json:"-"`
+	// Digest is the manifest digest, known once resolved (or from the reference).
+	Digest string `json:"digest,omitempty"`
+	Status Status `json:"status"`
+	// Error says why a scan failed or was cancelled.
+	Error string `json:"error,omitempty"`
+	// Attempts counts how many times a worker started this scan; more than
+	// one means a daemon crash or shutdown interrupted an earlier attempt.
+	Attempts   int        `json:"attempts"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Verdict and Summary copy the report's, once done.
+	Verdict report.Verdict  `json:"verdict,omitempty"`
+	Summary *report.Summary `json:"summary,omitempty"`
+}
+
+// Filter selects scans in a listing. Zero values select everything.
+type Filter struct {
+	Status []Status
+	// Image matches the requested reference exactly.
+	Image  string
+	Digest string
+	// After is a scan ID: list scans created after it (paging cursor).
+	After string
+	// Limit caps the page size; 0 means the store's default.
+	Limit int
+}
+
+// Event is one line of the /v1/events stream.
+type Event struct {
+	// Type is "scan" (a state change) or "report" (a finished report).
+	Type   string         `json:"type"`
+	Time   time.Time      `json:"time"`
+	Scan   *Scan          `json:"scan,omitempty"`
+	Report *report.Report `json:"report,omitempty"`
+	// Error is set on the final line sent to a client that is being dropped.
+	Error *ErrorBody `json:"error,omitempty"`
+}
+
+// ErrorBody is the error object of the API: {"error": {"code", "message"}}.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
