@@ -1,0 +1,245 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assayhq/assay/daemon/events"
+	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/daemon/scans"
+)
+
+// Service is what the API asks of the daemon. Errors wrap the kinds in
+// daemon/errdefs with %w; anything else is reported as an internal error.
+type Service interface {
+	// Submit queues a scan. created is false when an existing queued or
+	// running scan of the same image is returned instead.
+	Submit(ctx context.Context, req scans.Request) (s scans.Scan, created bool, err error)
+	Scan(ctx context.Context, id string) (scans.Scan, error)
+	Scans(ctx context.Context, f scans.Filter) (list []scans.Scan, next string, err error)
+	// Cancel returns the scan as cancelled, or still running while the
+	// cancellation propagates; ErrConflict when it has already finished.
+	Cancel(ctx context.Context, id string) (scans.Scan, error)
+	// Report is the latest report of a manifest digest.
+	Report(ctx context.Context, digest string) (*report.Report, error)
+	// ReportForImage is the latest report whose Image equals this reference.
+	ReportForImage(ctx context.Context, image string) (*report.Report, error)
+	// ReportHistory lists the reports of a manifest digest, newest first.
+	ReportHistory(ctx context.Context, digest string) ([]*report.Report, error)
+	QueueStats(ctx context.Context) (queued, running int, err error)
+}
+
+// EventSource is where /v1/events subscribes; *events.Broker implements it.
+type EventSource interface {
+	Subscribe(buffer int) *events.Subscription
+}
+
+var _ EventSource = (*events.Broker)(nil)
+
+// Options configures NewHandler. Service is required.
+type Options struct {
+	Service Service
+	// Events feeds /v1/events; nil makes that route answer 503.
+	Events EventSource
+	// Authorizer decides from peer credentials; nil allows root and the
+	// daemon's own uid only.
+	Authorizer Authorizer
+	// Metrics is served at /v1/metrics; nil makes that route answer 404.
+	Metrics prometheus.Gatherer
+	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// EventBuffer is the per-stream event buffer; 0 means events.DefaultBuffer.
+	EventBuffer int
+	Version     string
+	// Logger receives request logs (debug) and internal errors; nil discards.
+	Logger *slog.Logger
+	// Ready reports health: nil when ready. nil means always ready.
+	Ready func() error
+}
+
+const (
+	// DefaultMaxBodyBytes caps request bodies when Options.MaxBodyBytes is 0.
+	DefaultMaxBodyBytes = 1 << 20
+	// eventWriteTimeout bounds each write of the event stream, so a client
+	// that stops reading cannot pin its handler.
+	eventWriteTimeout = 10 * time.Second
+)
+
+type handler struct {
+	o            Options
+	log          *slog.Logger
+	started      time.Time
+	writeTimeout time.Duration
+	// mux dispatches the routes table; paths knows each route's path
+	// without its method, to tell 405 from 404.
+	mux     *http.ServeMux
+	paths   *http.ServeMux
+	metrics http.Handler
+}
+
+// route is one entry of the handler table.
+type route struct {
+	method string
+	path   string // a ServeMux path pattern; also the OpenAPI path
+	serve  func(*handler, http.ResponseWriter, *http.Request)
+}
+
+// routes is the handler table, sorted by path, then method.
+var routes = []route{
+	{"GET", "/v1/events", (*handler).serveEvents},
+	{"GET", "/v1/health", (*handler).serveHealth},
+	{"GET", "/v1/metrics", (*handler).serveMetrics},
+	{"GET", "/v1/reports", (*handler).serveReportForImage},
+	{"GET", "/v1/reports/{digest}", (*handler).serveReport},
+	{"GET", "/v1/reports/{digest}/history", (*handler).serveReportHistory},
+	{"GET", "/v1/scans", (*handler).serveListScans},
+	{"POST", "/v1/scans", (*handler).serveSubmit},
+	{"DELETE", "/v1/scans/{id}", (*handler).serveCancel},
+	{"GET", "/v1/scans/{id}", (*handler).serveScan},
+}
+
+// NewHandler returns the /v1 API handler. It panics if o.Service is nil.
+func NewHandler(o Options) http.Handler {
+	if o.Service == nil {
+		panic("api: Options.Service is nil")
+	}
+	if o.Authorizer == nil {
+		o.Authorizer = GroupAuthorizer{SelfUID: uint32(os.Getuid())}
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = events.DefaultBuffer
+	}
+	h := &handler{
+		o:            o,
+		log:          o.Logger,
+		started:      time.Now(),
+		writeTimeout: eventWriteTimeout,
+		mux:          http.NewServeMux(),
+		paths:        http.NewServeMux(),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.metrics = newMetricsHandler(h)
+	seen := make(map[string]bool)
+	for _, rt := range routes {
+		h.mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) { rt.serve(h, w, r) })
+		if !seen[rt.path] {
+			seen[rt.path] = true
+			h.paths.Handle(rt.path, http.NotFoundHandler())
+		}
+	}
+	// Everything the table does not match, including a known path with
+	// another method, lands here.
+	h.mux.HandleFunc("/", h.serveUnmatched)
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	peer, hasPeer := PeerFrom(r.Context())
+	defer func() {
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status()),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if hasPeer {
+			attrs = append(attrs, slog.Uint64("uid", uint64(peer.UID)), slog.Int("pid", int(peer.PID)))
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "api request", attrs...)
+	}()
+
+	// A browser must never drive the daemon (a page could otherwise reach a
+	// socket forwarded to TCP): refuse what only browsers send.
+	if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Referer") != "" {
+		writeError(sw, http.StatusForbidden, "permission_denied", "browser requests are not allowed")
+		return
+	}
+	if !hasPeer {
+		writeError(sw, http.StatusForbidden, "permission_denied", "peer credentials unavailable: connect over the daemon's Unix socket")
+		return
+	}
+	if err := h.o.Authorizer.Allow(peer); err != nil {
+		writeError(sw, http.StatusForbidden, "permission_denied", err.Error())
+		return
+	}
+	// ServeMux would route HEAD to GET handlers; the API has no HEAD.
+	if r.Method == http.MethodHead {
+		h.serveUnmatched(sw, r)
+		return
+	}
+	h.mux.ServeHTTP(sw, r)
+}
+
+// serveUnmatched answers 405 with Allow for a known path, else 404.
+func (h *handler) serveUnmatched(w http.ResponseWriter, r *http.Request) {
+	_, pat := h.paths.Handler(r)
+	var allow []string
+	for _, rt := range routes {
+		if pat != "" && rt.path == pat {
+			allow = append(allow, rt.method)
+		}
+	}
+	if len(allow) == 0 {
+		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
+		return
+	}
+	slices.Sort(allow)
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+		"method "+r.Method+" not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
+}
+
+// statusWriter records the status for the request log. Unwrap lets
+// http.ResponseController reach the connection (flush, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError is what http.ResponseController.Flush calls, so flush errors
+// reach the event stream; Flush serves code that asserts http.Flusher.
+func (w *statusWriter) FlushError() error {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Flush() { _ = w.FlushError() }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/daemon/scans"
+)
+
+// TestOpenAPIMatchesRoutes keeps docs/openapi.yaml and the handler table
+// from drifting: every route is documented, and nothing else is.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	b, err := os.ReadFile("../../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI string                               `yaml:"openapi"`
+		Paths   map[string]map[string]yaml.Node      `yaml:"paths"`
+		Comps   map[string]map[string]map[string]any `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("docs/openapi.yaml: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
+		t.Errorf("openapi: %q, want 3.1.x", doc.OpenAPI)
+	}
+	var documented []string
+	for path, item := range doc.Paths {
+		for key := range item {
+			switch key {
+			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+				documented = append(documented, strings.ToUpper(key)+" "+path)
+			}
+		}
+	}
+	var served []string
+	for _, r := range routes {
+		served = append(served, r.method+" "+r.path)
+	}
+	slices.Sort(documented)
+	slices.Sort(served)
+	for _, r := range served {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is not in docs/openapi.yaml", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(served, d) {
+			t.Errorf("docs/openapi.yaml documents %s, which is not served", d)
+		}
+	}
+	for _, name := range []string{"Scan", "Report", "Event", "Error"} {
+		if _, ok := doc.Comps["schemas"][name]; !ok {
+			t.Errorf("components.schemas.%s missing", name)
+		}
+	}
+}
+
+// TestOpenAPISchemasMatchTypes checks that each documented schema has
+// exactly the JSON fields of the Go type it describes.
+func TestOpenAPISchemasMatchTypes(t *testing.T) {
+	b, err := os.ReadFile("../../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `yaml:"properties"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]any{
+		"Scan":      scans.Scan{},
+		"Event":     scans.Event{},
+		"ErrorBody": scans.ErrorBody{},
+		"Error":     errorResponse{},
+		"Report":    report.Report{},
+		"Summary":   report.Summary{},
+		"Layer":     report.Layer{},
+		"Package":   report.Package{},
+		"Finding":   report.Finding{},
+		"Analyzer":  report.Analyzer{},
+		"Health":    healthResponse{},
+	} {
+		var want []string
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			if tag != "" && tag != "-" {
+				want = append(want, tag)
+			}
+		}
+		var got []string
+		for p := range doc.Components.Schemas[name].Properties {
+			got = append(got, p)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(want, got) {
+			t.Errorf("schema %s has properties %v, Go type %T has %v", name, got, v, want)
+		}
+	}
+}

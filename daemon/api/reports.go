@@ -1,0 +1,95 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/assayhq/assay/daemon/report"
+)
+
+// historyResponse is the body of GET /v1/reports/{digest}/history.
+type historyResponse struct {
+	Reports []*report.Report `json:"reports"`
+}
+
+func (h *handler) serveReport(w http.ResponseWriter, r *http.Request) {
+	if !checkQuery(w, r) {
+		return
+	}
+	d, ok := pathDigest(w, r)
+	if !ok {
+		return
+	}
+	rep, err := h.o.Service.Report(r.Context(), d)
+	if err != nil {
+		h.serviceError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (h *handler) serveReportHistory(w http.ResponseWriter, r *http.Request) {
+	if !checkQuery(w, r) {
+		return
+	}
+	d, ok := pathDigest(w, r)
+	if !ok {
+		return
+	}
+	list, err := h.o.Service.ReportHistory(r.Context(), d)
+	if err != nil {
+		h.serviceError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []*report.Report{}
+	}
+	writeJSON(w, http.StatusOK, historyResponse{Reports: list})
+}
+
+func (h *handler) serveReportForImage(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "image")
+	if !ok {
+		return
+	}
+	image := q["image"]
+	if strings.TrimSpace(image) == "" {
+		badRequest(w, "image is required: GET /v1/reports?image=REF, or GET /v1/reports/{digest}")
+		return
+	}
+	rep, err := h.o.Service.ReportForImage(r.Context(), image)
+	if err != nil {
+		h.serviceError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// pathDigest returns the {digest} path value, or writes 400 unless it is a
+// manifest digest: sha256 with 64 or sha512 with 128 lower-case hex digits.
+func pathDigest(w http.ResponseWriter, r *http.Request) (string, bool) {
+	d := r.PathValue("digest")
+	if err := validDigest(d); err != nil {
+		badRequest(w, "%v", err)
+		return "", false
+	}
+	return d, true
+}
+
+func validDigest(d string) error {
+	algo, hex, _ := strings.Cut(d, ":")
+	var want int
+	switch algo {
+	case "sha256":
+		want = 64
+	case "sha512":
+		want = 128
+	default:
+		return fmt.Errorf("digest %q: want sha256:<64 hex> or sha512:<128 hex>", d)
+	}
+	if len(hex) != want || strings.IndexFunc(hex, func(c rune) bool { return !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') }) >= 0 {
+		return fmt.Errorf("digest %q: want %s:<%d lower-case hex digits>", d, algo, want)
+	}
+	return nil
+}
