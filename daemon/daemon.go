@@ -1,0 +1,277 @@
+// Package daemon assembles assayd: it opens the store, starts the scan
+// queue, serves the API on the local socket, talks to systemd, and handles
+// signals. It holds wiring only; each part lives in its own package.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/assayhq/assay/daemon/api"
+	"github.com/assayhq/assay/daemon/config"
+	"github.com/assayhq/assay/daemon/events"
+	"github.com/assayhq/assay/daemon/metrics"
+	"github.com/assayhq/assay/daemon/queue"
+	"github.com/assayhq/assay/daemon/scan"
+	"github.com/assayhq/assay/daemon/socket"
+	"github.com/assayhq/assay/daemon/store"
+)
+
+// Version is set at build time (-ldflags -X).
+var Version = "dev"
+
+// Options carry what main hands to Run besides the config.
+type Options struct {
+	// Reload reads the configuration again (SIGHUP).
+	Reload func() (*config.Config, error)
+	// Level is the logger's level, changed on reload.
+	Level *slog.LevelVar
+	// Scanner overrides the scanner (tests of the wiring only).
+	Scanner queue.Scanner
+}
+
+// Run runs the daemon until ctx is done or SIGTERM/SIGINT arrives.
+func Run(ctx context.Context, cfg *config.Config, o Options) error {
+	log := slog.Default()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("daemon: state_dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, "assay.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	broker := events.NewBroker()
+	var q *queue.Queue
+	m := metrics.New(Version, metrics.Gauges{
+		Queued: func() float64 {
+			n, _ := st.QueueLen(context.WithoutCancel(ctx))
+			return float64(n)
+		},
+		Running:     func() float64 { return float64(q.Running()) },
+		Subscribers: func() float64 { return float64(broker.Subscribers()) },
+	})
+	scanner := o.Scanner
+	if scanner == nil {
+		scanner = scan.Scanner{}
+	}
+	q = queue.New(queue.Options{
+		Store:       st,
+		Scanner:     scanner,
+		Publisher:   broker,
+		Observer:    m,
+		Concurrency: cfg.Scan.Concurrency,
+		Timeout:     cfg.Scan.Timeout,
+		MaxAttempts: cfg.Scan.MaxAttempts,
+		Logger:      log,
+	})
+	if err := q.Recover(ctx); err != nil {
+		return err
+	}
+
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	authz, err := authorizer(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler := api.NewHandler(api.Options{
+		Service:      &service{q: q, st: st},
+		Events:       broker,
+		Authorizer:   authz,
+		Metrics:      m.Registry,
+		MaxBodyBytes: cfg.API.MaxBodyBytes,
+		EventBuffer:  cfg.API.EventBuffer,
+		Version:      Version,
+		Logger:       log,
+	})
+	// Request contexts derive from serveCtx, cancelled at shutdown so that
+	// streaming handlers (/v1/events) end.
+	serveCtx, cancelServe := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelServe()
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ConnContext:       api.ConnContext,
+		BaseContext:       func(net.Listener) context.Context { return serveCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	queueCtx, stopQueue := context.WithCancel(ctx)
+	queueDone := make(chan struct{})
+	go func() {
+		defer close(queueDone)
+		q.Run(queueCtx, cfg.Shutdown.Timeout)
+	}()
+
+	go pruneLoop(ctx, st, cfg, log)
+	stopWatchdog := watchdog(ctx, log)
+	defer stopWatchdog()
+
+	log.Info("assayd serving", "version", Version, "socket", ln.Addr().String(), "activated", ln.Activated,
+		"state_dir", cfg.StateDir, "concurrency", cfg.Scan.Concurrency)
+	notify(log, sddaemon.SdNotifyReady)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-serveErr:
+			runErr = fmt.Errorf("daemon: api server: %w", err)
+			break loop
+		case <-hup:
+			reload(cfg, o, log)
+		}
+	}
+
+	log.Info("assayd stopping", "drain", cfg.Shutdown.Timeout)
+	notify(log, sddaemon.SdNotifyStopping)
+	stopQueue()
+	cancelServe()
+	shutCtx, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("api shutdown", "err", err)
+		srv.Close()
+	}
+	cancelShut()
+	<-queueDone
+	log.Info("assayd stopped")
+	return runErr
+}
+
+func listen(cfg *config.Config) (*socket.Listener, error) {
+	ln, err := socket.Activated()
+	if err != nil || ln != nil {
+		return ln, err
+	}
+	gid := -1
+	if cfg.Socket.Group != "" {
+		g, err := lookupGroup(cfg.Socket.Group)
+		if err != nil {
+			return nil, err
+		}
+		gid = int(g)
+	}
+	return socket.Listen(cfg.Socket.Path, cfg.Socket.FileMode(), gid)
+}
+
+func lookupGroup(name string) (uint32, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		g, err = user.LookupGroupId(name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("daemon: socket.group %q: %w", name, err)
+	}
+	id, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("daemon: socket.group %q: gid %q: %w", name, g.Gid, err)
+	}
+	return uint32(id), nil
+}
+
+func authorizer(cfg *config.Config) (api.Authorizer, error) {
+	a := api.GroupAuthorizer{SelfUID: uint32(os.Getuid())}
+	if cfg.Socket.Group != "" {
+		gid, err := lookupGroup(cfg.Socket.Group)
+		if err != nil {
+			return nil, err
+		}
+		a.GID, a.HasGroup = gid, true
+	}
+	return a, nil
+}
+
+func reload(cfg *config.Config, o Options, log *slog.Logger) {
+	if o.Reload == nil {
+		return
+	}
+	next, err := o.Reload()
+	if err != nil {
+		log.Error("reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	if o.Level != nil {
+		o.Level.Set(next.Log.SlogLevel())
+	}
+	cfg.Log.Level = next.Log.Level
+	log.Info("configuration reloaded", "log.level", next.Log.Level)
+	if next.Socket != cfg.Socket || next.StateDir != cfg.StateDir || next.Scan != cfg.Scan || next.API != cfg.API ||
+		next.Log.Format != cfg.Log.Format || next.Store != cfg.Store || next.Shutdown != cfg.Shutdown {
+		log.Warn("reload: only log.level changes at runtime; restart assayd to apply the other changes")
+	}
+}
+
+func pruneLoop(ctx context.Context, st *store.Store, cfg *config.Config, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := st.Prune(ctx, cfg.Store.ReportsPerImage, cfg.Store.ScanRetention)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("pruning old records failed", "err", err)
+		} else if n > 0 {
+			log.Info("pruned old records", "removed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watchdog pings systemd at half the interval it asked for.
+func watchdog(ctx context.Context, log *slog.Logger) func() {
+	every, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil || every <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(every / 2)
+		defer t.Stop()
+		for {
+			notify(log, sddaemon.SdNotifyWatchdog)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return cancel
+}
+
+func notify(log *slog.Logger, state string) {
+	if _, err := sddaemon.SdNotify(false, state); err != nil {
+		log.Warn("sd_notify failed", "state", state, "err", err)
+	}
+}
