@@ -1,0 +1,355 @@
+// Package e2e runs the built binaries (bin/assayd, bin/assay) as processes
+// against real registries and talks to them over their real socket. It runs
+// only with ASSAY_E2E=1 (make test-e2e), as root.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/assayhq/assay/daemon/client"
+	"github.com/assayhq/assay/daemon/scans"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("ASSAY_E2E") != "1" {
+		fmt.Println("e2e: skipped; set ASSAY_E2E=1 (make test-e2e) to run the built binaries")
+		os.Exit(0)
+	}
+	binDir = os.Getenv("ASSAY_BIN")
+	if binDir == "" {
+		binDir, _ = filepath.Abs("../bin")
+	}
+	for _, b := range []string{"assayd", "assay"} {
+		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			fmt.Printf("e2e: %s missing in %s: run make build\n", b, binDir)
+			os.Exit(1)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// testRegistry is go-containerregistry's registry on loopback, with a gate
+// that holds manifest requests of repositories under "slow/" until opened:
+// that is how tests keep scans running for as long as they need.
+type testRegistry struct {
+	*httptest.Server
+	Host string
+
+	mu       sync.Mutex
+	open     chan struct{}
+	opened   bool
+	inFlight int
+	maxIn    int
+	gets     map[string]int // manifest GETs per repository
+}
+
+func newRegistry(t *testing.T) *testRegistry {
+	r := &testRegistry{open: make(chan struct{}), gets: map[string]int{}}
+	inner := registry.New(registry.Logger(nullLogger()))
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet || req.Method == http.MethodHead {
+			if repo, ok := manifestRepo(req.URL.Path); ok {
+				r.mu.Lock()
+				if req.Method == http.MethodGet {
+					r.gets[repo]++
+				}
+				r.mu.Unlock()
+				if strings.HasPrefix(repo, "slow/") && req.Header.Get("X-Test-Push") == "" {
+					r.hold(req.Context())
+				}
+			}
+		}
+		inner.ServeHTTP(w, req)
+	}))
+	t.Cleanup(func() { r.Open(); r.Server.Close() })
+	r.Host = strings.TrimPrefix(r.Server.URL, "http://")
+	return r
+}
+
+func nullLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func manifestRepo(p string) (string, bool) {
+	p = strings.TrimPrefix(p, "/v2/")
+	i := strings.LastIndex(p, "/manifests/")
+	if i < 0 {
+		return "", false
+	}
+	return p[:i], true
+}
+
+func (r *testRegistry) hold(ctx context.Context) {
+	r.mu.Lock()
+	r.inFlight++
+	r.maxIn = max(r.maxIn, r.inFlight)
+	ch := r.open
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// Open lets held and future slow requests through.
+func (r *testRegistry) Open() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.opened {
+		close(r.open)
+		r.opened = true
+	}
+}
+
+func (r *testRegistry) stats() (inFlight, maxIn int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inFlight, r.maxIn
+}
+
+func (r *testRegistry) manifestGets(repo string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gets[repo]
+}
+
+// push writes a random one-layer image to repo:tag and returns ref and digest.
+func (r *testRegistry) push(t *testing.T, repoTag string) (string, string) {
+	t.Helper()
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(r.Host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pushing HEADs manifests: the test's own requests pass the gate.
+	if err := remote.Write(ref, img, remote.WithTransport(directTransport{})); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return ref.String(), d.String()
+}
+
+// directTransport marks requests so the gate lets the test's own pushes pass.
+type directTransport struct{}
+
+func (d directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("X-Test-Push", "1")
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// daemonProc is a running bin/assayd.
+type daemonProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	Sock   string
+	State  string
+	Client *client.Client
+	log    *syncBuffer
+	args   []string
+	env    []string
+}
+
+type daemonOpts struct {
+	state string   // reuse a state dir (restart); "" makes one
+	sock  string   // socket path; "" makes one
+	args  []string // extra flags
+	env   []string // extra environment
+}
+
+func startDaemon(t *testing.T, o daemonOpts) *daemonProc {
+	t.Helper()
+	dir := shortTempDir(t)
+	if o.state == "" {
+		o.state = filepath.Join(dir, "state")
+	}
+	if o.sock == "" {
+		o.sock = filepath.Join(dir, "assayd.sock")
+	}
+	d := &daemonProc{t: t, Sock: o.sock, State: o.state, log: &syncBuffer{}, args: o.args, env: o.env}
+	d.start()
+	t.Cleanup(func() {
+		d.kill()
+		if t.Failed() {
+			t.Logf("assayd log:\n%s", d.log.String())
+		}
+	})
+	return d
+}
+
+func (d *daemonProc) start() {
+	d.t.Helper()
+	args := append([]string{"--config", "/dev/null", "--socket.path", d.Sock, "--state_dir", d.State, "--log.level", "debug"}, d.args...)
+	d.cmd = exec.Command(filepath.Join(binDir, "assayd"), args...)
+	d.cmd.Env = append(cleanEnv(), d.env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.Client = client.New(d.Sock)
+	d.waitReady(15 * time.Second)
+}
+
+func (d *daemonProc) waitReady(timeout time.Duration) time.Duration {
+	d.t.Helper()
+	start := time.Now()
+	for time.Since(start) < timeout {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := d.Client.Health(ctx)
+		cancel()
+		if err == nil {
+			return time.Since(start)
+		}
+		if d.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.t.Fatalf("assayd did not become healthy within %s; log:\n%s", timeout, d.log.String())
+	return 0
+}
+
+// kill sends SIGKILL and reaps the process.
+func (d *daemonProc) kill() {
+	if d.cmd == nil || d.cmd.Process == nil || d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	d.cmd.Wait()
+}
+
+// restart starts a new daemon on the same state and socket.
+func (d *daemonProc) restart() time.Duration {
+	start := time.Now()
+	d.start()
+	return time.Since(start)
+}
+
+func (d *daemonProc) submit(image string) scans.Scan {
+	d.t.Helper()
+	sc, _, err := d.Client.Submit(context.Background(), scans.Request{Image: image})
+	if err != nil {
+		d.t.Fatalf("submit %s: %v", image, err)
+	}
+	return sc
+}
+
+func (d *daemonProc) waitStatus(id string, want scans.Status, timeout time.Duration) scans.Scan {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var sc scans.Scan
+	var err error
+	for time.Now().Before(deadline) {
+		sc, err = d.Client.Scan(context.Background(), id)
+		if err == nil && sc.Status == want {
+			return sc
+		}
+		if err == nil && sc.Status.Terminal() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.t.Fatalf("scan %s: status %s (err %v, error text %q), want %s", id, sc.Status, err, sc.Error, want)
+	return sc
+}
+
+// assay runs the CLI against this daemon.
+func (d *daemonProc) assay(args ...string) (string, string, int) {
+	return runCLI(d.Sock, nil, args...)
+}
+
+func runCLI(sock string, cred *syscall.Credential, args ...string) (string, string, int) {
+	cmd := exec.Command(filepath.Join(binDir, "assay"), append([]string{"--socket", sock}, args...)...)
+	cmd.Env = cleanEnv()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return out.String(), errb.String(), code
+}
+
+// cleanEnv is the environment without ASSAY_* and systemd variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "ASSAY_") || strings.HasPrefix(kv, "LISTEN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET") || strings.HasPrefix(kv, "WATCHDOG_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// shortTempDir keeps socket paths under the 108-byte sun_path limit.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "assay-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
