@@ -1,16 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func assayd(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "assayd"), args...)
+	// A daemon that wrongly starts is stopped after a while and counts as a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "assayd"), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -52,26 +57,31 @@ func TestConfigValidationErrors(t *testing.T) {
 		name, file string
 		env, args  []string
 		key        string
+		ownPaths   bool // the case sets socket.path or state_dir itself
 	}{
 		{name: "unknown key", file: "scan:\n  concurrancy: 2\n", key: "scan.concurrancy"},
 		{name: "unknown section", file: "scanner:\n  concurrency: 2\n", key: "scanner"},
 		{name: "wrong type", file: "scan:\n  concurrency: many\n", key: "scan.concurrency"},
 		{name: "duration without unit", file: "scan:\n  timeout: 5\n", key: "scan.timeout"},
 		{name: "negative size", file: "api:\n  max_body_bytes: -1\n", key: "api.max_body_bytes"},
-		{name: "relative socket", file: "socket:\n  path: run/assayd.sock\n", key: "socket.path"},
+		{name: "relative socket", file: "socket:\n  path: run/assayd.sock\n", key: "socket.path", ownPaths: true},
 		{name: "concurrency 0", file: "scan:\n  concurrency: 0\n", key: "scan.concurrency"},
 		{name: "bad log format", file: "log:\n  format: xml\n", key: "log.format"},
 		{name: "unknown group", file: "socket:\n  group: no-such-group-assay\n", key: "socket.group"},
 		{name: "bad env", env: []string{"ASSAY_SCAN_CONCURRENCY=-4"}, key: "scan.concurrency"},
 		{name: "bad flag", args: []string{"--scan.timeout", "-1s"}, key: "scan.timeout"},
-		{name: "relative state_dir flag", args: []string{"--state_dir", "state"}, key: "state_dir"},
+		{name: "relative state_dir flag", args: []string{"--state_dir", "state"}, key: "state_dir", ownPaths: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := shortTempDir(t)
 			file := filepath.Join(dir, "assayd.yaml")
 			os.WriteFile(file, []byte(tc.file), 0o600)
-			args := append([]string{"--config", file, "--socket.path", filepath.Join(dir, "s.sock"), "--state_dir", filepath.Join(dir, "st")}, tc.args...)
+			args := []string{"--config", file}
+			if !tc.ownPaths {
+				args = append(args, "--socket.path", filepath.Join(dir, "s.sock"), "--state_dir", filepath.Join(dir, "st"))
+			}
+			args = append(args, tc.args...)
 			out, code := assayd(t, tc.env, args...)
 			if code == 0 || !strings.Contains(out, tc.key) {
 				t.Fatalf("assayd started (exit %d) or did not name %s:\n%s", code, tc.key, out)
