@@ -29,7 +29,9 @@ func (s *service) Scans(ctx context.Context, f scans.Filter) ([]scans.Scan, stri
 	return s.st.List(ctx, f)
 }
 
-func (s *service) Cancel(ctx context.Context, id string) (scans.Scan, error) { return s.q.Cancel(ctx, id) }
+func (s *service) Cancel(ctx context.Context, id string) (scans.Scan, error) {
+	return s.q.Cancel(ctx, id)
+}
 
 func (s *service) Report(ctx context.Context, digest string) (*report.Report, error) {
 	return s.st.LatestReport(ctx, digest)

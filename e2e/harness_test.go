@@ -65,7 +65,7 @@ type testRegistry struct {
 	gets     map[string]int // manifest GETs per repository
 }
 
-func newRegistry(t *testing.T) *testRegistry {
+func newRegistry(t testing.TB) *testRegistry {
 	r := &testRegistry{open: make(chan struct{}), gets: map[string]int{}}
 	inner := registry.New(registry.Logger(nullLogger()))
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -139,7 +139,7 @@ func (r *testRegistry) manifestGets(repo string) int {
 }
 
 // push writes a random one-layer image to repo:tag and returns ref and digest.
-func (r *testRegistry) push(t *testing.T, repoTag string) (string, string) {
+func (r *testRegistry) push(t testing.TB, repoTag string) (string, string) {
 	t.Helper()
 	img, err := random.Image(512, 1)
 	if err != nil {
@@ -177,7 +177,7 @@ func (d directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // daemonProc is a running bin/assayd.
 type daemonProc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	Sock   string
 	State  string
@@ -194,7 +194,7 @@ type daemonOpts struct {
 	env   []string // extra environment
 }
 
-func startDaemon(t *testing.T, o daemonOpts) *daemonProc {
+func startDaemon(t testing.TB, o daemonOpts) *daemonProc {
 	t.Helper()
 	dir := shortTempDir(t)
 	if o.state == "" {
@@ -326,7 +326,7 @@ func cleanEnv() []string {
 }
 
 // shortTempDir keeps socket paths under the 108-byte sun_path limit.
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "assay-e2e-")
 	if err != nil {

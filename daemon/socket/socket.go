@@ -97,4 +97,3 @@ func Listen(path string, mode fs.FileMode, gid int) (*Listener, error) {
 	}
 	return &Listener{Listener: ul, Path: path}, nil
 }
-
