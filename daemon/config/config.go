@@ -4,13 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultPath is the file read when no other is named.
@@ -19,13 +25,17 @@ const DefaultPath = "/etc/assay/assayd.yaml"
 // Config is the daemon's whole configuration. The tags give each field's key
 // as written in the file.
 type Config struct {
-	Socket   Socket   `mapstructure:"socket" yaml:"socket"`
-	StateDir string   `mapstructure:"state_dir" yaml:"state_dir"`
-	Scan     Scan     `mapstructure:"scan" yaml:"scan"`
-	Log      Log      `mapstructure:"log" yaml:"log"`
-	API      API      `mapstructure:"api" yaml:"api"`
-	Store    Store    `mapstructure:"store" yaml:"store"`
-	Shutdown Shutdown `mapstructure:"shutdown" yaml:"shutdown"`
+	Socket     Socket     `mapstructure:"socket" yaml:"socket"`
+	StateDir   string     `mapstructure:"state_dir" yaml:"state_dir"`
+	Containerd Containerd `mapstructure:"containerd" yaml:"containerd"`
+	Registries Registries `mapstructure:"registries" yaml:"registries"`
+	Scan       Scan       `mapstructure:"scan" yaml:"scan"`
+	Limits     Limits     `mapstructure:"limits" yaml:"limits"`
+	Webhook    Webhook    `mapstructure:"webhook" yaml:"webhook"`
+	Log        Log        `mapstructure:"log" yaml:"log"`
+	API        API        `mapstructure:"api" yaml:"api"`
+	Store      Store      `mapstructure:"store" yaml:"store"`
+	Shutdown   Shutdown   `mapstructure:"shutdown" yaml:"shutdown"`
 }
 
 // Socket is the unix socket the API listens on.
@@ -49,6 +59,36 @@ func (s Socket) FileMode() os.FileMode {
 	return m
 }
 
+// Containerd is the containerd that pulls and unpacks images.
+type Containerd struct {
+	// Address is the socket of a containerd that runs on its own, an
+	// absolute path; Load strips a "unix://" prefix. Empty means managed
+	// mode: assayd runs its own containerd as a child.
+	Address string `mapstructure:"address" yaml:"address"`
+	// Namespace is the containerd namespace assayd works in.
+	Namespace string `mapstructure:"namespace" yaml:"namespace"`
+	// Binary is the containerd executable of managed mode, an absolute
+	// path. Empty means the file named containerd next to the assayd
+	// executable.
+	Binary string `mapstructure:"binary" yaml:"binary"`
+	// StartTimeout bounds how long the managed containerd may take to serve.
+	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
+	// WatchImages, when true, scans every image created in Namespace (node
+	// mode).
+	WatchImages bool `mapstructure:"watch_images" yaml:"watch_images"`
+}
+
+// Registries says how images are pulled.
+type Registries struct {
+	// ConfigPath is a containerd-style hosts directory (certs.d: one
+	// directory per registry host holding hosts.toml and certificates),
+	// an absolute path. It need not exist.
+	ConfigPath string `mapstructure:"config_path" yaml:"config_path"`
+	// AuthFile is a Docker config.json holding registry credentials, an
+	// absolute path. Empty means pulls are anonymous.
+	AuthFile string `mapstructure:"auth_file" yaml:"auth_file"`
+}
+
 // Scan bounds the work of scanning.
 type Scan struct {
 	// Concurrency is how many scans run at once.
@@ -58,6 +98,55 @@ type Scan struct {
 	// MaxAttempts is how many times a scan interrupted by a crash of the
 	// daemon is started before it is failed.
 	MaxAttempts int `mapstructure:"max_attempts" yaml:"max_attempts"`
+	// Platforms are the platforms of a multi-platform image that are
+	// scanned, each "os/arch" or "os/arch/variant". Empty (nil) means the
+	// host's platform.
+	Platforms []string `mapstructure:"platforms" yaml:"platforms"`
+}
+
+// Limits bound the images assayd accepts to scan.
+type Limits struct {
+	// MaxImageBytes caps an image's compressed size as its manifest
+	// states it: the sizes of its layers and its config summed.
+	MaxImageBytes int64 `mapstructure:"max_image_bytes" yaml:"max_image_bytes"`
+	// MaxLayers caps an image's number of layers.
+	MaxLayers int `mapstructure:"max_layers" yaml:"max_layers"`
+	// MaxUnpackedBytes caps the size of an image's layers once unpacked.
+	MaxUnpackedBytes int64 `mapstructure:"max_unpacked_bytes" yaml:"max_unpacked_bytes"`
+}
+
+// Webhook is an HTTP endpoint that registries notify of pushed images,
+// which assayd then scans.
+type Webhook struct {
+	// Listen is the host:port the endpoint listens on. Empty means no
+	// webhook.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// Token is the secret a notification must carry. Use Secret, which
+	// also covers TokenFile, rather than reading it.
+	Token string `mapstructure:"token" yaml:"token"`
+	// TokenFile is an absolute path of a file holding the secret instead
+	// of Token. Validate (so Load) reads it; a trailing newline is not
+	// part of the secret.
+	TokenFile string `mapstructure:"token_file" yaml:"token_file"`
+	// Registries maps a registry's name as notifications give it
+	// (host[:port]) to the address to pull its images from (host[:port]).
+	// A notification from a registry not listed is refused.
+	Registries map[string]string `mapstructure:"registries" yaml:"registries"`
+	// MaxBodyBytes caps a notification's body.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+
+	// fileToken is TokenFile's content as Validate last read it.
+	fileToken string
+}
+
+// Secret returns the token a notification must carry: Token, or, if
+// TokenFile is set, the token read from that file when the Config was
+// loaded (or last validated). It is empty if neither is set.
+func (w Webhook) Secret() string {
+	if w.TokenFile != "" {
+		return w.fileToken
+	}
+	return w.Token
 }
 
 // Log sets the daemon's log output.
@@ -118,10 +207,34 @@ func Default() Config {
 			Mode:  "0660",
 		},
 		StateDir: "/var/lib/assay",
+		Containerd: Containerd{
+			Address:      "",
+			Namespace:    "assay",
+			Binary:       "",
+			StartTimeout: 30 * time.Second,
+			WatchImages:  false,
+		},
+		Registries: Registries{
+			ConfigPath: "/etc/assay/certs.d",
+			AuthFile:   "",
+		},
 		Scan: Scan{
 			Concurrency: 2,
 			Timeout:     10 * time.Minute,
 			MaxAttempts: 3,
+			Platforms:   nil,
+		},
+		Limits: Limits{
+			MaxImageBytes:    4 << 30,
+			MaxLayers:        128,
+			MaxUnpackedBytes: 16 << 30,
+		},
+		Webhook: Webhook{
+			Listen:       "",
+			Token:        "",
+			TokenFile:    "",
+			Registries:   nil,
+			MaxBodyBytes: 1 << 20,
 		},
 		Log: Log{
 			Level:  "info",
@@ -139,6 +252,24 @@ func Default() Config {
 			Timeout: 30 * time.Second,
 		},
 	}
+}
+
+// ChangedKeys returns the keys whose values differ between c and other, in
+// the order of the file; a different token read from the same
+// webhook.token_file counts as a change of webhook.token_file. It tells,
+// on reload, which settings a restart would apply.
+func (c *Config) ChangedKeys(other *Config) []string {
+	var changed []string
+	for _, k := range keys {
+		differs := !reflect.DeepEqual(k.get(c), k.get(other))
+		if k.name == "webhook.token_file" && c.Webhook.fileToken != other.Webhook.fileToken {
+			differs = true
+		}
+		if differs {
+			changed = append(changed, k.name)
+		}
+	}
+	return changed
 }
 
 // keyError is a problem with the value of one key.
@@ -162,7 +293,23 @@ func (e *keyError) Error() string {
 // sun_path is 108 bytes including the terminating NUL.
 const maxSocketPath = 107
 
+// unixScheme may prefix containerd.address; Load strips it.
+const unixScheme = "unix://"
+
+// A containerd namespace, as containerd's namespaces.Validate checks it.
+const maxNamespace = 76
+
+var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
+
+// platformRE matches os/arch and os/arch/variant, in lower case.
+var platformRE = regexp.MustCompile(`^[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?$`)
+
+// minTokenLen is the shortest webhook token accepted, in characters.
+const minTokenLen = 16
+
 // Validate checks every value and returns one error per bad key, joined.
+// It reads webhook.token_file, when set, and keeps the token for
+// Webhook.Secret.
 func (c *Config) Validate() error {
 	return joinKeyErrors(c.validate())
 }
@@ -182,6 +329,16 @@ func (c *Config) validate() []*keyError {
 			bad(key, "must be greater than 0, got %s", d)
 		}
 	}
+	positiveSize := func(key string, n int64) {
+		if n <= 0 {
+			bad(key, "must be greater than 0, got %d", n)
+		}
+	}
+	absOrEmpty := func(key, p string) {
+		if p != "" && !filepath.IsAbs(p) {
+			bad(key, `must be an absolute path (or "" for the default), got %q`, p)
+		}
+	}
 
 	switch p := c.Socket.Path; {
 	case !filepath.IsAbs(p):
@@ -199,9 +356,47 @@ func (c *Config) validate() []*keyError {
 		bad("state_dir", "must be an absolute path, got %q", c.StateDir)
 	}
 
+	if a := c.Containerd.Address; a != "" {
+		switch p := strings.TrimPrefix(a, unixScheme); {
+		case !filepath.IsAbs(p):
+			bad("containerd.address", "must be the absolute path of a unix socket, optionally prefixed %s; got %q", unixScheme, a)
+		case len(p) > maxSocketPath:
+			bad("containerd.address", "is %d bytes long; a unix socket path can be at most %d", len(p), maxSocketPath)
+		}
+	}
+	switch ns := c.Containerd.Namespace; {
+	case len(ns) > maxNamespace:
+		bad("containerd.namespace", "is %d characters long; a containerd namespace can be at most %d", len(ns), maxNamespace)
+	case !namespaceRE.MatchString(ns):
+		bad("containerd.namespace", `must be letters and digits, separated by single ".", "_" or "-", like "assay"; got %q`, ns)
+	}
+	absOrEmpty("containerd.binary", c.Containerd.Binary)
+	positive("containerd.start_timeout", c.Containerd.StartTimeout)
+
+	if !filepath.IsAbs(c.Registries.ConfigPath) {
+		bad("registries.config_path", "must be an absolute path, got %q", c.Registries.ConfigPath)
+	}
+	absOrEmpty("registries.auth_file", c.Registries.AuthFile)
+
 	between("scan.concurrency", c.Scan.Concurrency, 1, 64)
 	positive("scan.timeout", c.Scan.Timeout)
 	between("scan.max_attempts", c.Scan.MaxAttempts, 1, 10)
+	seen := make(map[string]bool)
+	for _, p := range c.Scan.Platforms {
+		switch {
+		case !platformRE.MatchString(p):
+			bad("scan.platforms", `%q must be os/arch or os/arch/variant in lower case, like "linux/amd64" or "linux/arm/v7"`, p)
+		case seen[p]:
+			bad("scan.platforms", "%q is listed twice", p)
+		}
+		seen[p] = true
+	}
+
+	positiveSize("limits.max_image_bytes", c.Limits.MaxImageBytes)
+	between("limits.max_layers", c.Limits.MaxLayers, 1, 10000)
+	positiveSize("limits.max_unpacked_bytes", c.Limits.MaxUnpackedBytes)
+
+	c.validateWebhook(bad)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "must be one of debug, info, warn, error; got %q", c.Log.Level)
@@ -210,9 +405,7 @@ func (c *Config) validate() []*keyError {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 
-	if c.API.MaxBodyBytes <= 0 {
-		bad("api.max_body_bytes", "must be greater than 0, got %d", c.API.MaxBodyBytes)
-	}
+	positiveSize("api.max_body_bytes", c.API.MaxBodyBytes)
 	between("api.event_buffer", c.API.EventBuffer, 1, 100000)
 
 	if c.Store.ReportsPerImage < 1 {
@@ -222,6 +415,63 @@ func (c *Config) validate() []*keyError {
 
 	positive("shutdown.timeout", c.Shutdown.Timeout)
 	return errs
+}
+
+// validateWebhook checks the webhook section and reads webhook.token_file.
+func (c *Config) validateWebhook(bad func(key, format string, args ...any)) {
+	w := &c.Webhook
+	on := w.Listen != ""
+	if on {
+		if err := checkListen(w.Listen); err != nil {
+			bad("webhook.listen", "%v", err)
+		}
+	}
+
+	w.fileToken = ""
+	switch {
+	case w.TokenFile == "":
+	case !filepath.IsAbs(w.TokenFile):
+		bad("webhook.token_file", "must be an absolute path, got %q", w.TokenFile)
+	default:
+		tok, err := readToken(w.TokenFile)
+		if err != nil {
+			bad("webhook.token_file", "%v", err)
+			break
+		}
+		if err := checkToken(tok); err != nil {
+			bad("webhook.token_file", "the token in %s %v", w.TokenFile, err)
+			break
+		}
+		w.fileToken = tok
+	}
+	switch {
+	case w.Token != "" && w.TokenFile != "":
+		bad("webhook.token", "and webhook.token_file are both set; set only one")
+	case w.Token != "":
+		// The message must not show the token.
+		if err := checkToken(w.Token); err != nil {
+			bad("webhook.token", "%v", err)
+		}
+	case on && w.TokenFile == "":
+		bad("webhook.token", "must be set, or webhook.token_file, when webhook.listen is set: notifications must carry a secret")
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(w.Registries)) {
+		if err := checkHostPort(name); err != nil {
+			bad("webhook.registries", "registry name %q %v", name, err)
+		}
+		addr := w.Registries[name]
+		if err := checkHostPort(addr); err != nil {
+			bad("webhook.registries", "address %q of %q %v", addr, name, err)
+		}
+	}
+	if on && len(w.Registries) == 0 {
+		bad("webhook.registries", "must name at least one registry when webhook.listen is set; the webhook would accept no notification")
+	}
+
+	if w.MaxBodyBytes <= 0 {
+		bad("webhook.max_body_bytes", "must be greater than 0, got %d", w.MaxBodyBytes)
+	}
 }
 
 func joinKeyErrors(errs []*keyError) error {
@@ -270,4 +520,88 @@ func parseMode(s string) (os.FileMode, error) {
 		return 0, fmt.Errorf("must be at most 0777 (no setuid, setgid or sticky bits), got %q", s)
 	}
 	return os.FileMode(m), nil
+}
+
+// normalize rewrites values that have more than one spelling into the one
+// the rest of the daemon gets. Load calls it after validating, so that
+// messages show values as they were given.
+func (c *Config) normalize() {
+	c.Containerd.Address = strings.TrimPrefix(c.Containerd.Address, unixScheme)
+}
+
+// readToken reads a webhook token file: its content less trailing newlines.
+func readToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the token: %w", err)
+	}
+	tok := strings.TrimRight(string(data), "\r\n")
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty; it must hold the token", path)
+	}
+	return tok, nil
+}
+
+// checkToken checks a webhook token. Its errors never show the token.
+func checkToken(tok string) error {
+	if n := utf8.RuneCountInString(tok); n < minTokenLen {
+		return fmt.Errorf("must be at least %d characters long, got %d", minTokenLen, n)
+	}
+	if strings.ContainsFunc(tok, unicode.IsControl) {
+		return errors.New("must be one line, without control characters")
+	}
+	return nil
+}
+
+// checkListen checks a webhook.listen address: host:port, the host
+// possibly empty (all addresses), the port a number.
+func checkListen(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf(`must be host:port, like "127.0.0.1:9443" or ":9443"; got %q`, s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("must have a port number from 1 to 65535, got %q", s)
+	}
+	return nil
+}
+
+// hostnameRE matches a DNS name or an IPv4 address.
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*$`)
+
+// checkHostPort checks a registry name or address: host or host:port,
+// without a scheme or path; an IPv6 host in brackets. Its message follows
+// the value it was given.
+func checkHostPort(s string) error {
+	const want = `must be host or host:port, like "registry.example:5000"`
+	switch {
+	case s == "":
+		return errors.New(want)
+	case strings.Contains(s, "://"):
+		return errors.New(want + ", without a scheme")
+	case strings.ContainsAny(s, "/?#@"):
+		return errors.New(want + ", without a path")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port; a bare IPv6 address would be ambiguous.
+		host, port = s, ""
+		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+			host = s[1 : len(s)-1]
+		} else if strings.Contains(s, ":") {
+			return errors.New(want + `; an IPv6 address goes in brackets, like "[fd00::1]:5000"`)
+		}
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return errors.New(want + ", with a port number from 1 to 65535")
+	}
+	if strings.HasPrefix(s, "[") {
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return errors.New(want + "; only an IPv6 address goes in brackets")
+		}
+		return nil
+	}
+	if !hostnameRE.MatchString(host) {
+		return errors.New(want)
+	}
+	return nil
 }

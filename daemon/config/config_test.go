@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -17,6 +18,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 )
+
+// cmpConfig lets cmp compare Configs: Webhook keeps the token it read from
+// webhook.token_file in an unexported field.
+var cmpConfig = cmp.AllowUnexported(Webhook{})
 
 // writeConfig writes content to a fresh file and returns its path.
 func writeConfig(t *testing.T, content string) string {
@@ -192,6 +197,159 @@ shutdown:
 			},
 		},
 		{
+			name: "new sections from the file",
+			file: `
+containerd:
+  address: unix:///run/containerd/containerd.sock # the scheme is stripped
+  namespace: k8s.io
+  binary: /opt/assay/bin/containerd
+  start_timeout: 1m
+  watch_images: true
+registries:
+  config_path: /etc/containerd/certs.d
+  auth_file: /root/.docker/config.json
+scan:
+  platforms: [linux/amd64, linux/arm/v7]
+limits:
+  max_image_bytes: 1GiB
+  max_layers: 10000
+  max_unpacked_bytes: 2147483648
+webhook:
+  listen: 127.0.0.1:9443
+  token: 0123456789abcdef
+  registries:
+    Reg.Example:5000: 127.0.0.1:5000 # names keep their case
+    "[fd00::1]:5000": "[fd00::1]"
+  max_body_bytes: 64KiB
+`,
+			want: func(c *Config) {
+				c.Containerd = Containerd{
+					Address:      "/run/containerd/containerd.sock",
+					Namespace:    "k8s.io",
+					Binary:       "/opt/assay/bin/containerd",
+					StartTimeout: time.Minute,
+					WatchImages:  true,
+				}
+				c.Registries = Registries{ConfigPath: "/etc/containerd/certs.d", AuthFile: "/root/.docker/config.json"}
+				c.Scan.Platforms = []string{"linux/amd64", "linux/arm/v7"}
+				c.Limits = Limits{MaxImageBytes: 1 << 30, MaxLayers: 10000, MaxUnpackedBytes: 2 << 30}
+				c.Webhook = Webhook{
+					Listen:       "127.0.0.1:9443",
+					Token:        "0123456789abcdef",
+					Registries:   map[string]string{"Reg.Example:5000": "127.0.0.1:5000", "[fd00::1]:5000": "[fd00::1]"},
+					MaxBodyBytes: 64 << 10,
+				}
+			},
+		},
+		{
+			name: "a list one item a line and a mapping in block style",
+			file: "scan:\n  platforms:\n    - linux/amd64\n    - windows/amd64\nwebhook:\n  registries:\n    reg.example: reg-mirror.internal:443\n",
+			want: func(c *Config) {
+				c.Scan.Platforms = []string{"linux/amd64", "windows/amd64"}
+				c.Webhook.Registries = map[string]string{"reg.example": "reg-mirror.internal:443"}
+			},
+		},
+		{
+			name: "an empty list and mapping are none, as in Default",
+			file: "scan:\n  platforms: []\nwebhook:\n  registries: {}\n",
+			want: func(c *Config) {},
+		},
+		{
+			name: "a quoted bool",
+			file: "containerd:\n  watch_images: \"true\"\n",
+			want: func(c *Config) { c.Containerd.WatchImages = true },
+		},
+		{
+			name: "new keys from the environment",
+			env: []string{
+				"ASSAY_CONTAINERD_ADDRESS=unix:///run/k3s/containerd/containerd.sock",
+				"ASSAY_CONTAINERD_NAMESPACE=k8s.io",
+				"ASSAY_CONTAINERD_START_TIMEOUT=5s",
+				"ASSAY_CONTAINERD_WATCH_IMAGES=1",
+				"ASSAY_REGISTRIES_AUTH_FILE=/etc/assay/auth.json",
+				"ASSAY_SCAN_PLATFORMS=linux/amd64, linux/arm64",
+				"ASSAY_LIMITS_MAX_LAYERS=64",
+				"ASSAY_LIMITS_MAX_UNPACKED_BYTES=8GiB",
+				"ASSAY_WEBHOOK_REGISTRIES=reg.example:5000=127.0.0.1:5000,other=127.0.0.1:6000",
+			},
+			want: func(c *Config) {
+				c.Containerd.Address = "/run/k3s/containerd/containerd.sock"
+				c.Containerd.Namespace = "k8s.io"
+				c.Containerd.StartTimeout = 5 * time.Second
+				c.Containerd.WatchImages = true
+				c.Registries.AuthFile = "/etc/assay/auth.json"
+				c.Scan.Platforms = []string{"linux/amd64", "linux/arm64"}
+				c.Limits.MaxLayers = 64
+				c.Limits.MaxUnpackedBytes = 8 << 30
+				c.Webhook.Registries = map[string]string{"reg.example:5000": "127.0.0.1:5000", "other": "127.0.0.1:6000"}
+			},
+		},
+		{
+			name: "env replaces the file's list and map whole",
+			file: "scan:\n  platforms: [linux/amd64, linux/arm64]\nwebhook:\n  registries:\n    a: 127.0.0.1:1\n",
+			env:  []string{"ASSAY_SCAN_PLATFORMS=linux/s390x", "ASSAY_WEBHOOK_REGISTRIES=b=127.0.0.1:2"},
+			want: func(c *Config) {
+				c.Scan.Platforms = []string{"linux/s390x"}
+				c.Webhook.Registries = map[string]string{"b": "127.0.0.1:2"}
+			},
+		},
+		{
+			name: "an empty env value empties the file's list and map",
+			file: "scan:\n  platforms: [linux/amd64]\nwebhook:\n  registries:\n    a: 127.0.0.1:1\n",
+			env:  []string{"ASSAY_SCAN_PLATFORMS=", "ASSAY_WEBHOOK_REGISTRIES="},
+			want: func(c *Config) {},
+		},
+		{
+			name: "new keys from flags",
+			file: "scan:\n  platforms: [linux/s390x]\nwebhook:\n  registries:\n    a: 127.0.0.1:1\n",
+			env:  []string{"ASSAY_SCAN_PLATFORMS=linux/ppc64le", "ASSAY_CONTAINERD_WATCH_IMAGES=true"},
+			args: []string{
+				"--scan.platforms", "linux/amd64,linux/arm64",
+				"--webhook.registries", "reg.example:5000=127.0.0.1:5000,other=127.0.0.1:6000",
+				"--containerd.watch_images=false",
+				"--containerd.binary=/usr/local/bin/containerd",
+				"--limits.max_image_bytes=512MiB",
+				"--limits.max_layers", "7",
+				"--webhook.max_body_bytes=2MiB",
+			},
+			want: func(c *Config) {
+				c.Scan.Platforms = []string{"linux/amd64", "linux/arm64"}
+				c.Webhook.Registries = map[string]string{"reg.example:5000": "127.0.0.1:5000", "other": "127.0.0.1:6000"}
+				c.Containerd.Binary = "/usr/local/bin/containerd"
+				c.Limits.MaxImageBytes = 512 << 20
+				c.Limits.MaxLayers = 7
+				c.Webhook.MaxBodyBytes = 2 << 20
+			},
+		},
+		{
+			name: "a bool flag without a value is true",
+			args: []string{"--containerd.watch_images"},
+			want: func(c *Config) { c.Containerd.WatchImages = true },
+		},
+		{
+			name: "repeated list and map flags add up",
+			args: []string{
+				"--scan.platforms", "linux/amd64", "--scan.platforms", "linux/arm64, linux/arm/v7",
+				"--webhook.registries", "a=127.0.0.1:1", "--webhook.registries", "b=127.0.0.1:2,a=127.0.0.1:3",
+			},
+			want: func(c *Config) {
+				c.Scan.Platforms = []string{"linux/amd64", "linux/arm64", "linux/arm/v7"}
+				c.Webhook.Registries = map[string]string{"a": "127.0.0.1:3", "b": "127.0.0.1:2"}
+			},
+		},
+		{
+			name: "empty list and map flags empty the lower layers'",
+			file: "scan:\n  platforms: [linux/amd64]\n",
+			env:  []string{"ASSAY_WEBHOOK_REGISTRIES=a=127.0.0.1:1"},
+			args: []string{"--scan.platforms=", "--webhook.registries="},
+			want: func(c *Config) {},
+		},
+		{
+			name: "map flag values are kept as given",
+			args: []string{"--webhook.registries=[fd00::1]:5000=[fd00::2]"},
+			want: func(c *Config) { c.Webhook.Registries = map[string]string{"[fd00::1]:5000": "[fd00::2]"} },
+		},
+		{
 			name: "the CLI's and the tests' variables are left alone",
 			env:  []string{"ASSAY_SOCKET=/run/assay/assayd.sock", "ASSAY_TEST_ROOT=1"},
 			want: func(c *Config) {},
@@ -213,7 +371,7 @@ shutdown:
 			}
 			want := Default()
 			tt.want(&want)
-			if diff := cmp.Diff(&want, got); diff != "" {
+			if diff := cmp.Diff(&want, got, cmpConfig); diff != "" {
 				t.Errorf("Load mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -385,6 +543,296 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"socket.group", "no such group"},
 		},
 		{
+			name: "relative containerd address",
+			file: "containerd:\n  address: run/containerd.sock\n",
+			want: []string{"containerd.address", "absolute path of a unix socket", "line 2"},
+		},
+		{
+			name: "relative containerd address after unix://",
+			env:  []string{"ASSAY_CONTAINERD_ADDRESS=unix://run/containerd.sock"},
+			want: []string{"containerd.address", "absolute", `"unix://run/containerd.sock"`},
+		},
+		{
+			name: "containerd address of another scheme",
+			file: "containerd:\n  address: tcp://127.0.0.1:1234\n",
+			want: []string{"containerd.address", "unix socket"},
+		},
+		{
+			name: "containerd address too long",
+			file: "containerd:\n  address: unix:///" + strings.Repeat("x", 120) + "\n",
+			want: []string{"containerd.address", "at most 107"},
+		},
+		{
+			name: "containerd namespace with a bad character",
+			file: "containerd:\n  namespace: assay/scans\n",
+			want: []string{"containerd.namespace", "letters and digits", `"assay/scans"`},
+		},
+		{
+			name: "containerd namespace with a leading separator",
+			env:  []string{"ASSAY_CONTAINERD_NAMESPACE=-assay"},
+			want: []string{"containerd.namespace", "letters and digits"},
+		},
+		{
+			name: "containerd namespace with two separators in a row",
+			file: "containerd:\n  namespace: assay..scans\n",
+			want: []string{"containerd.namespace", "letters and digits"},
+		},
+		{
+			name: "empty containerd namespace",
+			file: "containerd:\n  namespace: \"\"\n",
+			want: []string{"containerd.namespace", `got ""`},
+		},
+		{
+			name: "containerd namespace too long",
+			file: "containerd:\n  namespace: " + strings.Repeat("a", 77) + "\n",
+			want: []string{"containerd.namespace", "is 77 characters long", "at most 76"},
+		},
+		{
+			name: "relative containerd binary",
+			args: []string{"--containerd.binary=bin/containerd"},
+			want: []string{"containerd.binary", "absolute", "from --containerd.binary"},
+		},
+		{
+			name: "zero start timeout",
+			file: "containerd:\n  start_timeout: 0s\n",
+			want: []string{"containerd.start_timeout", "greater than 0"},
+		},
+		{
+			name: "bare integer start timeout",
+			file: "containerd:\n  start_timeout: 30\n",
+			want: []string{"containerd.start_timeout", "give a unit"},
+		},
+		{
+			name: "yes for a bool",
+			file: "containerd:\n  watch_images: yes\n",
+			want: []string{"containerd.watch_images", "true or false", `"yes"`},
+		},
+		{
+			name: "number for a bool",
+			file: "containerd:\n  watch_images: 1\n",
+			want: []string{"containerd.watch_images", "true or false"},
+		},
+		{
+			name: "list for a bool",
+			file: "containerd:\n  watch_images: [true]\n",
+			want: []string{"containerd.watch_images", "true or false", "got a list"},
+		},
+		{
+			name: "bad bool from env",
+			env:  []string{"ASSAY_CONTAINERD_WATCH_IMAGES=maybe"},
+			want: []string{"containerd.watch_images", "true or false", "from ASSAY_CONTAINERD_WATCH_IMAGES"},
+		},
+		{
+			name: "relative registries config path",
+			file: "registries:\n  config_path: certs.d\n",
+			want: []string{"registries.config_path", "absolute"},
+		},
+		{
+			name: "empty registries config path",
+			env:  []string{"ASSAY_REGISTRIES_CONFIG_PATH="},
+			want: []string{"registries.config_path", "absolute", `got ""`},
+		},
+		{
+			name: "relative registries auth file",
+			file: "registries:\n  auth_file: .docker/config.json\n",
+			want: []string{"registries.auth_file", "absolute"},
+		},
+		{
+			name: "a string for a list",
+			file: "scan:\n  platforms: linux/amd64\n",
+			want: []string{"scan.platforms", "must be a list", "write [linux/amd64]", "line 2"},
+		},
+		{
+			name: "a comma-separated string for a list",
+			file: "scan:\n  platforms: linux/amd64,linux/arm64\n",
+			want: []string{"scan.platforms", "must be a list", "write [linux/amd64, linux/arm64]"},
+		},
+		{
+			name: "a mapping for a list",
+			file: "scan:\n  platforms:\n    os: linux\n",
+			want: []string{"scan.platforms", "a list of strings", "got a mapping"},
+		},
+		{
+			name: "no value for a list",
+			file: "scan:\n  platforms:\n",
+			want: []string{"scan.platforms", "leave the key out"},
+		},
+		{
+			name: "a list item that is not a string",
+			file: "scan:\n  platforms:\n    - linux/amd64\n    - [linux, arm64]\n",
+			want: []string{"scan.platforms", "item 2, on line 4, must be a string", "got a list"},
+		},
+		{
+			name: "platform without arch",
+			file: "scan:\n  platforms: [linux]\n",
+			want: []string{"scan.platforms", `"linux" must be os/arch or os/arch/variant`},
+		},
+		{
+			name: "platform in upper case",
+			args: []string{"--scan.platforms=Linux/amd64"},
+			want: []string{"scan.platforms", `"Linux/amd64"`, "lower case", "from --scan.platforms"},
+		},
+		{
+			name: "platform with an empty part",
+			file: "scan:\n  platforms: [linux//amd64]\n",
+			want: []string{"scan.platforms", `"linux//amd64"`},
+		},
+		{
+			name: "platform with four parts",
+			file: "scan:\n  platforms: [linux/arm64/v8/x]\n",
+			want: []string{"scan.platforms", `"linux/arm64/v8/x"`},
+		},
+		{
+			name: "empty platform from env",
+			env:  []string{"ASSAY_SCAN_PLATFORMS=linux/amd64,,linux/arm64"},
+			want: []string{"scan.platforms", `"" must be os/arch`, "from ASSAY_SCAN_PLATFORMS"},
+		},
+		{
+			name: "platform listed twice",
+			file: "scan:\n  platforms: [linux/amd64, linux/arm64, linux/amd64]\n",
+			want: []string{"scan.platforms", `"linux/amd64" is listed twice`},
+		},
+		{
+			name: "zero max image bytes",
+			file: "limits:\n  max_image_bytes: 0\n",
+			want: []string{"limits.max_image_bytes", "greater than 0"},
+		},
+		{
+			name: "unreadable max image bytes",
+			env:  []string{"ASSAY_LIMITS_MAX_IMAGE_BYTES=huge"},
+			want: []string{"limits.max_image_bytes", "a size"},
+		},
+		{
+			name: "zero max layers",
+			file: "limits:\n  max_layers: 0\n",
+			want: []string{"limits.max_layers", "between 1 and 10000, got 0"},
+		},
+		{
+			name: "too many max layers",
+			args: []string{"--limits.max_layers=10001"},
+			want: []string{"limits.max_layers", "between 1 and 10000, got 10001"},
+		},
+		{
+			name: "negative max unpacked bytes",
+			file: "limits:\n  max_unpacked_bytes: -1\n",
+			want: []string{"limits.max_unpacked_bytes", "greater than 0"},
+		},
+		{
+			name: "webhook listen without a port",
+			file: webhookOn("localhost", ""),
+			want: []string{"webhook.listen", "host:port", `"localhost"`},
+		},
+		{
+			name: "webhook listen on a named port",
+			file: webhookOn("localhost:https", ""),
+			want: []string{"webhook.listen", "port number from 1 to 65535"},
+		},
+		{
+			name: "webhook listen on port 0",
+			file: webhookOn(`":0"`, ""),
+			want: []string{"webhook.listen", "port number"},
+		},
+		{
+			name: "webhook listen on a port too high",
+			env:  []string{"ASSAY_WEBHOOK_LISTEN=127.0.0.1:65536", "ASSAY_WEBHOOK_TOKEN=0123456789abcdef", "ASSAY_WEBHOOK_REGISTRIES=a=b"},
+			want: []string{"webhook.listen", "port number", "from ASSAY_WEBHOOK_LISTEN"},
+		},
+		{
+			name: "webhook without a token",
+			file: "webhook:\n  listen: :9443\n  registries: {a: b}\n",
+			want: []string{"webhook.token", "must be set, or webhook.token_file, when webhook.listen is set"},
+		},
+		{
+			name: "webhook with both token and token file",
+			file: webhookOn("127.0.0.1:9443", "  token_file: /run/secrets/assay-webhook\n"),
+			want: []string{"config: webhook.token: and webhook.token_file are both set"},
+		},
+		{
+			name: "short webhook token",
+			file: "webhook:\n  token: sesame\n",
+			want: []string{"webhook.token", "at least 16 characters long, got 6"},
+		},
+		{
+			name: "webhook token of two lines",
+			env:  []string{"ASSAY_WEBHOOK_TOKEN=0123456789abcdef\nmore"},
+			want: []string{"webhook.token", "one line"},
+		},
+		{
+			name: "relative webhook token file",
+			file: "webhook:\n  token_file: secrets/token\n",
+			want: []string{"webhook.token_file", "absolute"},
+		},
+		{
+			name: "missing webhook token file",
+			file: "webhook:\n  token_file: /nonexistent/assay/token\n",
+			want: []string{"webhook.token_file", "cannot read the token", "/nonexistent/assay/token"},
+		},
+		{
+			name: "webhook without registries",
+			file: "webhook:\n  listen: :9443\n  token: 0123456789abcdef\n",
+			want: []string{"webhook.registries", "at least one registry when webhook.listen is set"},
+		},
+		{
+			name: "registry name with a scheme",
+			file: "webhook:\n  registries:\n    https://reg.example: 127.0.0.1:5000\n",
+			want: []string{"webhook.registries", `registry name "https://reg.example"`, "without a scheme"},
+		},
+		{
+			name: "registry address with a path",
+			env:  []string{"ASSAY_WEBHOOK_REGISTRIES=reg.example=127.0.0.1:5000/v2"},
+			want: []string{"webhook.registries", `address "127.0.0.1:5000/v2" of "reg.example"`, "without a path"},
+		},
+		{
+			name: "registry address with port 0",
+			file: "webhook:\n  registries:\n    reg.example: 127.0.0.1:0\n",
+			want: []string{"webhook.registries", "port number from 1 to 65535"},
+		},
+		{
+			name: "registry address an IPv6 address without brackets",
+			file: "webhook:\n  registries:\n    reg.example: \"fd00::1\"\n",
+			want: []string{"webhook.registries", "in brackets"},
+		},
+		{
+			name: "empty registry address",
+			file: "webhook:\n  registries:\n    reg.example: \"\"\n",
+			want: []string{"webhook.registries", `address "" of "reg.example" must be host or host:port`},
+		},
+		{
+			name: "registries as a string",
+			file: "webhook:\n  registries: reg.example=127.0.0.1:5000\n",
+			want: []string{"webhook.registries", "a mapping", `"reg.example=127.0.0.1:5000"`},
+		},
+		{
+			name: "registries as a list",
+			file: "webhook:\n  registries: [reg.example]\n",
+			want: []string{"webhook.registries", "a mapping", "got a list"},
+		},
+		{
+			name: "registry address that is a list",
+			file: "webhook:\n  registries:\n    reg.example: [a, b]\n",
+			want: []string{"webhook.registries", `line 3: the value of "reg.example" must be a string, got a list`},
+		},
+		{
+			name: "registry set twice",
+			file: "webhook:\n  registries:\n    reg.example: a\n    reg.example: b\n",
+			want: []string{"webhook.registries", `"reg.example" is set twice, on lines 3 and 4`},
+		},
+		{
+			name: "registries from env without =",
+			env:  []string{"ASSAY_WEBHOOK_REGISTRIES=reg.example"},
+			want: []string{"webhook.registries", "name=value pairs", "from ASSAY_WEBHOOK_REGISTRIES"},
+		},
+		{
+			name: "registry from env given twice",
+			env:  []string{"ASSAY_WEBHOOK_REGISTRIES=a=127.0.0.1:1,a=127.0.0.1:2"},
+			want: []string{"webhook.registries", `gives "a" twice`},
+		},
+		{
+			name: "zero webhook body",
+			file: "webhook:\n  max_body_bytes: 0\n",
+			want: []string{"webhook.max_body_bytes", "greater than 0"},
+		},
+		{
 			name: "several problems at once",
 			file: "scan:\n  concurrency: 0\nlog:\n  level: loud\n  formt: json\n",
 			want: []string{"scan.concurrency", "log.level", "log.formt"},
@@ -402,6 +850,24 @@ func TestLoadErrors(t *testing.T) {
 			checkMessage(t, err, tt.want)
 		})
 	}
+}
+
+// webhookOn returns a file turning the webhook on at listen, with a token
+// and a registry, and the webhook keys in extra.
+func webhookOn(listen, extra string) string {
+	return "webhook:\n  listen: " + listen + "\n  token: 0123456789abcdef\n  registries: {a: b}\n" + extra
+}
+
+// normalized returns v with an empty list or map made nil, as Config
+// holds them.
+func normalized(v any) any {
+	switch v := v.(type) {
+	case []string:
+		return cloneList(v)
+	case map[string]string:
+		return cloneMap(v)
+	}
+	return v
 }
 
 // checkMessage asserts err's lines each start with "config: " and that its
@@ -437,7 +903,7 @@ func TestLoadFileErrors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
-		if diff := cmp.Diff(Default(), *got); diff != "" {
+		if diff := cmp.Diff(Default(), *got, cmpConfig); diff != "" {
 			t.Errorf("Load mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -494,14 +960,47 @@ func TestYAMLRoundTrip(t *testing.T) {
 	if g, err := user.LookupGroupId(strconv.Itoa(os.Getgid())); err == nil {
 		group = g.Name
 	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef-from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	custom := Config{
 		Socket:   Socket{Path: "/run/x/x.sock", Group: group, Mode: "0600"},
 		StateDir: "/srv/assay: state", // needs quoting in YAML
-		Scan:     Scan{Concurrency: 7, Timeout: 90 * time.Second, MaxAttempts: 1},
+		Containerd: Containerd{
+			Address:      "/run/containerd/containerd.sock",
+			Namespace:    "k8s.io",
+			Binary:       "/opt/containerd #1/bin/containerd", // needs quoting
+			StartTimeout: 45 * time.Second,
+			WatchImages:  true,
+		},
+		Registries: Registries{ConfigPath: "/etc/containerd/certs.d", AuthFile: "/root/.docker/config.json"},
+		Scan: Scan{
+			Concurrency: 7, Timeout: 90 * time.Second, MaxAttempts: 1,
+			Platforms: []string{"linux/amd64", "linux/arm/v7"},
+		},
+		Limits: Limits{MaxImageBytes: 1, MaxLayers: 10000, MaxUnpackedBytes: 1 << 40},
+		Webhook: Webhook{
+			Listen:    ":9443",
+			TokenFile: tokenFile,
+			Registries: map[string]string{
+				"Reg.Example:5000": "127.0.0.1:5000",
+				"[fd00::1]:5000":   "[fd00::2]",
+				"docker.io":        "mirror.internal",
+			},
+			MaxBodyBytes: 1,
+		},
 		Log:      Log{Level: "error", Format: "json"},
 		API:      API{MaxBodyBytes: 12345, EventBuffer: 100000},
 		Store:    Store{ReportsPerImage: 3, ScanRetention: 36 * time.Hour},
 		Shutdown: Shutdown{Timeout: 1500 * time.Millisecond},
+	}
+	// Validate reads the token file, as Load will.
+	if err := custom.Validate(); err != nil {
+		t.Fatalf("custom.Validate: %v", err)
+	}
+	if got, want := custom.Webhook.Secret(), "0123456789abcdef-from-a-file"; got != want {
+		t.Fatalf("Secret() after Validate = %q, want %q", got, want)
 	}
 	for _, tt := range []struct {
 		name string
@@ -523,7 +1022,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if diff := cmp.Diff(&tt.c, got); diff != "" {
+			if diff := cmp.Diff(&tt.c, got, cmpConfig); diff != "" {
 				t.Errorf("round trip mismatch (-want +got):\n%s\nYAML:\n%s", diff, data)
 			}
 		})
@@ -534,11 +1033,59 @@ func TestYAMLRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"  timeout: 10m0s\n", `  mode: "0660"` + "\n", "state_dir: /var/lib/assay\n"} {
+	for _, want := range []string{
+		"  timeout: 10m0s\n", `  mode: "0660"` + "\n", "state_dir: /var/lib/assay\n",
+		"  watch_images: false\n", "  platforms: []\n", "  registries: {}\n", `  token: ""` + "\n",
+	} {
 		if !strings.Contains(string(data), want) {
-			t.Errorf("YAML() lacks %q:\n%s", want, data)
+			t.Errorf("YAML() of Default lacks %q:\n%s", want, data)
 		}
 	}
+	data, err = custom.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  platforms:\n    - linux/amd64\n    - linux/arm/v7\n",
+		// Sorted by name.
+		"  registries:\n    Reg.Example:5000: 127.0.0.1:5000\n    '[fd00::1]:5000': '[fd00::2]'\n    docker.io: mirror.internal\n",
+		"  watch_images: true\n",
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("YAML() of custom lacks %q:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), "from-a-file") {
+		t.Errorf("YAML() shows the token read from webhook.token_file:\n%s", data)
+	}
+}
+
+// YAML, which `assayd config print` shows, never shows webhook.token; what
+// it shows instead cannot be loaded back as a token.
+func TestYAMLRedactsToken(t *testing.T) {
+	const token = "s3cret-webhook-token-value"
+	c := Default()
+	c.Webhook.Listen = "127.0.0.1:9443"
+	c.Webhook.Token = token
+	c.Webhook.Registries = map[string]string{"reg.example": "127.0.0.1:5000"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), token) {
+		t.Fatalf("YAML() shows the token:\n%s", data)
+	}
+	if want := `  token: "<redacted>"` + "\n"; !strings.Contains(string(data), want) {
+		t.Errorf("YAML() lacks %q:\n%s", want, data)
+	}
+	_, _, err = Load(LoadOptions{File: writeConfig(t, string(data)), FileRequired: true})
+	if err == nil {
+		t.Fatalf("Load of redacted YAML = nil error, want webhook.token refused:\n%s", data)
+	}
+	checkMessage(t, err, []string{"webhook.token", "at least 16 characters"})
 }
 
 // The shipped file states every key with its default, so that it and
@@ -552,7 +1099,7 @@ func TestShippedConfigIsDefault(t *testing.T) {
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("Load(%s) = %v, warnings %q", path, err, warnings)
 	}
-	if diff := cmp.Diff(Default(), *got); diff != "" {
+	if diff := cmp.Diff(Default(), *got, cmpConfig); diff != "" {
 		t.Errorf("%s differs from Default() (-Default +file):\n%s", path, diff)
 	}
 
@@ -578,6 +1125,9 @@ func TestKeysMatchStruct(t *testing.T) {
 	walk = func(prefix string, typ reflect.Type) {
 		for i := range typ.NumField() {
 			f := typ.Field(i)
+			if !f.IsExported() {
+				continue // state that is no key, like Webhook's token read from its file
+			}
 			name := f.Tag.Get("mapstructure")
 			if y := f.Tag.Get("yaml"); y != name {
 				t.Errorf("%s.%s: yaml tag %q differs from mapstructure tag %q", typ.Name(), f.Name, y, name)
@@ -633,9 +1183,12 @@ func TestBindFlags(t *testing.T) {
 			return
 		}
 		// The default shown in the help is the real one.
-		v, err := k.parse(f.DefValue)
-		if err != nil || !reflect.DeepEqual(v, k.get(&def)) {
-			t.Errorf("--%s default %q parses to %v (%v), want %v", f.Name, f.DefValue, v, err, k.get(&def))
+		if f.DefValue != f.Value.String() {
+			t.Errorf("--%s: default %q differs from the unset value %q", f.Name, f.DefValue, f.Value.String())
+		}
+		v, err := k.flagValue(f)
+		if err != nil || !reflect.DeepEqual(normalized(v), k.get(&def)) {
+			t.Errorf("--%s default %q reads as %#v (%v), want %#v", f.Name, f.DefValue, v, err, k.get(&def))
 		}
 	})
 	var want []string
@@ -703,4 +1256,220 @@ func TestValidateJoinsErrors(t *testing.T) {
 		"config: log.format:",
 		"config: state_dir:",
 	})
+}
+
+func TestWebhookSecret(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	on := func(extra string) string {
+		return "webhook:\n  listen: 127.0.0.1:9443\n  registries: {reg.example: 127.0.0.1:5000}\n" + extra
+	}
+
+	t.Run("token", func(t *testing.T) {
+		c, _, err := loadWith(t, on("  token: 0123456789abcdef\n"), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Webhook.Secret(); got != "0123456789abcdef" {
+			t.Errorf("Secret() = %q", got)
+		}
+	})
+	for _, tt := range []struct{ name, content, want string }{
+		{"token file", "0123456789abcdef-file", "0123456789abcdef-file"},
+		{"token file with a newline", "0123456789abcdef-file\n", "0123456789abcdef-file"},
+		{"token file with CRLF", "0123456789abcdef-file\r\n", "0123456789abcdef-file"},
+		{"token file with spaces inside", "correct horse battery staple\n", "correct horse battery staple"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := file(tt.name, tt.content)
+			c, _, err := loadWith(t, on("  token_file: "+path+"\n"), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Webhook.Secret(); got != tt.want {
+				t.Errorf("Secret() = %q, want %q", got, tt.want)
+			}
+			if c.Webhook.Token != "" {
+				t.Errorf("Token = %q, want it left empty", c.Webhook.Token)
+			}
+		})
+	}
+	t.Run("token file from env", func(t *testing.T) {
+		path := file("env", "0123456789abcdef-env\n")
+		c, _, err := loadWith(t, on(""), []string{"ASSAY_WEBHOOK_TOKEN_FILE=" + path}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Webhook.Secret(); got != "0123456789abcdef-env" {
+			t.Errorf("Secret() = %q", got)
+		}
+	})
+
+	for _, tt := range []struct {
+		name, content string
+		want          []string
+	}{
+		{"empty token file", "", []string{"webhook.token_file", "is empty"}},
+		{"token file of a newline", "\n\n", []string{"webhook.token_file", "is empty"}},
+		{"short token file", "sesame\n", []string{"webhook.token_file", "must be at least 16 characters long, got 6"}},
+		{"token file of two lines", "0123456789abcdef\nsecond line\n", []string{"webhook.token_file", "one line"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := file(tt.name, tt.content)
+			_, _, err := loadWith(t, on("  token_file: "+path+"\n"), nil, nil)
+			if err == nil {
+				t.Fatal("Load = nil error")
+			}
+			checkMessage(t, err, append(tt.want, path))
+			if strings.Contains(err.Error(), "sesame") || strings.Contains(err.Error(), "second line") {
+				t.Errorf("error %q shows the token", err)
+			}
+		})
+	}
+	t.Run("unreadable token file", func(t *testing.T) {
+		_, _, err := loadWith(t, on("  token_file: "+dir+"\n"), nil, nil)
+		if err == nil {
+			t.Fatal("Load = nil error")
+		}
+		checkMessage(t, err, []string{"webhook.token_file", "cannot read the token", dir})
+	})
+	t.Run("token file checked with the webhook off", func(t *testing.T) {
+		path := file("off", "")
+		_, _, err := loadWith(t, "webhook:\n  token_file: "+path+"\n", nil, nil)
+		if err == nil {
+			t.Fatal("Load = nil error")
+		}
+		checkMessage(t, err, []string{"webhook.token_file", "is empty"})
+	})
+	t.Run("short token is not shown", func(t *testing.T) {
+		_, _, err := loadWith(t, on("  token: sesame\n"), nil, nil)
+		if err == nil {
+			t.Fatal("Load = nil error")
+		}
+		checkMessage(t, err, []string{"webhook.token", "at least 16"})
+		if strings.Contains(err.Error(), "sesame") {
+			t.Errorf("error %q shows the token", err)
+		}
+	})
+	t.Run("Validate reads the token file", func(t *testing.T) {
+		c := Default()
+		c.Webhook.TokenFile = file("validate", "0123456789abcdef-validate\n")
+		if got := c.Webhook.Secret(); got != "" {
+			t.Errorf("Secret() before Validate = %q, want empty", got)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Webhook.Secret(); got != "0123456789abcdef-validate" {
+			t.Errorf("Secret() after Validate = %q", got)
+		}
+	})
+	t.Run("no secret", func(t *testing.T) {
+		if got := Default().Webhook.Secret(); got != "" {
+			t.Errorf("Default().Webhook.Secret() = %q, want empty", got)
+		}
+	})
+}
+
+func TestContainerdAddress(t *testing.T) {
+	// Validate takes the address with or without the scheme; Load strips it.
+	c := Default()
+	c.Containerd.Address = "unix:///run/containerd/containerd.sock"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	got, _, err := loadWith(t, "containerd:\n  address: unix:///run/containerd/containerd.sock\n", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Containerd.Address != "/run/containerd/containerd.sock" {
+		t.Errorf("Address = %q, want the scheme stripped", got.Containerd.Address)
+	}
+}
+
+func TestPlatforms(t *testing.T) {
+	c := Default()
+	c.Scan.Platforms = []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/386", "linux/ppc64le", "windows/amd64", "linux/s390x"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	for _, p := range []string{"", "linux", "linux/", "/amd64", "linux/amd64/", "linux/AMD64", "linux/amd 64", "linux/amd64/v8/x", " linux/amd64"} {
+		c.Scan.Platforms = []string{p}
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("Validate accepts platform %q", p)
+			continue
+		}
+		checkMessage(t, err, []string{"config: scan.platforms: " + strconv.Quote(p)})
+	}
+}
+
+func TestCheckHostPort(t *testing.T) {
+	for _, s := range []string{
+		"reg.example", "reg.example:5000", "Reg.Example:443", "localhost", "127.0.0.1", "127.0.0.1:5000",
+		"[fd00::1]", "[fd00::1]:5000", "my-registry_1.internal", "docker.io",
+	} {
+		if err := checkHostPort(s); err != nil {
+			t.Errorf("checkHostPort(%q) = %v, want nil", s, err)
+		}
+	}
+	for _, s := range []string{
+		"", "https://reg.example", "reg.example/v2", "reg.example:5000/library", "user@reg.example",
+		"reg.example:", "reg.example:0", "reg.example:65536", "reg.example:http", "fd00::1", "[reg.example]:5000",
+		"[127.0.0.1]", "-reg.example", "reg..example", "reg example", ":5000",
+	} {
+		if err := checkHostPort(s); err == nil {
+			t.Errorf("checkHostPort(%q) = nil, want an error", s)
+		}
+	}
+}
+
+func TestChangedKeys(t *testing.T) {
+	a, b := Default(), Default()
+	a.Scan.Platforms = []string{} // empty and nil are the same: none
+	if got := a.ChangedKeys(&b); len(got) != 0 {
+		t.Errorf("ChangedKeys of equal configs = %q, want none", got)
+	}
+	b.Log.Level = "debug"
+	b.Scan.Platforms = []string{"linux/amd64"}
+	b.Webhook.Registries = map[string]string{"a": "b"}
+	b.Containerd.WatchImages = true
+	want := []string{"containerd.watch_images", "scan.platforms", "webhook.registries", "log.level"}
+	if diff := cmp.Diff(want, a.ChangedKeys(&b)); diff != "" {
+		t.Errorf("ChangedKeys mismatch (-want +got):\n%s", diff)
+	}
+
+	// The same token file with another token in it.
+	a, b = Default(), Default()
+	a.Webhook.TokenFile, a.Webhook.fileToken = "/run/secrets/token", "0123456789abcdef-old"
+	b.Webhook.TokenFile, b.Webhook.fileToken = "/run/secrets/token", "0123456789abcdef-new"
+	if diff := cmp.Diff([]string{"webhook.token_file"}, a.ChangedKeys(&b)); diff != "" {
+		t.Errorf("ChangedKeys mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestMapFlag(t *testing.T) {
+	for _, bad := range []string{"reg.example", "=127.0.0.1:5000", "a=b,a=c", "a=b,"} {
+		fs := pflag.NewFlagSet("assayd", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		BindFlags(fs)
+		if err := fs.Parse([]string{"--webhook.registries=" + bad}); err == nil {
+			t.Errorf("--webhook.registries=%s parses", bad)
+		}
+	}
+	f := &mapFlag{}
+	for _, v := range []string{"b=2, a=1", "c=3"} {
+		if err := f.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := f.String(), "a=1,b=2,c=3"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 }

@@ -8,6 +8,12 @@
 // upper-cased with dots turned into underscores and prefixed with ASSAY_, as
 // an environment variable (ASSAY_SCAN_CONCURRENCY, ASSAY_STATE_DIR).
 //
+// A list (scan.platforms) is a YAML sequence in the file and a,b,c in the
+// environment and flags; a map (webhook.registries) is a YAML mapping in the
+// file and name=value pairs, a=x,b=y, in the environment and flags. A value
+// from a higher layer replaces a list or map whole; it is never merged with
+// a lower layer's.
+//
 // Precedence, highest first:
 //
 //  1. flags, only those given on the command line;
@@ -23,6 +29,8 @@
 // (ASSAY_SOCKET, used by the CLI, and ASSAY_TEST_* are not warned about).
 //
 // The package reads settings and checks them; it must not act on them: it
-// creates no directories or sockets and starts nothing. The one look-up it
-// makes outside its inputs is resolving socket.group through os/user.
+// creates no directories or sockets and starts nothing. The look-ups it
+// makes outside its inputs are resolving socket.group through os/user and
+// reading the secret in webhook.token_file (Webhook.Secret returns it).
+// Config.YAML never shows webhook.token.
 package config

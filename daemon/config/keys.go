@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +18,8 @@ type key struct {
 	name  string // dotted, as in the file: "scan.concurrency"
 	usage string // for the flag's help
 	// field returns a pointer to the key's field in c: *string, *int,
-	// *int64 (a size in bytes) or *time.Duration.
+	// *int64 (a size in bytes), *time.Duration, *bool, *[]string or
+	// *map[string]string.
 	field func(c *Config) any
 }
 
@@ -29,12 +32,44 @@ var keys = []key{
 		func(c *Config) any { return &c.Socket.Mode }},
 	{"state_dir", "directory of the daemon's database and work files (absolute)",
 		func(c *Config) any { return &c.StateDir }},
+	{"containerd.address", `socket of a containerd to use, absolute, may start with unix:// ("" to run assayd's own containerd)`,
+		func(c *Config) any { return &c.Containerd.Address }},
+	{"containerd.namespace", "containerd namespace assayd works in",
+		func(c *Config) any { return &c.Containerd.Namespace }},
+	{"containerd.binary", `containerd executable to run, absolute ("" for the containerd next to assayd)`,
+		func(c *Config) any { return &c.Containerd.Binary }},
+	{"containerd.start_timeout", "longest time assayd's own containerd may take to start serving",
+		func(c *Config) any { return &c.Containerd.StartTimeout }},
+	{"containerd.watch_images", "scan every image created in the containerd namespace (node mode)",
+		func(c *Config) any { return &c.Containerd.WatchImages }},
+	{"registries.config_path", "containerd-style hosts directory of registry settings and certificates (absolute; need not exist)",
+		func(c *Config) any { return &c.Registries.ConfigPath }},
+	{"registries.auth_file", `Docker config.json with registry credentials, absolute ("" for none)`,
+		func(c *Config) any { return &c.Registries.AuthFile }},
 	{"scan.concurrency", "scans run at once (1-64)",
 		func(c *Config) any { return &c.Scan.Concurrency }},
 	{"scan.timeout", "longest time one scan may take",
 		func(c *Config) any { return &c.Scan.Timeout }},
 	{"scan.max_attempts", "times a scan interrupted by a crash is started before it is failed (1-10)",
 		func(c *Config) any { return &c.Scan.MaxAttempts }},
+	{"scan.platforms", "platforms of multi-platform images to scan, like linux/amd64,linux/arm/v7 (none for the host's)",
+		func(c *Config) any { return &c.Scan.Platforms }},
+	{"limits.max_image_bytes", `largest compressed image to scan, in bytes or like "4GiB"`,
+		func(c *Config) any { return &c.Limits.MaxImageBytes }},
+	{"limits.max_layers", "most layers an image to scan may have (1-10000)",
+		func(c *Config) any { return &c.Limits.MaxLayers }},
+	{"limits.max_unpacked_bytes", `largest unpacked image to scan, in bytes or like "16GiB"`,
+		func(c *Config) any { return &c.Limits.MaxUnpackedBytes }},
+	{"webhook.listen", `host:port of the registry notification endpoint ("" for none)`,
+		func(c *Config) any { return &c.Webhook.Listen }},
+	{"webhook.token", "secret registry notifications must carry, at least 16 characters (prefer --webhook.token_file)",
+		func(c *Config) any { return &c.Webhook.Token }},
+	{"webhook.token_file", "file holding the webhook secret instead of --webhook.token (absolute)",
+		func(c *Config) any { return &c.Webhook.TokenFile }},
+	{"webhook.registries", "registries whose notifications are accepted, as name=address to pull from, like reg.example:5000=127.0.0.1:5000",
+		func(c *Config) any { return &c.Webhook.Registries }},
+	{"webhook.max_body_bytes", `largest notification body, in bytes or like "1MiB"`,
+		func(c *Config) any { return &c.Webhook.MaxBodyBytes }},
 	{"log.level", "log level: debug, info, warn or error",
 		func(c *Config) any { return &c.Log.Level }},
 	{"log.format", "log format: text or json",
@@ -58,7 +93,7 @@ func (k key) env() string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(k.name, ".", "_"))
 }
 
-// get returns k's value in c.
+// get returns k's value in c. A list or a map is a copy, nil if empty.
 func (k key) get(c *Config) any {
 	switch p := k.field(c).(type) {
 	case *string:
@@ -69,12 +104,20 @@ func (k key) get(c *Config) any {
 		return *p
 	case *time.Duration:
 		return *p
+	case *bool:
+		return *p
+	case *[]string:
+		return cloneList(*p)
+	case *map[string]string:
+		return cloneMap(*p)
 	default:
 		panic(fmt.Sprintf("config: key %s has a field of unhandled type %T", k.name, p))
 	}
 }
 
-// set stores v, which parse or get produced for k, in c.
+// set stores v, which parse or get produced for k, in c. An empty list or
+// map is stored as nil, so that every Config states "none" the one way
+// Default does.
 func (k key) set(c *Config, v any) {
 	switch p := k.field(c).(type) {
 	case *string:
@@ -85,9 +128,29 @@ func (k key) set(c *Config, v any) {
 		*p = v.(int64)
 	case *time.Duration:
 		*p = v.(time.Duration)
+	case *bool:
+		*p = v.(bool)
+	case *[]string:
+		*p = cloneList(v.([]string))
+	case *map[string]string:
+		*p = cloneMap(v.(map[string]string))
 	default:
 		panic(fmt.Sprintf("config: key %s has a field of unhandled type %T", k.name, p))
 	}
+}
+
+func cloneList(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return slices.Clone(l)
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
 }
 
 // want describes, for messages, what a value of k must look like.
@@ -99,13 +162,20 @@ func (k key) want() string {
 		return `a size: a number of bytes, or a string like "512KiB" or "1MiB"`
 	case *time.Duration:
 		return `a duration with a unit, like "30s" or "10m"`
+	case *bool:
+		return "true or false"
+	case *[]string:
+		return "a list of strings"
+	case *map[string]string:
+		return "a mapping of names to strings"
 	default:
 		return "a string"
 	}
 }
 
 // parse turns text, from the environment, a flag or a quoted string in the
-// file, into the type of k's field.
+// file, into the type of k's field. A list is written a,b,c and a map
+// a=x,b=y; the empty text is the empty list or map.
 func (k key) parse(text string) (any, error) {
 	switch k.field(&Config{}).(type) {
 	case *int:
@@ -130,9 +200,51 @@ func (k key) parse(text string) (any, error) {
 			return nil, fmt.Errorf("must be %s, got %q", k.want(), text)
 		}
 		return d, nil
+	case *bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(text))
+		if err != nil {
+			return nil, fmt.Errorf("must be %s, got %q", k.want(), text)
+		}
+		return b, nil
+	case *[]string:
+		return parseList(text), nil
+	case *map[string]string:
+		return parseMap(text)
 	default:
 		return text, nil
 	}
+}
+
+// parseList splits a,b,c into its items, trimmed of spaces.
+func parseList(text string) []string {
+	if strings.TrimSpace(text) == "" {
+		return []string{}
+	}
+	items := strings.Split(text, ",")
+	for i, item := range items {
+		items[i] = strings.TrimSpace(item)
+	}
+	return items
+}
+
+// parseMap splits a=x,b=y into its pairs, trimmed of spaces.
+func parseMap(text string) (map[string]string, error) {
+	m := make(map[string]string)
+	if strings.TrimSpace(text) == "" {
+		return m, nil
+	}
+	for pair := range strings.SplitSeq(text, ",") {
+		name, value, ok := strings.Cut(pair, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return nil, fmt.Errorf(`must be name=value pairs separated by commas, like "a=x,b=y"; got %q`, text)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("gives %q twice, in %q", name, text)
+		}
+		m[name] = value
+	}
+	return m, nil
 }
 
 func bareDuration(v any) error {
@@ -143,6 +255,10 @@ func bareDuration(v any) error {
 // (--scan.concurrency, --state_dir), with the built-in default shown in the
 // help. Only flags given on the command line override other layers; Load
 // reads them from LoadOptions.Flags.
+//
+// A list key's flag takes a,b,c and a map key's a=x,b=y, as the
+// environment does; a repeated flag adds to the list or map, and a flag
+// given once with an empty value (--scan.platforms=) makes it empty.
 func BindFlags(fs *pflag.FlagSet) {
 	def := Default()
 	for _, k := range keys {
@@ -155,8 +271,74 @@ func BindFlags(fs *pflag.FlagSet) {
 			fs.String(k.name, units.BytesSize(float64(*p)), k.usage)
 		case *time.Duration:
 			fs.Duration(k.name, *p, k.usage)
+		case *bool:
+			fs.Bool(k.name, *p, k.usage)
+		case *[]string:
+			fs.StringSlice(k.name, *p, k.usage)
+		case *map[string]string:
+			fs.Var(&mapFlag{m: cloneMap(*p)}, k.name, k.usage)
+		default:
+			panic(fmt.Sprintf("config: key %s has a field of unhandled type %T", k.name, p))
 		}
 	}
+}
+
+// flagValue returns the value of f, a flag BindFlags registered for k, in
+// the type of k's field.
+func (k key) flagValue(f *pflag.Flag) (any, error) {
+	switch k.field(&Config{}).(type) {
+	case *[]string:
+		// Read as a slice: its text form is quoted CSV in brackets.
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			items := make([]string, 0, len(sv.GetSlice()))
+			for _, item := range sv.GetSlice() {
+				items = append(items, strings.TrimSpace(item))
+			}
+			return items, nil
+		}
+	case *map[string]string:
+		if mf, ok := f.Value.(*mapFlag); ok {
+			m := make(map[string]string, len(mf.m))
+			maps.Copy(m, mf.m)
+			return m, nil
+		}
+	}
+	return k.parse(f.Value.String())
+}
+
+// mapFlag is the flag of a map key. It parses its value as the environment
+// variable's, so the two take the same text, and keeps it as given. (pflag's
+// own StringToString flag mangles values that start with "[" or end with
+// "]", like an IPv6 registry name, when read back.)
+type mapFlag struct {
+	m   map[string]string
+	set bool // Set was called: a later Set adds to m
+}
+
+func (f *mapFlag) Set(text string) error {
+	m, err := parseMap(text)
+	if err != nil {
+		return err
+	}
+	if !f.set {
+		f.m = m
+	} else {
+		maps.Copy(f.m, m)
+	}
+	f.set = true
+	return nil
+}
+
+// Type names the value in the help as pflag's own map flag does.
+func (f *mapFlag) Type() string { return "stringToString" }
+
+// String returns the value as Set takes it: a=x,b=y, sorted by name.
+func (f *mapFlag) String() string {
+	pairs := make([]string, 0, len(f.m))
+	for _, name := range slices.Sorted(maps.Keys(f.m)) {
+		pairs = append(pairs, name+"="+f.m[name])
+	}
+	return strings.Join(pairs, ",")
 }
 
 // closest returns the candidate nearest to s in edit distance, or "" if

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +79,8 @@ func Load(opts LoadOptions) (*Config, []string, error) {
 	if err := joinKeyErrors(errs); err != nil {
 		return nil, warnings, err
 	}
+	// After validating, whose messages show values as they were given.
+	c.normalize()
 	return &c, warnings, nil
 }
 
@@ -228,6 +232,12 @@ func (l *loader) parseFile(path string, data []byte) (map[string]any, error) {
 // of a scalar is kept for a string key, so that socket.mode 0660 unquoted
 // means "0660".
 func fileValue(k key, n *yaml.Node) (any, error) {
+	switch k.field(&Config{}).(type) {
+	case *[]string:
+		return fileList(k, n)
+	case *map[string]string:
+		return fileMap(k, n)
+	}
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
 	}
@@ -254,8 +264,61 @@ func fileValue(k key, n *yaml.Node) (any, error) {
 			return nil, bareDuration(n.Value)
 		}
 		return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
+	case *bool:
+		var v bool
+		if n.Tag != "!!bool" || n.Decode(&v) != nil {
+			return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
+		}
+		return v, nil
 	}
 	return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
+}
+
+// fileList reads a list key's value: a YAML sequence of strings, the
+// literal text of each item kept. A lone string is refused rather than
+// taken as a list of one: it may well be the environment's a,b form.
+func fileList(k key, n *yaml.Node) ([]string, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		return nil, fmt.Errorf("must be a list, even of one item: write [%s], not %s",
+			strings.Join(parseList(n.Value), ", "), describe(n))
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
+	}
+	items := make([]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		item = deref(item)
+		if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
+			return nil, fmt.Errorf("item %d, on line %d, must be a string, got %s", i+1, item.Line, describe(item))
+		}
+		items = append(items, item.Value)
+	}
+	return items, nil
+}
+
+// fileMap reads a map key's value: a YAML mapping of strings to strings,
+// the literal text of each kept.
+func fileMap(k key, n *yaml.Node) (map[string]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("must be %s, one \"name: value\" per line, got %s", k.want(), describe(n))
+	}
+	m := make(map[string]string, len(n.Content)/2)
+	lines := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := deref(n.Content[i]), deref(n.Content[i+1])
+		if kn.Kind != yaml.ScalarNode || kn.Tag == "!!null" {
+			return nil, fmt.Errorf("line %d: a name must be a string, got %s", kn.Line, describe(kn))
+		}
+		if vn.Kind != yaml.ScalarNode || vn.Tag == "!!null" {
+			return nil, fmt.Errorf("line %d: the value of %q must be a string, got %s", vn.Line, kn.Value, describe(vn))
+		}
+		if line, dup := lines[kn.Value]; dup {
+			return nil, fmt.Errorf("%q is set twice, on lines %d and %d", kn.Value, line, kn.Line)
+		}
+		lines[kn.Value] = kn.Line
+		m[kn.Value] = vn.Value
+	}
+	return m, nil
 }
 
 // describe names a YAML value for messages.
@@ -376,7 +439,7 @@ func (l *loader) readFlags(fs *pflag.FlagSet) {
 			return // --config and other flags of the caller
 		}
 		from := "from --" + f.Name
-		v, err := k.parse(f.Value.String())
+		v, err := k.flagValue(f)
 		if err != nil {
 			l.fail(k.name, from, err)
 			return
@@ -386,9 +449,17 @@ func (l *loader) readFlags(fs *pflag.FlagSet) {
 	})
 }
 
+// redacted stands in YAML for the value of a key in secretKeys.
+const redacted = "<redacted>"
+
+// secretKeys are the keys whose values YAML does not show.
+var secretKeys = map[string]bool{"webhook.token": true}
+
 // YAML returns c as a config file would state it: the same sections and
-// keys in the same order, durations like "10m0s", the mode like "0660" and
-// sizes in bytes.
+// keys in the same order, durations like "10m0s", the mode like "0660",
+// sizes in bytes, lists as sequences and maps as mappings sorted by name.
+// webhook.token, when set, is shown as "<redacted>", which is too short to
+// be read back as a token.
 func (c *Config) YAML() ([]byte, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	sectionNodes := make(map[string]*yaml.Node)
@@ -412,6 +483,24 @@ func (c *Config) YAML() ([]byte, error) {
 			value = scalar("!!int", strconv.FormatInt(v, 10))
 		case time.Duration:
 			value = scalar("!!str", v.String())
+		case bool:
+			value = scalar("!!bool", strconv.FormatBool(v))
+		case []string:
+			value = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+			for _, item := range v {
+				value.Content = append(value.Content, scalar("!!str", item))
+			}
+		case map[string]string:
+			value = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			for _, name := range slices.Sorted(maps.Keys(v)) {
+				value.Content = append(value.Content, scalar("!!str", name), scalar("!!str", v[name]))
+			}
+		}
+		if len(value.Content) == 0 && value.Kind != yaml.ScalarNode {
+			value.Style = yaml.FlowStyle // [] or {}
+		}
+		if secretKeys[k.name] && value.Value != "" {
+			value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: redacted, Style: yaml.DoubleQuotedStyle}
 		}
 		parent.Content = append(parent.Content, scalar("!!str", name), value)
 	}
