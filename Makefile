@@ -10,7 +10,7 @@ GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 all: build
 
 help:
-	@echo "make build            bin/assayd, bin/assay, bin/mkimage"
+	@echo "make build            bin/assayd, bin/assay, bin/mkimage, bin/containerd"
 	@echo "make demo             start a loopback registry and assayd, push a real image, scan it, print the report"
 	@echo "make test             every tier: unit, integration (root), e2e (root, built binaries)"
 	@echo "make test-unit        go test -race ./... (tiers that need root skip themselves)"
@@ -18,11 +18,17 @@ help:
 	@echo "make test-e2e         the built binaries against a real registry over a real socket"
 	@echo "make bench            API latency over the socket, idle RSS, restart time"
 
-build:
+build: bin/containerd
 	@mkdir -p bin
 	$(GOBUILD) -o bin/assayd ./daemon/cmd/assayd
 	$(GOBUILD) -o bin/assay ./daemon/cmd/assay
 	$(GOBUILD) -o bin/mkimage ./e2e/cmd/mkimage
+
+# The managed containerd: the version pinned in go.mod (a go tool), rebuilt
+# when go.mod changes.
+bin/containerd: go.mod
+	@mkdir -p bin
+	$(GO) build -tags no_btrfs -trimpath -o bin/containerd github.com/containerd/containerd/v2/cmd/containerd
 
 demo: build
 	./e2e/demo.sh
@@ -33,8 +39,8 @@ test-unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-test-integration:
-	ASSAY_INTEGRATION=1 $(GO) test -count=1 ./systemd/...
+test-integration: build
+	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -timeout 20m ./systemd/... ./daemon/...
 
 test-e2e: build
 	ASSAY_E2E=1 ASSAY_BIN=$(CURDIR)/bin $(GO) test -count=1 -timeout 15m -v ./e2e/...

@@ -1,0 +1,573 @@
+// Package images gets images through containerd and hands a scan a
+// read-only view of an image's root filesystem. It is the only package that
+// imports containerd.
+//
+// One scan holds one containerd lease (labelled as assayd's) that protects
+// the content, the unpacked snapshots and the view while the scan runs;
+// releasing the image unmounts the view, removes it, deletes the image
+// record when this scan created it, and deletes the lease so containerd's
+// garbage collector reclaims the rest. Cleanup removes what a crash left.
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/assayhq/assay/daemon/errdefs"
+	"github.com/assayhq/assay/daemon/report"
+)
+
+// Labels assayd puts on what it creates in containerd, so that it can find
+// its own leftovers and nothing else.
+const (
+	LabelOwner = "assay.io/owner"
+	OwnerValue = "assayd"
+	LabelScan  = "assay.io/scan"
+)
+
+// Snapshotter is the snapshotter assayd unpacks with.
+const Snapshotter = "overlayfs"
+
+// Limits bound what one image may cost.
+type Limits struct {
+	MaxImageBytes    int64 // compressed: config + layers, from the manifest
+	MaxLayers        int
+	MaxUnpackedBytes int64 // snapshot usage while unpacking
+}
+
+// Options configure Images.
+type Options struct {
+	Namespace string
+	// HostsDir is a containerd-style hosts directory (certs.d): mirrors,
+	// plain HTTP, CA files. A missing directory means defaults.
+	HostsDir string
+	// AuthFile is a Docker config.json with registry credentials ("" none).
+	AuthFile string
+	// ViewsDir is where views are mounted (state_dir/views).
+	ViewsDir string
+	Limits   Limits
+	// LeaseExpiry bounds how long containerd keeps a scan's lease if
+	// assayd never deletes it.
+	LeaseExpiry time.Duration
+	// UnpackPoll is how often snapshot usage is measured while unpacking.
+	UnpackPoll time.Duration
+	Logger     *slog.Logger
+}
+
+// Images acquires images through one containerd client.
+type Images struct {
+	c *client.Client
+	o Options
+}
+
+// Dial connects to containerd at address and checks that it answers.
+func Dial(ctx context.Context, address string, timeout time.Duration) (*client.Client, error) {
+	c, err := client.New(address, client.WithTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("images: connect to containerd at %s: %v: %w", address, err, errdefs.ErrUnavailable)
+	}
+	vctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := c.Version(vctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("images: containerd at %s does not answer: %v: %w", address, err, errdefs.ErrUnavailable)
+	}
+	return c, nil
+}
+
+// New uses c, which the caller closes.
+func New(c *client.Client, o Options) *Images {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.UnpackPoll <= 0 {
+		o.UnpackPoll = 100 * time.Millisecond
+	}
+	if o.LeaseExpiry <= 0 {
+		o.LeaseExpiry = 24 * time.Hour
+	}
+	return &Images{c: c, o: o}
+}
+
+// Client is the containerd client in use.
+func (im *Images) Client() *client.Client { return im.c }
+
+// Image is an acquired image: its metadata and a mounted read-only view.
+type Image struct {
+	Ref string
+	// Digest is the platform's manifest digest; IndexDigest the index it
+	// came from ("" when the reference named a manifest).
+	Digest       string
+	IndexDigest  string
+	Platform     string
+	ConfigDigest string
+	Layers       []report.Layer
+	Config       ocispec.Image
+	// Root is the mounted read-only view of the root filesystem.
+	Root string
+	// Platforms lists every platform of the index (nil for a manifest).
+	Platforms []string
+
+	release func(context.Context) error
+}
+
+// Release unmounts and removes the view and lets containerd reclaim the
+// scan's content. It is safe to call more than once.
+func (img *Image) Release(ctx context.Context) error {
+	if img == nil || img.release == nil {
+		return nil
+	}
+	r := img.release
+	img.release = nil
+	return r(ctx)
+}
+
+// ErrLimit marks an image refused by a configured limit.
+var ErrLimit = errors.New("image exceeds a limit")
+
+func (im *Images) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, im.o.Namespace)
+}
+
+// LeaseID is the lease of a scan.
+func LeaseID(scanID string) string { return "assay-scan-" + scanID }
+
+func viewKey(scanID string) string { return "assay-view-" + scanID }
+
+// Acquire pulls ref for platform (os/arch[/variant]), unpacks it, and mounts
+// a read-only view. The caller must Release the image.
+func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ *Image, retErr error) {
+	ctx = im.ctx(ctx)
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("images: reference %q: %v: %w", ref, err, errdefs.ErrInvalid)
+	}
+	name := named.String()
+	p, err := platforms.Parse(platform)
+	if err != nil {
+		return nil, fmt.Errorf("images: platform %q: %v: %w", platform, err, errdefs.ErrInvalid)
+	}
+	matcher := platforms.Only(p)
+
+	ls := im.c.LeasesService()
+	leaseLabels := map[string]string{LabelOwner: OwnerValue, LabelScan: scanID}
+	// A lease of the same scan may exist when an earlier attempt crashed.
+	_ = ls.Delete(ctx, leases.Lease{ID: LeaseID(scanID)}, leases.SynchronousDelete)
+	lease, err := ls.Create(ctx, leases.WithID(LeaseID(scanID)), leases.WithLabels(leaseLabels), leases.WithExpiration(im.o.LeaseExpiry))
+	if err != nil {
+		return nil, fmt.Errorf("images: create lease: %w", err)
+	}
+	ctx = leases.WithLease(ctx, lease.ID)
+
+	img := &Image{Ref: ref}
+	var created bool
+	var mounted string
+	img.release = func(rctx context.Context) error {
+		rctx = leases.WithLease(im.ctx(context.WithoutCancel(rctx)), lease.ID)
+		var errs []error
+		if mounted != "" {
+			if err := mount.UnmountAll(mounted, unix.MNT_DETACH); err != nil {
+				errs = append(errs, fmt.Errorf("unmount view: %w", err))
+			}
+			if err := os.Remove(mounted); err != nil && !os.IsNotExist(err) {
+				errs = append(errs, err)
+			}
+		}
+		if err := im.c.SnapshotService(Snapshotter).Remove(rctx, viewKey(scanID)); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove view snapshot: %w", err))
+		}
+		if created {
+			if err := im.c.ImageService().Delete(rctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete image record: %w", err))
+			}
+		}
+		if err := ls.Delete(rctx, lease, leases.SynchronousDelete); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete lease: %w", err))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("images: release %s: %w", ref, err)
+		}
+		return nil
+	}
+	defer func() {
+		if retErr != nil {
+			if err := img.Release(ctx); err != nil {
+				im.o.Logger.Warn("cleaning up a failed image acquisition", "ref", ref, "err", err)
+			}
+		}
+	}()
+
+	_, getErr := im.c.ImageService().Get(ctx, name)
+	created = cerrdefs.IsNotFound(getErr)
+
+	resolver, err := im.resolver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pullCtx, cancelPull := context.WithCancelCause(ctx)
+	defer cancelPull(nil)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		im.watchUnpack(pullCtx, scanID, cancelPull)
+	}()
+	opts := []client.RemoteOpt{
+		client.WithPullUnpack,
+		client.WithPlatformMatcher(matcher),
+		client.WithPullSnapshotter(Snapshotter, snapshots.WithLabels(map[string]string{LabelScan: scanID})),
+		client.WithResolver(resolver),
+		client.WithImageHandlerWrapper(im.limitHandler),
+	}
+	if created {
+		opts = append(opts, client.WithPullLabel(LabelOwner, OwnerValue), client.WithPullLabel(LabelScan, scanID))
+	}
+	cimg, err := im.c.Pull(pullCtx, ref, opts...)
+	cause := context.Cause(pullCtx)
+	cancelPull(nil)
+	<-watchDone
+	if err != nil {
+		if errors.Is(cause, ErrLimit) {
+			return nil, fmt.Errorf("images: %s: %w", ref, cause)
+		}
+		if errors.Is(err, ErrLimit) {
+			return nil, fmt.Errorf("images: %s: %w", ref, err)
+		}
+		return nil, fmt.Errorf("images: pull %s: %w", ref, err)
+	}
+
+	if err := im.describe(ctx, cimg.Target(), matcher, img); err != nil {
+		return nil, err
+	}
+
+	var diffIDs []digest.Digest
+	for _, l := range img.Layers {
+		diffIDs = append(diffIDs, digest.Digest(l.DiffID))
+	}
+	chainID := identity.ChainID(diffIDs).String()
+	sn := im.c.SnapshotService(Snapshotter)
+	mounts, err := sn.View(ctx, viewKey(scanID), chainID, snapshots.WithLabels(map[string]string{LabelOwner: OwnerValue, LabelScan: scanID}))
+	if err != nil {
+		return nil, fmt.Errorf("images: view of %s: %w", ref, err)
+	}
+	dir := filepath.Join(im.o.ViewsDir, scanID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	if err := mount.All(hardened(mounts), dir); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("images: mount view of %s: %w", ref, err)
+	}
+	mounted = dir
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Flags&unix.ST_RDONLY == 0 {
+		return nil, fmt.Errorf("images: the view of %s is not read-only (statfs flags %#x, %v); refusing to scan it", ref, st.Flags, err)
+	}
+	img.Root = dir
+	return img, nil
+}
+
+// hardened makes every mount of a view read-only, nosuid, nodev, noexec.
+func hardened(ms []mount.Mount) []mount.Mount {
+	out := make([]mount.Mount, len(ms))
+	for i, m := range ms {
+		m.Options = append(append([]string(nil), m.Options...), "ro", "nosuid", "nodev", "noexec")
+		out[i] = m
+	}
+	return out
+}
+
+// limitHandler refuses a manifest whose layers are too many or too large
+// before any layer is downloaded (the fetch of each blob is then bounded by
+// its descriptor's size and digest).
+func (im *Images) limitHandler(h images.Handler) images.Handler {
+	return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		children, err := h.Handle(ctx, desc)
+		if err != nil || !images.IsManifestType(desc.MediaType) {
+			return children, err
+		}
+		var total int64
+		layers := 0
+		for _, c := range children {
+			if c.Size < 0 {
+				return nil, fmt.Errorf("%w: descriptor %s has a negative size", ErrLimit, c.Digest)
+			}
+			total += c.Size
+			if images.IsLayerType(c.MediaType) {
+				layers++
+			}
+		}
+		lim := im.o.Limits
+		if lim.MaxLayers > 0 && layers > lim.MaxLayers {
+			return nil, fmt.Errorf("%w: %d layers, more than limits.max_layers (%d)", ErrLimit, layers, lim.MaxLayers)
+		}
+		if lim.MaxImageBytes > 0 && total > lim.MaxImageBytes {
+			return nil, fmt.Errorf("%w: %d compressed bytes, more than limits.max_image_bytes (%d); nothing was downloaded", ErrLimit, total, lim.MaxImageBytes)
+		}
+		return children, nil
+	})
+}
+
+// watchUnpack measures the snapshots this scan is unpacking and cancels the
+// pull when they hold more than limits.max_unpacked_bytes.
+func (im *Images) watchUnpack(ctx context.Context, scanID string, cancel context.CancelCauseFunc) {
+	max := im.o.Limits.MaxUnpackedBytes
+	if max <= 0 {
+		return
+	}
+	sn := im.c.SnapshotService(Snapshotter)
+	filter := fmt.Sprintf(`labels."%s"==%s`, LabelScan, scanID)
+	t := time.NewTicker(im.o.UnpackPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var used int64
+		err := sn.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+			u, err := sn.Usage(ctx, info.Name)
+			if err != nil {
+				return nil // removed meanwhile
+			}
+			used += u.Size
+			return nil
+		}, filter)
+		if err != nil {
+			continue
+		}
+		if used > max {
+			cancel(fmt.Errorf("%w: unpacking reached %d bytes, more than limits.max_unpacked_bytes (%d); stopped", ErrLimit, used, max))
+			return
+		}
+	}
+}
+
+// describe fills img from the pulled target: the platform's manifest, its
+// config, layers and diff IDs.
+func (im *Images) describe(ctx context.Context, target ocispec.Descriptor, matcher platforms.MatchComparer, img *Image) error {
+	cs := im.c.ContentStore()
+	desc := target
+	if images.IsIndexType(target.MediaType) {
+		var idx ocispec.Index
+		if err := readJSON(ctx, cs, target, &idx); err != nil {
+			return err
+		}
+		img.IndexDigest = target.Digest.String()
+		var best *ocispec.Descriptor
+		for i, m := range idx.Manifests {
+			if m.Platform == nil {
+				continue
+			}
+			img.Platforms = append(img.Platforms, platforms.Format(*m.Platform))
+			if !matcher.Match(*m.Platform) || !images.IsManifestType(m.MediaType) {
+				continue
+			}
+			if best == nil || matcher.Less(*m.Platform, *best.Platform) {
+				best = &idx.Manifests[i]
+			}
+		}
+		if best == nil {
+			return fmt.Errorf("images: %s has no manifest for the platform: %w", img.Ref, errdefs.ErrNotFound)
+		}
+		desc = *best
+	}
+	var mf ocispec.Manifest
+	if err := readJSON(ctx, cs, desc, &mf); err != nil {
+		return err
+	}
+	if err := readJSON(ctx, cs, mf.Config, &img.Config); err != nil {
+		return err
+	}
+	img.Digest = desc.Digest.String()
+	img.ConfigDigest = mf.Config.Digest.String()
+	img.Platform = platforms.Format(img.Config.Platform)
+	if len(img.Config.RootFS.DiffIDs) != len(mf.Layers) {
+		return fmt.Errorf("images: %s: %d layers but %d diff IDs", img.Ref, len(mf.Layers), len(img.Config.RootFS.DiffIDs))
+	}
+	for i, l := range mf.Layers {
+		img.Layers = append(img.Layers, report.Layer{Digest: l.Digest.String(), DiffID: img.Config.RootFS.DiffIDs[i].String(), Size: l.Size})
+	}
+	return nil
+}
+
+func readJSON(ctx context.Context, cs content.Provider, desc ocispec.Descriptor, v any) error {
+	if desc.Size > 16<<20 {
+		return fmt.Errorf("images: %s is %d bytes, too large for a manifest or config", desc.Digest, desc.Size)
+	}
+	b, err := content.ReadBlob(ctx, cs, desc)
+	if err != nil {
+		return fmt.Errorf("images: read %s: %w", desc.Digest, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("images: decode %s: %w", desc.Digest, err)
+	}
+	return nil
+}
+
+// Cleanup removes what an earlier assayd left behind: mounts and
+// directories under ViewsDir, view snapshots, image records and leases
+// labelled as assayd's. Run it at start, before any scan.
+func (im *Images) Cleanup(ctx context.Context) (removed int, err error) {
+	ctx = im.ctx(ctx)
+	var errs []error
+	mps, err := mountsUnder(im.o.ViewsDir)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, mp := range mps {
+		if err := mount.UnmountAll(mp, unix.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+			continue
+		}
+		removed++
+	}
+	if entries, err := os.ReadDir(im.o.ViewsDir); err == nil {
+		for _, e := range entries {
+			p := filepath.Join(im.o.ViewsDir, e.Name())
+			if err := os.Remove(p); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+			}
+		}
+	}
+	owner := fmt.Sprintf(`labels."%s"==%s`, LabelOwner, OwnerValue)
+	sn := im.c.SnapshotService(Snapshotter)
+	var views []string
+	if err := sn.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindView {
+			views = append(views, info.Name)
+		}
+		return nil
+	}, owner); err != nil {
+		errs = append(errs, fmt.Errorf("list views: %w", err))
+	}
+	for _, v := range views {
+		if err := sn.Remove(ctx, v); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove view %s: %w", v, err))
+			continue
+		}
+		removed++
+	}
+	imgs, err := im.c.ImageService().List(ctx, owner)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list images: %w", err))
+	}
+	for _, i := range imgs {
+		if err := im.c.ImageService().Delete(ctx, i.Name); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete image %s: %w", i.Name, err))
+			continue
+		}
+		removed++
+	}
+	ls, err := im.c.LeasesService().List(ctx, owner)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list leases: %w", err))
+	}
+	for _, l := range ls {
+		if err := im.c.LeasesService().Delete(ctx, l, leases.SynchronousDelete); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete lease %s: %w", l.ID, err))
+			continue
+		}
+		removed++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("images: cleanup: %w", err)
+	}
+	return removed, nil
+}
+
+// Leftovers counts what Cleanup would remove (tests, and the health of a
+// running daemon: between scans it must be zero).
+func (im *Images) Leftovers(ctx context.Context) (mounts, views, leaseCount int, err error) {
+	ctx = im.ctx(ctx)
+	mps, err := mountsUnder(im.o.ViewsDir)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	owner := fmt.Sprintf(`labels."%s"==%s`, LabelOwner, OwnerValue)
+	if err := im.c.SnapshotService(Snapshotter).Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindView {
+			views++
+		}
+		return nil
+	}, owner); err != nil {
+		return 0, 0, 0, err
+	}
+	ls, err := im.c.LeasesService().List(ctx, owner)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return len(mps), views, len(ls), nil
+}
+
+// mountsUnder lists mount points below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	prefix := filepath.Clean(dir) + "/"
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if strings.HasPrefix(mp, prefix) {
+			out = append(out, mp)
+		}
+	}
+	// Deepest first, so nested mounts go before their parents.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for space) of mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
