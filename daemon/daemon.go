@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -23,11 +24,14 @@ import (
 	"github.com/assayhq/assay/daemon/api"
 	"github.com/assayhq/assay/daemon/config"
 	"github.com/assayhq/assay/daemon/events"
+	"github.com/assayhq/assay/daemon/images"
 	"github.com/assayhq/assay/daemon/metrics"
 	"github.com/assayhq/assay/daemon/queue"
 	"github.com/assayhq/assay/daemon/scan"
+	"github.com/assayhq/assay/daemon/scans"
 	"github.com/assayhq/assay/daemon/socket"
 	"github.com/assayhq/assay/daemon/store"
+	"github.com/assayhq/assay/daemon/webhook"
 )
 
 // Version is set at build time (-ldflags -X).
@@ -39,8 +43,6 @@ type Options struct {
 	Reload func() (*config.Config, error)
 	// Level is the logger's level, changed on reload.
 	Level *slog.LevelVar
-	// Scanner overrides the scanner (tests of the wiring only).
-	Scanner queue.Scanner
 }
 
 // Run runs the daemon until ctx is done or SIGTERM/SIGINT arrives.
@@ -68,9 +70,43 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Running:     func() float64 { return float64(q.Running()) },
 		Subscribers: func() float64 { return float64(broker.Subscribers()) },
 	})
-	scanner := o.Scanner
-	if scanner == nil {
-		scanner = scan.Scanner{}
+
+	ctr, err := startContainerd(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer ctr.close()
+	im := images.New(ctr.client, images.Options{
+		Namespace: cfg.Containerd.Namespace,
+		HostsDir:  cfg.Registries.ConfigPath,
+		AuthFile:  cfg.Registries.AuthFile,
+		ViewsDir:  filepath.Join(cfg.StateDir, "views"),
+		Limits: images.Limits{
+			MaxImageBytes:    cfg.Limits.MaxImageBytes,
+			MaxLayers:        cfg.Limits.MaxLayers,
+			MaxUnpackedBytes: cfg.Limits.MaxUnpackedBytes,
+		},
+		LeaseExpiry: 2*cfg.Scan.Timeout + 10*time.Minute,
+		Logger:      log,
+	})
+	if n, err := im.Cleanup(ctx); err != nil {
+		log.Error("removing what an earlier run left in containerd failed", "err", err)
+	} else if n > 0 {
+		log.Warn("removed leftovers of an earlier run (mounts, views, image records, leases)", "count", n)
+	}
+
+	platforms := cfg.Scan.Platforms
+	if len(platforms) == 0 {
+		platforms = []string{hostPlatform()}
+	}
+	scanner := &scan.Scanner{
+		Images:    im,
+		Platforms: platforms,
+		Logger:    log,
+		Spawn: func(ctx context.Context, req scans.Request) error {
+			_, _, err := q.Submit(ctx, req)
+			return err
+		},
 	}
 	q = queue.New(queue.Options{
 		Store:       st,
@@ -85,6 +121,36 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err := q.Recover(ctx); err != nil {
 		return err
 	}
+	svc := &service{q: q, st: st}
+
+	if cfg.Webhook.Listen != "" {
+		wh, err := webhook.Serve(ctx, cfg.Webhook.Listen, webhook.Options{
+			Token:        cfg.Webhook.Secret(),
+			Registries:   cfg.Webhook.Registries,
+			MaxBodyBytes: cfg.Webhook.MaxBodyBytes,
+			Submitter:    svc,
+			Logger:       log,
+		})
+		if err != nil {
+			return err
+		}
+		defer wh.Wait()
+	}
+	if cfg.Containerd.WatchImages {
+		go images.WatchImages(ctx, ctr.client, func(ctx context.Context, name, digest string) {
+			ref, err := pinned(name, digest)
+			if err != nil {
+				log.Warn("containerd image event: not a pullable name", "name", name, "err", err)
+				return
+			}
+			if done, _ := svc.Scanned(ctx, digest); done {
+				return
+			}
+			if _, _, err := q.Submit(ctx, scans.Request{Image: ref, Trigger: "containerd"}); err != nil {
+				log.Warn("containerd image event: queueing a scan failed", "image", ref, "err", err)
+			}
+		}, log)
+	}
 
 	ln, err := listen(cfg)
 	if err != nil {
@@ -96,7 +162,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	handler := api.NewHandler(api.Options{
-		Service:      &service{q: q, st: st},
+		Service:      svc,
+		Ready:        ctr.ready,
 		Events:       broker,
 		Authorizer:   authz,
 		Metrics:      m.Registry,
@@ -224,9 +291,8 @@ func reload(cfg *config.Config, o Options, log *slog.Logger) {
 	}
 	cfg.Log.Level = next.Log.Level
 	log.Info("configuration reloaded", "log.level", next.Log.Level)
-	if next.Socket != cfg.Socket || next.StateDir != cfg.StateDir || next.Scan != cfg.Scan || next.API != cfg.API ||
-		next.Log.Format != cfg.Log.Format || next.Store != cfg.Store || next.Shutdown != cfg.Shutdown {
-		log.Warn("reload: only log.level changes at runtime; restart assayd to apply the other changes")
+	if changed := slices.DeleteFunc(cfg.ChangedKeys(next), func(k string) bool { return k == "log.level" }); len(changed) > 0 {
+		log.Warn("reload: only log.level changes at runtime; restart assayd to apply the other changes", "changed", changed)
 	}
 }
 

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 
 	"github.com/assayhq/assay/daemon/api"
+	"github.com/assayhq/assay/daemon/errdefs"
 	"github.com/assayhq/assay/daemon/queue"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
@@ -48,4 +50,13 @@ func (s *service) ReportHistory(ctx context.Context, digest string) ([]*report.R
 func (s *service) QueueStats(ctx context.Context) (int, int, error) {
 	n, err := s.st.QueueLen(ctx)
 	return n, s.q.Running(), err
+}
+
+// Scanned reports whether a report of the digest exists (webhook dedupe).
+func (s *service) Scanned(ctx context.Context, digest string) (bool, error) {
+	_, err := s.st.LatestReport(ctx, digest)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -69,6 +69,9 @@ func newRegistry(t testing.TB) *testRegistry {
 	r := &testRegistry{open: make(chan struct{}), gets: map[string]int{}}
 	inner := registry.New(registry.Logger(nullLogger()))
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if repo, ok := blobRepo(req.URL.Path); ok && req.Method == http.MethodGet && strings.HasPrefix(repo, "slowblob/") && req.Header.Get("X-Test-Push") == "" {
+			r.hold(req.Context())
+		}
 		if req.Method == http.MethodGet || req.Method == http.MethodHead {
 			if repo, ok := manifestRepo(req.URL.Path); ok {
 				r.mu.Lock()
@@ -89,6 +92,15 @@ func newRegistry(t testing.TB) *testRegistry {
 }
 
 func nullLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func blobRepo(p string) (string, bool) {
+	p = strings.TrimPrefix(p, "/v2/")
+	i := strings.LastIndex(p, "/blobs/")
+	if i < 0 || strings.Contains(p[i:], "/uploads/") {
+		return "", false
+	}
+	return p[:i], true
+}
 
 func manifestRepo(p string) (string, bool) {
 	p = strings.TrimPrefix(p, "/v2/")

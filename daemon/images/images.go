@@ -75,6 +75,9 @@ type Options struct {
 	LeaseExpiry time.Duration
 	// UnpackPoll is how often snapshot usage is measured while unpacking.
 	UnpackPoll time.Duration
+	// ReleaseRetry is how long releasing keeps retrying containerd calls
+	// (containerd may be restarting).
+	ReleaseRetry time.Duration
 	Logger     *slog.Logger
 }
 
@@ -106,6 +109,9 @@ func New(c *client.Client, o Options) *Images {
 	}
 	if o.UnpackPoll <= 0 {
 		o.UnpackPoll = 100 * time.Millisecond
+	}
+	if o.ReleaseRetry <= 0 {
+		o.ReleaseRetry = 30 * time.Second
 	}
 	if o.LeaseExpiry <= 0 {
 		o.LeaseExpiry = 24 * time.Hour
@@ -197,16 +203,20 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 				errs = append(errs, err)
 			}
 		}
-		if err := im.c.SnapshotService(Snapshotter).Remove(rctx, viewKey(scanID)); err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove view snapshot: %w", err))
+		// containerd may be restarting (managed mode restarts it): retry
+		// its part for a while rather than leak the lease.
+		steps := []func() error{
+			func() error { return ignoreNotFound(im.c.SnapshotService(Snapshotter).Remove(rctx, viewKey(scanID))) },
+			func() error {
+				if !created {
+					return nil
+				}
+				return ignoreNotFound(im.c.ImageService().Delete(rctx, name))
+			},
+			func() error { return ignoreNotFound(ls.Delete(rctx, lease, leases.SynchronousDelete)) },
 		}
-		if created {
-			if err := im.c.ImageService().Delete(rctx, name); err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("delete image record: %w", err))
-			}
-		}
-		if err := ls.Delete(rctx, lease, leases.SynchronousDelete); err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete lease: %w", err))
+		if err := retry(rctx, im.o.ReleaseRetry, steps); err != nil {
+			errs = append(errs, err)
 		}
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("images: release %s: %w", ref, err)
@@ -288,6 +298,43 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 	}
 	img.Root = dir
 	return img, nil
+}
+
+func ignoreNotFound(err error) error {
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// retry runs each step until it succeeds or the time is up, backing off
+// between rounds; it returns the errors of the steps that never succeeded.
+func retry(ctx context.Context, within time.Duration, steps []func() error) error {
+	deadline := time.Now().Add(within)
+	wait := 100 * time.Millisecond
+	for {
+		var failed []func() error
+		var errs []error
+		for _, step := range steps {
+			if err := step(); err != nil {
+				failed = append(failed, step)
+				errs = append(errs, err)
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return errors.Join(errs...)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errs...)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+		steps = failed
+	}
 }
 
 // hardened makes every mount of a view read-only, nosuid, nodev, noexec.
