@@ -78,7 +78,7 @@ type Options struct {
 	// ReleaseRetry is how long releasing keeps retrying containerd calls
 	// (containerd may be restarting).
 	ReleaseRetry time.Duration
-	Logger     *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Images acquires images through one containerd client.
