@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		defer wh.Wait()
 	}
 	if cfg.Containerd.WatchImages {
-		go images.WatchImages(ctx, ctr.client, func(ctx context.Context, name, digest string) {
+		go im.Watch(ctx, func(ctx context.Context, name, digest string) {
 			ref, err := pinned(name, digest)
 			if err != nil {
 				log.Warn("containerd image event: not a pullable name", "name", name, "err", err)
@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			if _, _, err := q.Submit(ctx, scans.Request{Image: ref, Trigger: "containerd"}); err != nil {
 				log.Warn("containerd image event: queueing a scan failed", "image", ref, "err", err)
 			}
-		}, log)
+		})
 	}
 
 	ln, err := listen(cfg)

@@ -618,3 +618,9 @@ func unescapeMountinfo(s string) string {
 	}
 	return b.String()
 }
+
+// Watch follows image creation in the configured namespace (scan on pull);
+// see WatchImages.
+func (im *Images) Watch(ctx context.Context, found func(ctx context.Context, name, digest string)) error {
+	return WatchImages(im.ctx(ctx), im.c, found, im.o.Logger)
+}
