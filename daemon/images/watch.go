@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/go-digest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/assayhq/assay/daemon/errdefs"
 )
@@ -65,7 +66,7 @@ func WatchImages(ctx context.Context, c WatchClient, found func(ctx context.Cont
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &imageWatcher{
+	w := &watchState{
 		c:     c,
 		found: found,
 		log:   log.With("component", "image-watch", "namespace", ns),
@@ -92,16 +93,37 @@ func WatchImages(ctx context.Context, c WatchClient, found func(ctx context.Cont
 			return nil
 		case <-t.C:
 		}
+		watchReconnect(ctx, c, backoff)
 		backoff = min(2*backoff, watchBackoffMax)
-		if wc, ok := c.(watchConn); ok {
-			if conn, ok := wc.Conn().(*grpc.ClientConn); ok && conn != nil {
-				conn.ResetConnectBackoff()
-			}
+	}
+}
+
+// watchReconnect asks c's gRPC connection, if it has one, to dial again now
+// rather than after its own backoff, and waits up to d for it: calls made
+// meanwhile would fail at once.
+func watchReconnect(ctx context.Context, c WatchClient, d time.Duration) {
+	wc, ok := c.(watchConn)
+	if !ok {
+		return
+	}
+	conn, ok := wc.Conn().(*grpc.ClientConn)
+	if !ok || conn == nil {
+		return
+	}
+	conn.ResetConnectBackoff()
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
+		if s == connectivity.Idle {
+			conn.Connect()
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			return
 		}
 	}
 }
 
-type imageWatcher struct {
+type watchState struct {
 	c       WatchClient
 	found   func(ctx context.Context, name, digest string)
 	log     *slog.Logger
@@ -111,7 +133,7 @@ type imageWatcher struct {
 
 // session subscribes, lists, and follows events until the subscription
 // fails. established tells whether it got as far as a complete listing.
-func (w *imageWatcher) session(ctx context.Context) (established bool, err error) {
+func (w *watchState) session(ctx context.Context) (established bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	evs, errs := w.c.Subscribe(sctx, w.filters...)
@@ -141,7 +163,7 @@ func (w *imageWatcher) session(ctx context.Context) (established bool, err error
 }
 
 // resync offers every image in the namespace.
-func (w *imageWatcher) resync(ctx context.Context) error {
+func (w *watchState) resync(ctx context.Context) error {
 	imgs, err := w.c.ImageService().List(ctx)
 	if err != nil {
 		return fmt.Errorf("images: list images: %w", err)
@@ -152,7 +174,7 @@ func (w *imageWatcher) resync(ctx context.Context) error {
 	return nil
 }
 
-func (w *imageWatcher) event(ctx context.Context, env *events.Envelope) {
+func (w *watchState) event(ctx context.Context, env *events.Envelope) {
 	if env == nil || env.Event == nil {
 		return
 	}
@@ -185,7 +207,7 @@ func (w *imageWatcher) event(ctx context.Context, env *events.Envelope) {
 	w.offer(ctx, img)
 }
 
-func (w *imageWatcher) offer(ctx context.Context, img images.Image) {
+func (w *watchState) offer(ctx context.Context, img images.Image) {
 	d := img.Target.Digest
 	if watchDigestName(img.Name) || d == "" || w.seen[d] {
 		return
