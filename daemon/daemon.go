@@ -71,6 +71,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Subscribers: func() float64 { return float64(broker.Subscribers()) },
 	})
 
+	images.BridgeLogs(log)
 	ctr, err := startContainerd(ctx, cfg, log)
 	if err != nil {
 		return err

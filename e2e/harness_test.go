@@ -22,7 +22,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -176,6 +179,36 @@ func (r *testRegistry) push(t testing.TB, repoTag string) (string, string) {
 	}
 	d, _ := img.Digest()
 	return ref.String(), d.String()
+}
+
+// pushIndex writes an index of one random image per platform and returns
+// the reference and each platform's manifest digest.
+func (r *testRegistry) pushIndex(t testing.TB, repoTag string, platforms ...string) (string, map[string]string) {
+	t.Helper()
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	digests := map[string]string{}
+	for _, p := range platforms {
+		img, err := random.Image(512, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plat, _ := v1.ParsePlatform(p)
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = plat.OS, plat.Architecture
+		img, _ = mutate.ConfigFile(img, cf)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: plat}})
+		d, _ := img.Digest()
+		digests[p] = d.String()
+	}
+	ref, err := name.ParseReference(r.Host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx, remote.WithTransport(directTransport{})); err != nil {
+		t.Fatal(err)
+	}
+	return ref.String(), digests
 }
 
 // directTransport marks requests so the gate lets the test's own pushes pass.

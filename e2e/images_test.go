@@ -266,3 +266,31 @@ func (d *daemonProc) waitTerminal(id string, timeout time.Duration) scans.Scan {
 	d.t.Fatalf("scan %s did not end", id)
 	return scans.Scan{}
 }
+
+// An index with two platforms and scan.platforms naming both: one scan per
+// platform, each with the platform's manifest digest.
+func TestIndexScannedPerConfiguredPlatform(t *testing.T) {
+	reg := newRegistry(t)
+	ref, digests := reg.pushIndex(t, "multi/app:1", "linux/amd64", "linux/arm64")
+	d := startDaemon(t, daemonOpts{args: []string{"--scan.platforms", "linux/amd64,linux/arm64"}})
+	first := d.submit(ref)
+	d.waitStatus(first.ID, scans.Done, 60*time.Second)
+	var list []scans.Scan
+	waitFor(t, 30*time.Second, "the second platform's scan", func() bool {
+		list, _, _ = d.Client.Scans(context.Background(), scans.Filter{Status: []scans.Status{scans.Done}})
+		return len(list) == 2
+	})
+	got := map[string]string{}
+	for _, sc := range list {
+		rep, err := d.Client.Report(context.Background(), sc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[rep.Platform] = rep.Digest
+	}
+	for p, want := range digests {
+		if got[p] != want {
+			t.Fatalf("platform %s: report digest %q, want %s (all: %v)", p, got[p], want, got)
+		}
+	}
+}

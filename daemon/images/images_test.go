@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,12 +67,18 @@ type env struct {
 func newEnv(t testing.TB, lim Limits) *env {
 	t.Helper()
 	integration(t)
-	dir, err := os.MkdirTemp("/tmp", "assay-img-")
+	// ASSAY_BENCH_DIR puts containerd's root elsewhere (e.g. a tmpfs) to
+	// compare where pull time goes.
+	base := os.Getenv("ASSAY_BENCH_DIR")
+	if base == "" {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "assay-img-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	m, err := StartManaged(ctx, ManagedOptions{Binary: containerdBinary(t), Dir: filepath.Join(dir, "containerd"), StartTimeout: 30 * time.Second})
+	m, err := StartManaged(ctx, ManagedOptions{Binary: containerdBinary(t), Dir: filepath.Join(dir, "containerd"), StartTimeout: 30 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +86,7 @@ func newEnv(t testing.TB, lim Limits) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{dir: dir, m: m, im: New(c, Options{Namespace: "assay-test", ViewsDir: filepath.Join(dir, "views"), Limits: lim, UnpackPoll: 20 * time.Millisecond})}
+	e := &env{dir: dir, m: m, im: New(c, Options{Namespace: "assay-test", ViewsDir: filepath.Join(dir, "views"), Limits: lim, UnpackPoll: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})}
 	t.Cleanup(func() {
 		c.Close()
 		m.Stop(context.Background())
@@ -407,4 +414,28 @@ func TestCleanupAfterCrash(t *testing.T) {
 		t.Fatalf("cleanup removed %d things, want the mount, view, image record and lease", n)
 	}
 	e.noLeftovers(t)
+}
+
+// registries.config_path: a containerd-style hosts directory sends a
+// registry name to a mirror (here the loopback registry, over plain HTTP).
+func TestHostsDirMirror(t *testing.T) {
+	e := newEnv(t, Limits{})
+	reg := newRegistry(t)
+	img := image(t, "linux/amd64", tarLayer(t, file{name: "m", body: "mirrored"}))
+	reg.push(t, "mirror/img:1", img)
+	hosts := t.TempDir()
+	os.MkdirAll(filepath.Join(hosts, "registry.invalid:5000"), 0o755)
+	toml := "server = \"http://" + reg.host + "\"\n\n[host.\"http://" + reg.host + "\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+	os.WriteFile(filepath.Join(hosts, "registry.invalid:5000", "hosts.toml"), []byte(toml), 0o644)
+	e.im.o.HostsDir = hosts
+	got, err := e.im.Acquire(context.Background(), "mirror", "registry.invalid:5000/mirror/img:1", "linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release(context.Background())
+	data, _ := os.ReadFile(filepath.Join(got.Root, "m"))
+	d, _ := img.Digest()
+	if string(data) != "mirrored" || got.Digest != d.String() {
+		t.Fatalf("through the mirror: %q %s", data, got.Digest)
+	}
 }

@@ -11,6 +11,11 @@
 // has its own listener (Serve); "/events" lets it sit behind a proxy that
 // routes by path. Any other path is 404, any other method 405.
 //
+// Content types: application/vnd.docker.distribution.events.v2+json (what
+// distribution 3 sends), ...events.v1+json (what distribution 2.8, Debian's
+// docker-registry, really sends, although its documentation shows v2) and
+// application/json; media type parameters are allowed.
+//
 // Answers:
 //
 //	202  the envelope was handled: {"accepted":N,"deduplicated":N,"ignored":N,"skipped":N}

@@ -68,10 +68,15 @@ func (o Options) Validate() error {
 	if o.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max body bytes %d is negative", o.MaxBodyBytes))
 	}
+	lower := make(map[string]string, len(o.Registries))
 	for _, k := range slices.Sorted(maps.Keys(o.Registries)) {
 		if !validAuthority(k) {
 			errs = append(errs, fmt.Errorf("registry name %q is not host[:port]", k))
 		}
+		if prev, dup := lower[strings.ToLower(k)]; dup {
+			errs = append(errs, fmt.Errorf("registry names %q and %q differ only in case", prev, k))
+		}
+		lower[strings.ToLower(k)] = k
 		if err := validPullAddress(o.Registries[k]); err != nil {
 			errs = append(errs, fmt.Errorf("registry %q: %w", k, err))
 		}
@@ -175,10 +180,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Each event is judged on its own. A bad event inside a well-formed
 	// envelope is skipped and counted rather than failing the envelope with a
-	// 400: distribution retries an endpoint until it answers 2xx/3xx and
-	// delivers in order, so one event it will always send the same way would
-	// block every later notification forever. Only a failure that a retry
-	// can cure (the daemon cannot record a scan now) fails the envelope.
+	// 400: distribution retries an envelope until it answers 2xx/3xx and
+	// delivers in order, so an event it will always send the same way would
+	// block every later notification forever. (A registry always sends a
+	// well-formed envelope, so the 400 above only answers other callers.)
+	// Only a failure that a retry can cure - the daemon cannot record a scan
+	// now - fails the envelope.
 	var c counts
 	seen := make(map[string]bool) // digests handled earlier in this envelope
 	for i, raw := range events {

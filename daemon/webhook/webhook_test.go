@@ -213,8 +213,23 @@ func readTestdata(t testing.TB, name string) string {
 
 // pushEvent is one manifest push from registry.example.com:5000.
 func pushEvent(mediaType, repo, digest, tag string) string {
-	return fmt.Sprintf(`{"id":"e-%s","action":"push","target":{"mediaType":%q,"digest":%q,"repository":%q,"url":"https://registry.example.com:5000/v2/%s/manifests/%s","tag":%q},"request":{"host":"registry.example.com:5000","method":"PUT"}}`,
-		tag, mediaType, digest, repo, repo, digest, tag)
+	type obj = map[string]any
+	b, err := json.Marshal(obj{
+		"id":     "e-" + tag,
+		"action": "push",
+		"target": obj{
+			"mediaType":  mediaType,
+			"digest":     digest,
+			"repository": repo,
+			"url":        "https://registry.example.com:5000/v2/" + repo + "/manifests/" + digest,
+			"tag":        tag,
+		},
+		"request": obj{"host": "registry.example.com:5000", "method": "PUT"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 func envelope(events ...string) string { return `{"events":[` + strings.Join(events, ",") + `]}` }
@@ -610,6 +625,9 @@ func TestOptionsValidate(t *testing.T) {
 		"address scheme":  func(o *Options) { o.Registries = map[string]string{"reg": "https://reg.example.com"} },
 		"address no dot":  func(o *Options) { o.Registries = map[string]string{"reg": "mirror"} },
 		"address userinf": func(o *Options) { o.Registries = map[string]string{"reg": "u@reg.example.com"} },
+		"names by case": func(o *Options) {
+			o.Registries = map[string]string{"Reg.example.com": "a.example.com", "reg.example.com": "b.example.com"}
+		},
 	} {
 		o := ok
 		mod(&o)
@@ -713,13 +731,21 @@ func TestServeShutdownBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body := readTestdata(t, "push-envelope.json")
 	go func() {
-		res, err := http.Post("http://"+s.Addr().String()+"/", eventsType, strings.NewReader(readTestdata(t, "push-envelope.json")))
-		if err == nil {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addr().String()+"/", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", eventsType)
+		// The connection is cut at the bound: an error is expected.
+		if res, err := http.DefaultClient.Do(req); err == nil {
 			res.Body.Close()
 		}
 	}()
-	<-sub.entered
+	select {
+	case <-sub.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the notification never reached Submit")
+	}
 	start := time.Now()
 	cancel()
 	waitStopped(t, s, 3*time.Second)
