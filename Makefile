@@ -47,6 +47,7 @@ test-e2e: build
 
 bench: build
 	ASSAY_E2E=1 ASSAY_BIN=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench . -benchtime 2000x ./e2e/...
+	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -run '^$$' -bench . -benchtime 5x ./daemon/images/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # make demo: a loopback registry (Debian's docker-registry), a real image
 # built here (assay's own CLI binary in a one-layer image), assayd on its
-# embedded defaults with a private socket and state dir, one scan, the
-# report. What assayd can scan so far: it resolves the image in the registry
-# and records digest, platform, config and layers; no analyzer exists yet,
-# so the verdict is "incomplete" (a scan that did not look is never healthy).
+# embedded defaults (it starts its own containerd) with a private socket and
+# state dir, one scan, the report. What assayd can scan so far: it pulls the
+# image through containerd, mounts a read-only view and records digest,
+# platform, config and layers; no analyzer exists yet, so the verdict is
+# "incomplete" (a scan that did not look is never called healthy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-if ! command -v docker-registry >/dev/null; then
-  echo "demo: installing Debian's docker-registry (a real registry on loopback)"
-  apt-get update -qq && apt-get install -y -qq docker-registry >/dev/null
+if [ "$(id -u)" != 0 ]; then
+  echo "demo: run as root (assayd mounts read-only image views)" >&2
+  exit 1
+fi
+if ! command -v docker-registry >/dev/null || ! command -v unpigz >/dev/null; then
+  echo "demo: installing Debian's docker-registry (a real registry on loopback) and pigz"
+  apt-get update -qq && apt-get install -y -qq docker-registry pigz >/dev/null
 fi
 
 work=$(mktemp -d /tmp/assay-demo.XXXXXX)
