@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,6 +136,11 @@ type Image struct {
 	Config       ocispec.Image
 	// Root is the mounted read-only view of the root filesystem.
 	Root string
+	// LayerDirs are the snapshot directories the view is made of, top layer
+	// first (overlay's lowerdir order). A sandbox rebuilds its own view from
+	// them with id-mapped mounts, so the image's ownership shows inside its
+	// user namespace.
+	LayerDirs []string
 	// Platforms lists every platform of the index (nil for a manifest).
 	Platforms []string
 
@@ -292,6 +298,7 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 		return nil, fmt.Errorf("images: mount view of %s: %w", ref, err)
 	}
 	mounted = dir
+	img.LayerDirs = layerDirs(mounts)
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil || st.Flags&unix.ST_RDONLY == 0 {
 		return nil, fmt.Errorf("images: the view of %s is not read-only (statfs flags %#x, %v); refusing to scan it", ref, st.Flags, err)
@@ -335,6 +342,29 @@ func retry(ctx context.Context, within time.Duration, steps []func() error) erro
 		wait = min(2*wait, 2*time.Second)
 		steps = failed
 	}
+}
+
+// layerDirs reads the layer directories out of a view's mounts: the
+// lowerdirs of an overlay, or the source of a bind (a one-layer image).
+func layerDirs(ms []mount.Mount) []string {
+	var dirs []string
+	for _, m := range ms {
+		switch m.Type {
+		case "overlay":
+			for _, o := range m.Options {
+				if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+					dirs = append(dirs, strings.Split(v, ":")...)
+				}
+			}
+		case "bind", "rbind":
+			dirs = append(dirs, m.Source)
+		default:
+			if slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
+				dirs = append(dirs, m.Source)
+			}
+		}
+	}
+	return dirs
 }
 
 // hardened makes every mount of a view read-only, nosuid, nodev, noexec.

@@ -253,6 +253,12 @@ func TestAcquireDebianReadOnlyView(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(img.Root, "var/lib/dpkg/status")); err != nil {
 		t.Fatal(err)
 	}
+	if len(img.LayerDirs) != 1 {
+		t.Fatalf("layer dirs of a one-layer image: %v", img.LayerDirs)
+	}
+	if _, err := os.Stat(filepath.Join(img.LayerDirs[0], "etc/debian_version")); err != nil {
+		t.Fatalf("the layer dir does not hold the layer: %v", err)
+	}
 	err = os.WriteFile(filepath.Join(img.Root, "etc/hacked"), []byte("x"), 0o644)
 	if !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("write into the view: %v, want EROFS", err)
@@ -293,6 +299,14 @@ func TestWhiteoutHidden(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(img.Root, "data/.wh.deleted")); !os.IsNotExist(err) {
 		t.Fatalf("the whiteout marker is visible: %v", err)
+	}
+	if len(img.LayerDirs) != 2 {
+		t.Fatalf("layer dirs %v, want 2", img.LayerDirs)
+	}
+	// Top layer first: it holds the whiteout (a 0/0 character device).
+	fi, err := os.Lstat(filepath.Join(img.LayerDirs[0], "data/deleted"))
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("top layer dir %s does not hold the whiteout: %v %v", img.LayerDirs[0], fi, err)
 	}
 }
 
