@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/docker/go-units"
 )
 
 // DefaultPath is the file read when no other is named.
@@ -31,6 +33,8 @@ type Config struct {
 	Registries Registries `mapstructure:"registries" yaml:"registries"`
 	Scan       Scan       `mapstructure:"scan" yaml:"scan"`
 	Limits     Limits     `mapstructure:"limits" yaml:"limits"`
+	Plugins    Plugins    `mapstructure:"plugins" yaml:"plugins"`
+	Sandbox    Sandbox    `mapstructure:"sandbox" yaml:"sandbox"`
 	Webhook    Webhook    `mapstructure:"webhook" yaml:"webhook"`
 	Log        Log        `mapstructure:"log" yaml:"log"`
 	API        API        `mapstructure:"api" yaml:"api"`
@@ -113,6 +117,57 @@ type Limits struct {
 	MaxLayers int `mapstructure:"max_layers" yaml:"max_layers"`
 	// MaxUnpackedBytes caps the size of an image's layers once unpacked.
 	MaxUnpackedBytes int64 `mapstructure:"max_unpacked_bytes" yaml:"max_unpacked_bytes"`
+}
+
+// Plugins are the analyzers a scan runs.
+type Plugins struct {
+	// Dir is the directory of plugins, an absolute path: static
+	// executables, each described by a manifest <name>.plugin.json (name,
+	// version, binary, sha256). It need not exist unless Enabled names
+	// plugins; the daemon checks that when it starts, not this package.
+	Dir string `mapstructure:"dir" yaml:"dir"`
+	// Enabled are the plugins run for each scan, by the name in their
+	// manifest: lower-case letters, digits, ".", "_" and "-", starting
+	// with a letter or digit, each at most once. Empty (nil) means no
+	// analyzer runs and every verdict is "incomplete".
+	Enabled []string `mapstructure:"enabled" yaml:"enabled"`
+}
+
+// Sandbox bounds one analyzer run: the sandbox a plugin runs in.
+type Sandbox struct {
+	// IDRange is START:COUNT, the host uids and gids the sandbox's user
+	// namespaces map to: COUNT ids from START. START is at least 65536,
+	// clear of host root and ordinary users; COUNT at least 1 (65536 is
+	// recommended); START+COUNT at most 4294967295. Use IDs for the
+	// numbers.
+	IDRange string `mapstructure:"id_range" yaml:"id_range"`
+	// Timeout is the wall-clock deadline of one analyzer run. It is less
+	// than Scan.Timeout.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	// Memory caps the sandbox's memory, in bytes; at least 16MiB.
+	Memory int64 `mapstructure:"memory" yaml:"memory"`
+	// Pids caps the processes and threads in the sandbox, 8 to 65536.
+	Pids int `mapstructure:"pids" yaml:"pids"`
+	// CPUShares is the sandbox's CPU weight as cgroup v1 cpu.shares
+	// gives it (1024 is the usual weight of one process), 2 to 262144;
+	// the sandbox converts it for cgroup v2.
+	CPUShares int `mapstructure:"cpu_shares" yaml:"cpu_shares"`
+	// TmpfsBytes is the size of the sandbox's /tmp, 1MiB to 1GiB.
+	TmpfsBytes int64 `mapstructure:"tmpfs_bytes" yaml:"tmpfs_bytes"`
+	// MaxResultBytes caps what one analyzer run may send back, in bytes.
+	MaxResultBytes int64 `mapstructure:"max_result_bytes" yaml:"max_result_bytes"`
+	// StartTimeout bounds a plugin's handshake once it is started.
+	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
+}
+
+// IDs returns IDRange parsed: the first host id mapped and how many are.
+// Both are 0 if IDRange is invalid, which Validate rejects.
+func (s Sandbox) IDs() (start, count uint32) {
+	start, count, err := parseIDRange(s.IDRange)
+	if err != nil {
+		return 0, 0
+	}
+	return start, count
 }
 
 // Webhook is an HTTP endpoint that registries notify of pushed images,
@@ -229,6 +284,20 @@ func Default() Config {
 			MaxLayers:        128,
 			MaxUnpackedBytes: 16 << 30,
 		},
+		Plugins: Plugins{
+			Dir:     "/usr/local/lib/assay/plugins",
+			Enabled: nil,
+		},
+		Sandbox: Sandbox{
+			IDRange:        "1000000000:65536",
+			Timeout:        2 * time.Minute,
+			Memory:         512 << 20,
+			Pids:           256,
+			CPUShares:      512,
+			TmpfsBytes:     16 << 20,
+			MaxResultBytes: 64 << 20,
+			StartTimeout:   10 * time.Second,
+		},
 		Webhook: Webhook{
 			Listen:       "",
 			Token:        "",
@@ -304,6 +373,17 @@ var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
 // platformRE matches os/arch and os/arch/variant, in lower case.
 var platformRE = regexp.MustCompile(`^[a-z0-9_.-]+/[a-z0-9_.-]+(?:/[a-z0-9_.-]+)?$`)
 
+// pluginNameRE matches a plugin's manifest name.
+var pluginNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// The host ids sandbox.id_range may map: from minIDStart, clear of root
+// (0), ordinary users and nobody (65534), to below 4294967295, which is
+// (uid_t)-1, no id; the kernel refuses a mapping that reaches it.
+const (
+	minIDStart = 1 << 16
+	maxIDEnd   = 1<<32 - 1 // START+COUNT at most
+)
+
 // minTokenLen is the shortest webhook token accepted, in characters.
 const minTokenLen = 16
 
@@ -332,6 +412,17 @@ func (c *Config) validate() []*keyError {
 	positiveSize := func(key string, n int64) {
 		if n <= 0 {
 			bad(key, "must be greater than 0, got %d", n)
+		}
+	}
+	sizeAtLeast := func(key string, n, lo int64) {
+		if n < lo {
+			bad(key, "must be at least %s, got %d bytes", units.BytesSize(float64(lo)), n)
+		}
+	}
+	sizeBetween := func(key string, n, lo, hi int64) {
+		if n < lo || n > hi {
+			bad(key, "must be between %s and %s, got %d bytes",
+				units.BytesSize(float64(lo)), units.BytesSize(float64(hi)), n)
 		}
 	}
 	absOrEmpty := func(key, p string) {
@@ -395,6 +486,36 @@ func (c *Config) validate() []*keyError {
 	positiveSize("limits.max_image_bytes", c.Limits.MaxImageBytes)
 	between("limits.max_layers", c.Limits.MaxLayers, 1, 10000)
 	positiveSize("limits.max_unpacked_bytes", c.Limits.MaxUnpackedBytes)
+
+	if !filepath.IsAbs(c.Plugins.Dir) {
+		bad("plugins.dir", "must be an absolute path, got %q", c.Plugins.Dir)
+	}
+	enabled := make(map[string]bool)
+	for _, name := range c.Plugins.Enabled {
+		switch {
+		case !pluginNameRE.MatchString(name):
+			bad("plugins.enabled", `%q must be a plugin's manifest name: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit`, name)
+		case enabled[name]:
+			bad("plugins.enabled", "%q is listed twice", name)
+		}
+		enabled[name] = true
+	}
+
+	if _, _, err := parseIDRange(c.Sandbox.IDRange); err != nil {
+		bad("sandbox.id_range", "%v", err)
+	}
+	switch st, t := c.Sandbox.Timeout, c.Scan.Timeout; {
+	case st <= 0:
+		bad("sandbox.timeout", "must be greater than 0, got %s", st)
+	case t > 0 && st >= t:
+		bad("sandbox.timeout", "must be less than scan.timeout (%s), which bounds the whole scan; got %s", t, st)
+	}
+	sizeAtLeast("sandbox.memory", c.Sandbox.Memory, 16<<20)
+	between("sandbox.pids", c.Sandbox.Pids, 8, 65536)
+	between("sandbox.cpu_shares", c.Sandbox.CPUShares, 2, 262144)
+	sizeBetween("sandbox.tmpfs_bytes", c.Sandbox.TmpfsBytes, 1<<20, 1<<30)
+	positiveSize("sandbox.max_result_bytes", c.Sandbox.MaxResultBytes)
+	positive("sandbox.start_timeout", c.Sandbox.StartTimeout)
 
 	c.validateWebhook(bad)
 
@@ -527,6 +648,25 @@ func parseMode(s string) (os.FileMode, error) {
 // messages show values as they were given.
 func (c *Config) normalize() {
 	c.Containerd.Address = strings.TrimPrefix(c.Containerd.Address, unixScheme)
+}
+
+// parseIDRange parses sandbox.id_range, START:COUNT, and checks it. Its
+// message follows the key.
+func parseIDRange(s string) (start, count uint32, err error) {
+	startText, countText, ok := strings.Cut(s, ":")
+	st, serr := strconv.ParseUint(startText, 10, 32)
+	n, cerr := strconv.ParseUint(countText, 10, 32)
+	switch {
+	case !ok || serr != nil || cerr != nil:
+		return 0, 0, fmt.Errorf(`must be START:COUNT, two whole numbers below 4294967296, like "1000000000:65536"; got %q`, s)
+	case st < minIDStart:
+		return 0, 0, fmt.Errorf("must start at %d or above, clear of host root and ordinary users; got %q", minIDStart, s)
+	case n < 1:
+		return 0, 0, fmt.Errorf("must map at least 1 id (65536 is recommended); got %q", s)
+	case st+n > maxIDEnd:
+		return 0, 0, fmt.Errorf("runs past the last id a user namespace can map, %d: START+COUNT must be at most %d; got %q", maxIDEnd-1, maxIDEnd, s)
+	}
+	return uint32(st), uint32(n), nil
 }
 
 // readToken reads a webhook token file: its content less trailing newlines.

@@ -152,6 +152,7 @@ shutdown:
 				"ASSAY_LOG_LEVEL=warn",
 				"ASSAY_API_MAX_BODY_BYTES=2MiB",
 				"ASSAY_SCAN_TIMEOUT=90s",
+				"ASSAY_SANDBOX_TIMEOUT=1m", // below scan.timeout
 				"PATH=/usr/bin",
 			},
 			want: func(c *Config) {
@@ -161,6 +162,7 @@ shutdown:
 				c.Log.Level = "warn"
 				c.API.MaxBodyBytes = 2 << 20
 				c.Scan.Timeout = 90 * time.Second
+				c.Sandbox.Timeout = time.Minute
 			},
 		},
 		{
@@ -189,11 +191,11 @@ shutdown:
 		{
 			name: "flags not given do not override",
 			file: "scan:\n  concurrency: 4\n",
-			env:  []string{"ASSAY_SCAN_TIMEOUT=2m"},
+			env:  []string{"ASSAY_SCAN_TIMEOUT=3m"},
 			args: []string{},
 			want: func(c *Config) {
 				c.Scan.Concurrency = 4
-				c.Scan.Timeout = 2 * time.Minute
+				c.Scan.Timeout = 3 * time.Minute
 			},
 		},
 		{
@@ -319,6 +321,89 @@ webhook:
 				c.Limits.MaxImageBytes = 512 << 20
 				c.Limits.MaxLayers = 7
 				c.Webhook.MaxBodyBytes = 2 << 20
+			},
+		},
+		{
+			name: "plugins and sandbox from the file",
+			file: `
+plugins:
+  dir: /opt/assay/plugins
+  enabled: [secrets, sbom-2.x, a_b]
+sandbox:
+  id_range: 65536:1 # unquoted
+  timeout: 5m
+  memory: 1GiB
+  pids: 8
+  cpu_shares: 262144
+  tmpfs_bytes: 1048576
+  max_result_bytes: 1MiB
+  start_timeout: 2s
+scan:
+  timeout: 6m
+`,
+			want: func(c *Config) {
+				c.Plugins = Plugins{Dir: "/opt/assay/plugins", Enabled: []string{"secrets", "sbom-2.x", "a_b"}}
+				c.Sandbox = Sandbox{
+					IDRange:        "65536:1",
+					Timeout:        5 * time.Minute,
+					Memory:         1 << 30,
+					Pids:           8,
+					CPUShares:      262144,
+					TmpfsBytes:     1 << 20,
+					MaxResultBytes: 1 << 20,
+					StartTimeout:   2 * time.Second,
+				}
+				c.Scan.Timeout = 6 * time.Minute
+			},
+		},
+		{
+			name: "plugins and sandbox from the environment",
+			env: []string{
+				"ASSAY_PLUGINS_DIR=/srv/plugins",
+				"ASSAY_PLUGINS_ENABLED=secrets, sbom",
+				"ASSAY_SANDBOX_ID_RANGE=4294901759:65536", // ends at the last id
+				"ASSAY_SANDBOX_TIMEOUT=9m59s",
+				"ASSAY_SANDBOX_MEMORY=16MiB",
+				"ASSAY_SANDBOX_PIDS=65536",
+				"ASSAY_SANDBOX_CPU_SHARES=2",
+				"ASSAY_SANDBOX_TMPFS_BYTES=1GiB",
+				"ASSAY_SANDBOX_MAX_RESULT_BYTES=1",
+				"ASSAY_SANDBOX_START_TIMEOUT=1ms",
+			},
+			want: func(c *Config) {
+				c.Plugins = Plugins{Dir: "/srv/plugins", Enabled: []string{"secrets", "sbom"}}
+				c.Sandbox = Sandbox{
+					IDRange:        "4294901759:65536",
+					Timeout:        9*time.Minute + 59*time.Second,
+					Memory:         16 << 20,
+					Pids:           65536,
+					CPUShares:      2,
+					TmpfsBytes:     1 << 30,
+					MaxResultBytes: 1,
+					StartTimeout:   time.Millisecond,
+				}
+			},
+		},
+		{
+			name: "plugins and sandbox from flags",
+			file: "plugins:\n  enabled: [secrets]\n",
+			env:  []string{"ASSAY_SANDBOX_PIDS=100"},
+			args: []string{
+				"--plugins.enabled=",
+				"--plugins.dir=/usr/lib/assay/plugins",
+				"--sandbox.id_range=2000000000:131072",
+				"--sandbox.pids=512",
+				"--sandbox.memory=2GiB",
+				"--sandbox.cpu_shares", "1024",
+				"--sandbox.timeout=30s",
+			},
+			want: func(c *Config) {
+				c.Plugins.Dir = "/usr/lib/assay/plugins"
+				c.Sandbox.IDRange = "2000000000:131072"
+				c.Sandbox.Pids = 512
+				c.Sandbox.Memory = 2 << 30
+				c.Sandbox.CPUShares = 1024
+				c.Sandbox.Timeout = 30 * time.Second
 			},
 		},
 		{
@@ -833,6 +918,191 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"webhook.max_body_bytes", "greater than 0"},
 		},
 		{
+			name: "relative plugins dir",
+			file: "plugins:\n  dir: plugins\n",
+			want: []string{"config: plugins.dir: must be an absolute path", `"plugins"`, "line 2"},
+		},
+		{
+			name: "empty plugins dir",
+			env:  []string{"ASSAY_PLUGINS_DIR="},
+			want: []string{"plugins.dir", "absolute", `got ""`, "from ASSAY_PLUGINS_DIR"},
+		},
+		{
+			name: "a string for plugins enabled",
+			file: "plugins:\n  enabled: secrets\n",
+			want: []string{"plugins.enabled", "must be a list", "write [secrets]"},
+		},
+		{
+			name: "plugin name in upper case",
+			file: "plugins:\n  enabled: [Secrets]\n",
+			want: []string{"config: plugins.enabled: \"Secrets\" must be a plugin's manifest name", "lower-case"},
+		},
+		{
+			name: "plugin name with a leading dot",
+			args: []string{"--plugins.enabled=.hidden"},
+			want: []string{"plugins.enabled", `".hidden"`, "starting with a letter or digit", "from --plugins.enabled"},
+		},
+		{
+			name: "plugin name that is a path",
+			file: "plugins:\n  enabled: [../secrets]\n",
+			want: []string{"plugins.enabled", `"../secrets"`},
+		},
+		{
+			name: "plugin name with a slash",
+			file: "plugins:\n  enabled: [vendor/secrets]\n",
+			want: []string{"plugins.enabled", `"vendor/secrets"`},
+		},
+		{
+			name: "empty plugin name from env",
+			env:  []string{"ASSAY_PLUGINS_ENABLED=secrets,,sbom"},
+			want: []string{"plugins.enabled", `"" must be a plugin's manifest name`, "from ASSAY_PLUGINS_ENABLED"},
+		},
+		{
+			name: "plugin enabled twice",
+			file: "plugins:\n  enabled: [secrets, sbom, secrets]\n",
+			want: []string{"config: plugins.enabled: \"secrets\" is listed twice"},
+		},
+		{
+			name: "id range without a count",
+			file: "sandbox:\n  id_range: \"1000000000\"\n",
+			want: []string{"config: sandbox.id_range: must be START:COUNT", `got "1000000000"`},
+		},
+		{
+			name: "id range that is not numbers",
+			env:  []string{"ASSAY_SANDBOX_ID_RANGE=assay:65536"},
+			want: []string{"sandbox.id_range", "must be START:COUNT", "from ASSAY_SANDBOX_ID_RANGE"},
+		},
+		{
+			name: "id range with a negative count",
+			file: "sandbox:\n  id_range: \"1000000000:-1\"\n",
+			want: []string{"sandbox.id_range", "must be START:COUNT"},
+		},
+		{
+			name: "id range with spaces",
+			file: "sandbox:\n  id_range: \"1000000000: 65536\"\n",
+			want: []string{"sandbox.id_range", "must be START:COUNT"},
+		},
+		{
+			name: "id range of three numbers",
+			file: "sandbox:\n  id_range: \"1000000000:65536:1\"\n",
+			want: []string{"sandbox.id_range", "must be START:COUNT"},
+		},
+		{
+			name: "id range with a start past uint32",
+			file: "sandbox:\n  id_range: \"4294967296:1\"\n",
+			want: []string{"sandbox.id_range", "must be START:COUNT", "below 4294967296"},
+		},
+		{
+			name: "id range starting at root",
+			file: "sandbox:\n  id_range: \"0:65536\"\n",
+			want: []string{"config: sandbox.id_range: must start at 65536 or above", `got "0:65536"`},
+		},
+		{
+			name: "id range among ordinary users",
+			args: []string{"--sandbox.id_range=65535:65536"},
+			want: []string{"sandbox.id_range", "must start at 65536 or above", "from --sandbox.id_range"},
+		},
+		{
+			name: "id range of no ids",
+			file: "sandbox:\n  id_range: \"1000000000:0\"\n",
+			want: []string{"config: sandbox.id_range: must map at least 1 id"},
+		},
+		{
+			name: "id range reaching the invalid id",
+			file: "sandbox:\n  id_range: \"4294901760:65536\"\n",
+			want: []string{"config: sandbox.id_range: runs past the last id", "at most 4294967295"},
+		},
+		{
+			name: "id range overflowing uint32",
+			file: "sandbox:\n  id_range: \"4294967295:4294967295\"\n",
+			want: []string{"sandbox.id_range", "at most 4294967295"},
+		},
+		{
+			name: "zero sandbox timeout",
+			file: "sandbox:\n  timeout: 0s\n",
+			want: []string{"config: sandbox.timeout: must be greater than 0"},
+		},
+		{
+			name: "sandbox timeout equal to the scan timeout",
+			file: "scan:\n  timeout: 2m\nsandbox:\n  timeout: 2m\n",
+			want: []string{"config: sandbox.timeout: must be less than scan.timeout (2m0s)", "got 2m0s", "line 4"},
+		},
+		{
+			name: "sandbox timeout above a lowered scan timeout",
+			env:  []string{"ASSAY_SCAN_TIMEOUT=1m"},
+			want: []string{"config: sandbox.timeout: must be less than scan.timeout (1m0s)", "got 2m0s"},
+		},
+		{
+			name: "sandbox timeout above the scan timeout from a flag",
+			args: []string{"--sandbox.timeout=1h"},
+			want: []string{"sandbox.timeout", "less than scan.timeout (10m0s)", "from --sandbox.timeout"},
+		},
+		{
+			name: "bare integer sandbox timeout",
+			file: "sandbox:\n  timeout: 120\n",
+			want: []string{"sandbox.timeout", "give a unit"},
+		},
+		{
+			name: "sandbox memory below 16MiB",
+			file: "sandbox:\n  memory: 16777215\n",
+			want: []string{"config: sandbox.memory: must be at least 16MiB, got 16777215 bytes"},
+		},
+		{
+			name: "unreadable sandbox memory",
+			env:  []string{"ASSAY_SANDBOX_MEMORY=plenty"},
+			want: []string{"sandbox.memory", "a size", "from ASSAY_SANDBOX_MEMORY"},
+		},
+		{
+			name: "too few pids",
+			file: "sandbox:\n  pids: 7\n",
+			want: []string{"config: sandbox.pids: must be between 8 and 65536, got 7"},
+		},
+		{
+			name: "too many pids",
+			args: []string{"--sandbox.pids=65537"},
+			want: []string{"sandbox.pids", "between 8 and 65536, got 65537"},
+		},
+		{
+			name: "pids as a size",
+			env:  []string{"ASSAY_SANDBOX_PIDS=1k"},
+			want: []string{"sandbox.pids", "a whole number"},
+		},
+		{
+			name: "cpu shares below 2",
+			file: "sandbox:\n  cpu_shares: 1\n",
+			want: []string{"config: sandbox.cpu_shares: must be between 2 and 262144, got 1"},
+		},
+		{
+			name: "cpu shares above 262144",
+			env:  []string{"ASSAY_SANDBOX_CPU_SHARES=262145"},
+			want: []string{"sandbox.cpu_shares", "between 2 and 262144, got 262145"},
+		},
+		{
+			name: "tmpfs below 1MiB",
+			file: "sandbox:\n  tmpfs_bytes: 1048575\n",
+			want: []string{"config: sandbox.tmpfs_bytes: must be between 1MiB and 1GiB, got 1048575 bytes"},
+		},
+		{
+			name: "tmpfs above 1GiB",
+			args: []string{"--sandbox.tmpfs_bytes=1025MiB"},
+			want: []string{"sandbox.tmpfs_bytes", "between 1MiB and 1GiB, got 1074790400 bytes"},
+		},
+		{
+			name: "zero max result bytes",
+			file: "sandbox:\n  max_result_bytes: 0\n",
+			want: []string{"config: sandbox.max_result_bytes: must be greater than 0, got 0"},
+		},
+		{
+			name: "zero sandbox start timeout",
+			env:  []string{"ASSAY_SANDBOX_START_TIMEOUT=0s"},
+			want: []string{"config: sandbox.start_timeout: must be greater than 0", "from ASSAY_SANDBOX_START_TIMEOUT"},
+		},
+		{
+			name: "unknown sandbox key",
+			file: "sandbox:\n  memroy: 1GiB\n",
+			want: []string{"sandbox.memroy", "unknown key", "did you mean sandbox.memory?"},
+		},
+		{
 			name: "several problems at once",
 			file: "scan:\n  concurrency: 0\nlog:\n  level: loud\n  formt: json\n",
 			want: []string{"scan.concurrency", "log.level", "log.formt"},
@@ -979,7 +1249,12 @@ func TestYAMLRoundTrip(t *testing.T) {
 			Concurrency: 7, Timeout: 90 * time.Second, MaxAttempts: 1,
 			Platforms: []string{"linux/amd64", "linux/arm/v7"},
 		},
-		Limits: Limits{MaxImageBytes: 1, MaxLayers: 10000, MaxUnpackedBytes: 1 << 40},
+		Limits:  Limits{MaxImageBytes: 1, MaxLayers: 10000, MaxUnpackedBytes: 1 << 40},
+		Plugins: Plugins{Dir: "/opt/assay plugins", Enabled: []string{"secrets", "sbom.v2"}},
+		Sandbox: Sandbox{
+			IDRange: "65536:1", Timeout: 89 * time.Second, Memory: 16 << 20, Pids: 65536,
+			CPUShares: 2, TmpfsBytes: 1 << 30, MaxResultBytes: 1, StartTimeout: 1500 * time.Millisecond,
+		},
 		Webhook: Webhook{
 			Listen:    ":9443",
 			TokenFile: tokenFile,
@@ -1035,7 +1310,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 	for _, want := range []string{
 		"  timeout: 10m0s\n", `  mode: "0660"` + "\n", "state_dir: /var/lib/assay\n",
-		"  watch_images: false\n", "  platforms: []\n", "  registries: {}\n", `  token: ""` + "\n",
+		"  watch_images: false\n", "  platforms: []\n", "  enabled: []\n", "  memory: 536870912\n", "  registries: {}\n", `  token: ""` + "\n",
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("YAML() of Default lacks %q:\n%s", want, data)
@@ -1050,6 +1325,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		// Sorted by name.
 		"  registries:\n    Reg.Example:5000: 127.0.0.1:5000\n    '[fd00::1]:5000': '[fd00::2]'\n    docker.io: mirror.internal\n",
 		"  watch_images: true\n",
+		"  enabled:\n    - secrets\n    - sbom.v2\n",
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("YAML() of custom lacks %q:\n%s", want, data)
@@ -1440,7 +1716,15 @@ func TestChangedKeys(t *testing.T) {
 	b.Scan.Platforms = []string{"linux/amd64"}
 	b.Webhook.Registries = map[string]string{"a": "b"}
 	b.Containerd.WatchImages = true
-	want := []string{"containerd.watch_images", "scan.platforms", "webhook.registries", "log.level"}
+	b.Plugins.Enabled = []string{"secrets"}
+	b.Sandbox.IDRange = "2000000000:65536"
+	b.Sandbox.Memory = 1 << 30
+	b.Sandbox.StartTimeout = time.Second
+	want := []string{
+		"containerd.watch_images", "scan.platforms", "plugins.enabled",
+		"sandbox.id_range", "sandbox.memory", "sandbox.start_timeout",
+		"webhook.registries", "log.level",
+	}
 	if diff := cmp.Diff(want, a.ChangedKeys(&b)); diff != "" {
 		t.Errorf("ChangedKeys mismatch (-want +got):\n%s", diff)
 	}
@@ -1471,5 +1755,72 @@ func TestMapFlag(t *testing.T) {
 	}
 	if got, want := f.String(), "a=1,b=2,c=3"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestSandboxIDs(t *testing.T) {
+	for _, tt := range []struct {
+		idRange      string
+		start, count uint32
+	}{
+		{"1000000000:65536", 1000000000, 65536},
+		{"65536:1", 65536, 1},
+		{"4294901759:65536", 4294901759, 65536},
+		{"4294967294:1", 4294967294, 1},
+		// Invalid, which Validate rejects: none.
+		{"", 0, 0},
+		{"1000000000", 0, 0},
+		{"65535:65536", 0, 0},
+		{"1000000000:0", 0, 0},
+		{"4294967295:1", 0, 0},
+		{"4294967296:1", 0, 0},
+		{"+1000000000:65536", 0, 0},
+		{"0x10000:65536", 0, 0},
+	} {
+		start, count := (Sandbox{IDRange: tt.idRange}).IDs()
+		if start != tt.start || count != tt.count {
+			t.Errorf("IDs() of %q = %d, %d; want %d, %d", tt.idRange, start, count, tt.start, tt.count)
+		}
+		c := Default()
+		c.Sandbox.IDRange = tt.idRange
+		if err := c.Validate(); (err == nil) != (tt.count != 0) {
+			t.Errorf("Validate of id_range %q = %v, want an error only when IDs() is 0, 0", tt.idRange, err)
+		}
+	}
+}
+
+func TestPluginNames(t *testing.T) {
+	c := Default()
+	c.Plugins.Enabled = []string{"secrets", "0day", "sbom-2.x", "a_b", "x", "a.plugin"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	for _, name := range []string{"", ".", "..", "-x", "_x", ".x", "Secrets", "se crets", "a/b", "a\\b", "secrets\n", "sécrets", "a:b"} {
+		c.Plugins.Enabled = []string{name}
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("Validate accepts plugin name %q", name)
+			continue
+		}
+		checkMessage(t, err, []string{"config: plugins.enabled: " + strconv.Quote(name)})
+	}
+}
+
+// sandbox.timeout is checked against scan.timeout only when both are
+// positive: a bad scan.timeout is reported once, under its own key.
+func TestSandboxTimeoutBelowScanTimeout(t *testing.T) {
+	c := Default()
+	c.Scan.Timeout = c.Sandbox.Timeout + time.Nanosecond
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	c.Scan.Timeout = 0
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate = nil, want scan.timeout refused")
+	}
+	checkMessage(t, err, []string{"config: scan.timeout: must be greater than 0"})
+	if strings.Contains(err.Error(), "sandbox.timeout") {
+		t.Errorf("Validate = %q, want no sandbox.timeout error besides scan.timeout's", err)
 	}
 }
