@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/assayhq/assay/daemon.Version=$(VERSION)
 GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build demo test test-unit test-integration test-e2e bench fmt vet clean help
+.PHONY: all build demo test test-unit test-integration test-e2e bench fmt vet clean help proto
 
 all: build
 
@@ -16,13 +16,23 @@ help:
 	@echo "make test-unit        go test -race ./... (tiers that need root skip themselves)"
 	@echo "make test-integration systemd unit verification and the other root-only tests"
 	@echo "make test-e2e         the built binaries against a real registry over a real socket"
+	@echo "make proto            regenerate plugins/proto Go code (needs protoc)"
 	@echo "make bench            API latency over the socket, idle RSS, restart time"
 
+# assayd needs cgo (libcontainer's nsenter) and libseccomp (-tags seccomp).
+# Plugins are static binaries with a manifest carrying their sha256.
+PLUGINS := example
+
 build: bin/containerd
-	@mkdir -p bin
-	$(GOBUILD) -o bin/assayd ./daemon/cmd/assayd
+	@mkdir -p bin/plugins
+	CGO_ENABLED=1 $(GOBUILD) -tags seccomp -o bin/assayd ./daemon/cmd/assayd
 	$(GOBUILD) -o bin/assay ./daemon/cmd/assay
 	$(GOBUILD) -o bin/mkimage ./e2e/cmd/mkimage
+	@for p in $(PLUGINS); do \
+	  CGO_ENABLED=0 $(GOBUILD) -o bin/plugins/assay-$$p ./plugins/$$p/cmd/assay-$$p || exit 1; \
+	  sum=$$(sha256sum bin/plugins/assay-$$p | cut -d' ' -f1); \
+	  printf '{"name":"%s","version":"%s","binary":"assay-%s","sha256":"%s"}\n' $$p $(VERSION) $$p $$sum > bin/plugins/$$p.plugin.json; \
+	done
 
 # The managed containerd: the version pinned in go.mod (a go tool), rebuilt
 # when go.mod changes.
@@ -48,6 +58,19 @@ test-e2e: build
 bench: build
 	ASSAY_E2E=1 ASSAY_BIN=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench . -benchtime 2000x ./e2e/...
 	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -run '^$$' -bench . -benchtime 5x ./daemon/images/
+
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+# The analyzer plugin contract: regenerate the committed Go code with the
+# pinned generators (protoc itself: Debian's protobuf-compiler, 3.21).
+proto:
+	GOBIN=$(CURDIR)/bin/protoc-gen $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/bin/protoc-gen $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/bin/protoc-gen:$$PATH protoc -I . \
+		--go_out=. --go_opt=module=github.com/assayhq/assay \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/assayhq/assay \
+		plugins/proto/analyzer/v1/analyzer.proto
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,197 @@
+// Package analyze runs the enabled analyzer plugins over one image, each in
+// its own sandbox, and turns what they stream back into report entries.
+// The plugin protocol and verification are plugins/host's; the isolation is
+// the sandbox's; this package decides which plugins run and records how
+// each ended.
+package analyze
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/assayhq/assay/daemon/images"
+	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/plugins/host"
+	"github.com/assayhq/assay/plugins/sdk"
+)
+
+// Sandbox makes go-plugin runners that start a plugin in a sandbox whose
+// Target() is a read-only view of the given image layers.
+type Sandbox interface {
+	RunnerFunc(layers []string) host.RunnerFunc
+	Target() string
+}
+
+// Options configure Analyzers.
+type Options struct {
+	PluginsDir string
+	CacheDir   string
+	Enabled    []string
+	Sandbox    Sandbox
+	// Timeout bounds one plugin run (sandbox.timeout).
+	Timeout        time.Duration
+	StartTimeout   time.Duration
+	MaxResultBytes int64
+	Caps           sdk.Resources
+	// MaxFileBytes and MaxFiles are passed to plugins to bound their walk.
+	MaxFileBytes int64
+	MaxFiles     int64
+	Logger       *slog.Logger
+}
+
+// Analyzers runs the enabled plugins.
+type Analyzers struct {
+	o         Options
+	manifests []host.Manifest
+}
+
+// New finds every enabled plugin's manifest in the plugins directory: an
+// enabled plugin that is not there stops the daemon at start.
+func New(o Options) (*Analyzers, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a := &Analyzers{o: o}
+	if len(o.Enabled) == 0 {
+		return a, nil
+	}
+	if o.Sandbox == nil {
+		return nil, errors.New("analyze: plugins are enabled but no sandbox is available")
+	}
+	found, err := host.Discover(o.PluginsDir)
+	if err != nil {
+		return nil, fmt.Errorf("analyze: plugins.dir: %w", err)
+	}
+	byName := map[string]host.Manifest{}
+	for _, m := range found {
+		byName[m.Name] = m
+	}
+	for _, name := range o.Enabled {
+		m, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("analyze: plugins.enabled names %q but %s has no manifest for it", name, o.PluginsDir)
+		}
+		a.manifests = append(a.manifests, m)
+	}
+	return a, nil
+}
+
+// Enabled lists the plugins that run for each scan.
+func (a *Analyzers) Enabled() []host.Manifest { return a.manifests }
+
+// Result is what the analyzers found in one image.
+type Result struct {
+	Packages  []report.Package
+	Findings  []report.Finding
+	Warnings  []string
+	Analyzers []report.Analyzer
+}
+
+// Run runs every enabled plugin over img, one after the other. A plugin
+// that fails or times out is recorded with its status and reason; the
+// others still run.
+func (a *Analyzers) Run(ctx context.Context, img *images.Image) (*Result, error) {
+	res := &Result{Packages: []report.Package{}, Findings: []report.Finding{}, Analyzers: []report.Analyzer{}}
+	if len(a.manifests) == 0 {
+		return res, nil
+	}
+	h, err := host.New(host.Options{
+		Dir:            a.o.PluginsDir,
+		CacheDir:       a.o.CacheDir,
+		Runner:         a.o.Sandbox.RunnerFunc(img.LayerDirs),
+		StartTimeout:   a.o.StartTimeout,
+		MaxResultBytes: a.o.MaxResultBytes,
+		Caps:           a.o.Caps,
+		Logger:         a.o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("analyze: %w", err)
+	}
+	config, err := json.Marshal(img.Config)
+	if err != nil {
+		return nil, fmt.Errorf("analyze: image config: %w", err)
+	}
+	req := sdk.Request{
+		Root:         a.o.Sandbox.Target(),
+		ImageConfig:  config,
+		MaxFileBytes: a.o.MaxFileBytes,
+		MaxFiles:     a.o.MaxFiles,
+	}
+	for _, m := range a.manifests {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res.Analyzers = append(res.Analyzers, a.runOne(ctx, h, m, req, res))
+	}
+	return res, nil
+}
+
+func (a *Analyzers) runOne(ctx context.Context, h *host.Host, m host.Manifest, req sdk.Request, res *Result) report.Analyzer {
+	rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+	defer cancel()
+	start := time.Now()
+	out, err := h.Run(rctx, m, req, func(it sdk.Item) error {
+		switch {
+		case it.Package != nil:
+			res.Packages = append(res.Packages, convertPackage(*it.Package))
+		case it.Finding != nil:
+			res.Findings = append(res.Findings, convertFinding(m.Name, *it.Finding))
+		case it.Warning != nil:
+			w := it.Warning.Message
+			if it.Warning.Path != "" {
+				w = it.Warning.Path + ": " + w
+			}
+			res.Warnings = append(res.Warnings, m.Name+": "+w)
+		}
+		return nil
+	})
+	version := out.Description.Version
+	if version == "" {
+		version = m.Version
+	}
+	rec := report.Analyzer{Name: m.Name, Version: version, Status: report.AnalyzerStatus(host.StatusOf(err))}
+	if err != nil {
+		rec.Error = reason(err)
+		a.o.Logger.Warn("analyzer did not finish", "plugin", m.Name, "status", rec.Status, "error", rec.Error)
+	} else {
+		a.o.Logger.Info("analyzer finished", "plugin", m.Name, "items", out.Items, "bytes", out.Bytes, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return rec
+}
+
+// reason is the error text for the report: the host's reason and cause,
+// without the package prefixes.
+func reason(err error) string {
+	if e, ok := errors.AsType[*host.Error](err); ok {
+		return fmt.Sprintf("%s: %v", e.Reason, e.Err)
+	}
+	return err.Error()
+}
+
+func convertPackage(p sdk.Package) report.Package {
+	rp := report.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, PURL: p.PURL, Locations: p.Locations}
+	if rp.Locations == nil {
+		rp.Locations = []string{}
+	}
+	if p.SourceName != "" {
+		rp.Source = &report.Source{Name: p.SourceName, Version: p.SourceVersion}
+	}
+	return rp
+}
+
+func convertFinding(plugin string, f sdk.Finding) report.Finding {
+	sev, err := report.ParseSeverity(f.Severity)
+	if err != nil {
+		sev = report.Unknown
+	}
+	summary := f.Summary
+	if f.Location != "" {
+		summary = strings.TrimSpace(summary + " (" + f.Location + ")")
+	}
+	return report.Finding{ID: f.ID, Aliases: []string{}, Severity: sev, Summary: summary, Package: report.PackageRef{Ecosystem: plugin}}
+}
