@@ -51,7 +51,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+	// 0711: the rootless sandboxes traverse state_dir to reach their root
+	// filesystems under state_dir/sandbox; nothing else in it is theirs,
+	// and every other entry is 0700 or 0600.
+	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+		return fmt.Errorf("daemon: state_dir: %w", err)
+	}
+	if err := os.Chmod(cfg.StateDir, 0o711); err != nil {
 		return fmt.Errorf("daemon: state_dir: %w", err)
 	}
 	st, err := store.Open(filepath.Join(cfg.StateDir, "assay.db"))
@@ -100,8 +106,14 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if len(platforms) == 0 {
 		platforms = []string{hostPlatform()}
 	}
+	analyzers, stopAnalyzers, err := startAnalyzers(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopAnalyzers()
 	scanner := &scan.Scanner{
 		Images:    im,
+		Analyzers: analyzers,
 		Platforms: platforms,
 		Logger:    log,
 		Spawn: func(ctx context.Context, req scans.Request) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -179,6 +180,42 @@ func (r *testRegistry) push(t testing.TB, repoTag string) (string, string) {
 	}
 	d, _ := img.Digest()
 	return ref.String(), d.String()
+}
+
+// pushImage writes img to repo:tag and returns the reference and digest.
+func (r *testRegistry) pushImage(t testing.TB, repoTag string, img v1.Image) (string, string) {
+	t.Helper()
+	ref, err := name.ParseReference(r.Host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithTransport(directTransport{})); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return ref.String(), d.String()
+}
+
+// loadDebian reads the shared real Debian 12 image from its OCI archive.
+func loadDebian(t testing.TB) v1.Image {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "-xf", "../../shared/testdata/images/debian-12-minbase.oci.tar", "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("untar the shared Debian image: %v %s", err, out)
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 // pushIndex writes an index of one random image per platform and returns

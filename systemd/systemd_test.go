@@ -221,7 +221,7 @@ func TestServiceUnit(t *testing.T) {
 		{"KillMode", "mixed", "SIGTERM to assayd only, SIGKILL to leftover containerd/sandboxes"},
 		{"Delegate", "yes", "assayd manages cgroups for sandboxes"},
 		{"StateDirectory", "assay", "/var/lib/assay"},
-		{"StateDirectoryMode", "0700", ""},
+		{"StateDirectoryMode", "0711", ""},
 		{"ProtectSystem", "full", ""},
 		{"ProtectHome", "read-only", "root's registry credentials must stay readable"},
 		{"LockPersonality", "yes", ""},
@@ -368,7 +368,7 @@ func TestTmpfilesConf(t *testing.T) {
 	m := tmpfilesEntries(t)
 	want := []tmpfilesEntry{
 		{"d", runtimeDir, "0750", "root", socketGroup, "-"},
-		{"d", stateDir, "0700", "root", "root", "-"},
+		{"d", stateDir, "0711", "root", "root", "-"},
 	}
 	for _, w := range want {
 		if got, ok := m[w.path]; !ok {
@@ -635,7 +635,7 @@ func TestSysusersTmpfilesApply(t *testing.T) {
 		gid  uint32
 	}{
 		{runtimeDir, 0o750, 0, uint32(gid)},
-		{stateDir, 0o700, 0, 0},
+		{stateDir, 0o711, 0, 0},
 	} {
 		fi, err := os.Stat(filepath.Join(root, w.path))
 		if err != nil {

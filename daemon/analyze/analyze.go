@@ -31,8 +31,11 @@ type Sandbox interface {
 type Options struct {
 	PluginsDir string
 	CacheDir   string
-	Enabled    []string
-	Sandbox    Sandbox
+	// SocketDir is where go-plugin makes its socket directories (the
+	// sandbox's, which it can bind into the sandbox).
+	SocketDir string
+	Enabled   []string
+	Sandbox   Sandbox
 	// Timeout bounds one plugin run (sandbox.timeout).
 	Timeout        time.Duration
 	StartTimeout   time.Duration
@@ -103,6 +106,7 @@ func (a *Analyzers) Run(ctx context.Context, img *images.Image) (*Result, error)
 	h, err := host.New(host.Options{
 		Dir:            a.o.PluginsDir,
 		CacheDir:       a.o.CacheDir,
+		SocketDir:      a.o.SocketDir,
 		Runner:         a.o.Sandbox.RunnerFunc(img.LayerDirs),
 		StartTimeout:   a.o.StartTimeout,
 		MaxResultBytes: a.o.MaxResultBytes,

@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 type plainSandbox struct{ target string }
 
 func (p plainSandbox) RunnerFunc([]string) host.RunnerFunc { return nil }
-func (p plainSandbox) Target() string                     { return p.target }
+func (p plainSandbox) Target() string                      { return p.target }
 
 func TestRunRecordsAnalyzersAndWarnings(t *testing.T) {
 	target := t.TempDir()

@@ -2,11 +2,11 @@
 // a read-only view), runs the analyzers over the view, and builds the
 // report.
 //
-// What it does so far: acquisition is real (pull, unpack, read-only view,
-// limits, clean-up) and the report records the manifest digest, config
-// digest, platform and layers. No analyzer exists yet (they arrive with the
-// sandbox and analyzer work), so every report is "incomplete": a scan that
-// did not look is never called healthy.
+// Acquisition is through containerd (pull, unpack, read-only view, limits,
+// clean-up); the enabled analyzer plugins run in sandboxes over the view.
+// Vulnerability matching does not exist yet: findings come only from
+// analyzers that report them. With no analyzer enabled every report is
+// "incomplete": a scan that did not look is never called healthy.
 package scan
 
 import (
@@ -15,13 +15,19 @@ import (
 	"slices"
 	"time"
 
+	"github.com/assayhq/assay/daemon/analyze"
 	"github.com/assayhq/assay/daemon/images"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
 )
 
-// NoAnalyzersWarning is the warning every report carries until analyzers exist.
-const NoAnalyzersWarning = "no analyzers are available in this version of assayd: the image content was not examined"
+// NoAnalyzersWarning is the warning of a scan that ran no analyzer.
+const NoAnalyzersWarning = "no analyzer is enabled (plugins.enabled): the image content was not examined"
+
+// Analyzers runs the enabled analyzer plugins over an acquired image.
+type Analyzers interface {
+	Run(ctx context.Context, img *images.Image) (*analyze.Result, error)
+}
 
 // Acquirer gets an image as a mounted read-only view.
 type Acquirer interface {
@@ -30,7 +36,8 @@ type Acquirer interface {
 
 // Scanner is the daemon's scanner.
 type Scanner struct {
-	Images Acquirer
+	Images    Acquirer
+	Analyzers Analyzers
 	// Platforms are the configured platforms, the first one the default.
 	Platforms []string
 	// Spawn queues a scan of another platform of the same index.
@@ -58,7 +65,10 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	}
 
 	progress(scans.Analyzing)
-	analyzers := []report.Analyzer{} // none exist yet
+	res, err := s.Analyzers.Run(ctx, img)
+	if err != nil {
+		return nil, err
+	}
 	progress(scans.Matching)
 	rep := &report.Report{
 		Image:        sc.Image,
@@ -67,12 +77,18 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 		ScannedAt:    time.Now().UTC(),
 		ConfigDigest: img.ConfigDigest,
 		Layers:       img.Layers,
-		Packages:     []report.Package{},
-		Findings:     []report.Finding{},
-		Analyzers:    analyzers,
-		Warnings:     []string{NoAnalyzersWarning},
+		Packages:     res.Packages,
+		Findings:     res.Findings,
+		Analyzers:    res.Analyzers,
+		Warnings:     res.Warnings,
 	}
-	rep.Verdict = report.DecideVerdict(analyzers, 0)
+	if len(res.Analyzers) == 0 {
+		rep.Warnings = append(rep.Warnings, NoAnalyzersWarning)
+	}
+	for _, f := range rep.Findings {
+		rep.Summary.Add(f.Severity)
+	}
+	rep.Verdict = report.DecideVerdict(rep.Analyzers, len(rep.Findings))
 	return rep, nil
 }
 

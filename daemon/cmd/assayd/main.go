@@ -14,9 +14,13 @@ import (
 
 	"github.com/assayhq/assay/daemon"
 	"github.com/assayhq/assay/daemon/config"
+	"github.com/assayhq/assay/sandbox"
 )
 
 func main() {
+	// A sandbox's init is this binary re-executed by libcontainer: handle
+	// that before anything else (it never returns then).
+	sandbox.Init()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

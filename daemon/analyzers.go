@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/assayhq/assay/daemon/analyze"
+	"github.com/assayhq/assay/daemon/config"
+	"github.com/assayhq/assay/plugins/host"
+	"github.com/assayhq/assay/plugins/sdk"
+	"github.com/assayhq/assay/sandbox"
+)
+
+// sandboxes adapts the sandbox manager to what analyze needs.
+type sandboxes struct{ m *sandbox.Manager }
+
+func (s sandboxes) RunnerFunc(layers []string) host.RunnerFunc {
+	return host.RunnerFunc(s.m.RunnerFunc(layers, sandbox.Limits{}))
+}
+
+// Target is where the sandbox shows the image (sandbox.go: targetPath).
+func (s sandboxes) Target() string { return "/target" }
+
+// startAnalyzers removes what an earlier run left in the sandbox state and
+// the plugin cache, and, when plugins are enabled, starts the sandbox
+// manager. The returned stop func closes the manager.
+func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, func(), error) {
+	sbDir := filepath.Join(cfg.StateDir, "sandbox")
+	if _, err := os.Stat(sbDir); err == nil {
+		if n, err := sandbox.Cleanup(sbDir); err != nil {
+			log.Error("removing sandboxes left by an earlier run failed", "err", err)
+		} else if n > 0 {
+			log.Warn("removed sandboxes left by an earlier run", "count", n)
+		}
+	}
+	cacheDir := filepath.Join(cfg.StateDir, "plugins")
+	o := analyze.Options{
+		PluginsDir:     cfg.Plugins.Dir,
+		CacheDir:       cacheDir,
+		Enabled:        cfg.Plugins.Enabled,
+		Timeout:        cfg.Sandbox.Timeout,
+		StartTimeout:   cfg.Sandbox.StartTimeout,
+		MaxResultBytes: cfg.Sandbox.MaxResultBytes,
+		Caps:           sdk.Resources{MemoryBytes: cfg.Sandbox.Memory, Pids: int64(cfg.Sandbox.Pids), Timeout: cfg.Sandbox.Timeout},
+		MaxFileBytes:   64 << 20,
+		MaxFiles:       1_000_000,
+		Logger:         log,
+	}
+	stop := func() {}
+	if len(cfg.Plugins.Enabled) > 0 {
+		start, count := cfg.Sandbox.IDs()
+		m, err := sandbox.NewManager(sandbox.Config{
+			StateDir:   sbDir,
+			UIDStart:   start,
+			UIDCount:   count,
+			Memory:     cfg.Sandbox.Memory,
+			Pids:       int64(cfg.Sandbox.Pids),
+			CPUShares:  uint64(cfg.Sandbox.CPUShares),
+			TmpfsBytes: cfg.Sandbox.TmpfsBytes,
+			// A backstop: the plugin host's deadline (sandbox.timeout)
+			// ends a run first and reports it as a timeout.
+			Timeout: cfg.Sandbox.Timeout + 10*time.Second,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		stop = func() {
+			if err := m.Close(); err != nil {
+				log.Warn("closing the sandbox manager", "err", err)
+			}
+		}
+		o.Sandbox = sandboxes{m}
+		o.SocketDir = m.SocketTempDir()
+	}
+	a, err := analyze.New(o)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if len(cfg.Plugins.Enabled) > 0 {
+		h, err := host.New(host.Options{Dir: cfg.Plugins.Dir, CacheDir: cacheDir})
+		if err == nil {
+			if err := h.RemoveStale(); err != nil {
+				log.Warn("removing stale plugin run dirs", "err", err)
+			}
+		}
+		for _, m := range a.Enabled() {
+			log.Info("analyzer plugin enabled", "name", m.Name, "version", m.Version, "sha256", m.SHA256)
+		}
+	}
+	return a, stop, nil
+}

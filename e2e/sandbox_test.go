@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/daemon/scans"
+)
+
+// buildPlugin builds a static plugin binary into dir with its manifest.
+func buildPlugin(t *testing.T, dir, name, pkg string, ldflags string) {
+	t.Helper()
+	bin := filepath.Join(dir, "assay-"+name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	data, _ := os.ReadFile(bin)
+	sum := sha256.Sum256(data)
+	m, _ := json.Marshal(map[string]string{"name": name, "version": "1", "binary": "assay-" + name, "sha256": hex.EncodeToString(sum[:])})
+	if err := os.WriteFile(filepath.Join(dir, name+".plugin.json"), m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Hostile analyzer plugins attack their sandboxes while assayd scans the
+// real Debian image: every attack fails, every limit holds, each analyzer
+// is reported with the right status and reason, assayd keeps serving, and
+// nothing is left behind.
+func TestHostilePluginsAreContained(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+
+	plugins := shortTempDir(t)
+	modes := []string{"escape", "tcp", "forkbomb", "alloc", "spin", "crash", "nohandshake"}
+	var enabled []string
+	for _, m := range modes {
+		buildPlugin(t, plugins, "hostile-"+m, "./testdata/hostile", fmt.Sprintf("-X main.mode=%s -X main.port=%s", m, port))
+		enabled = append(enabled, "hostile-"+m)
+	}
+	buildPlugin(t, plugins, "example", "../plugins/example/cmd/assay-example", "")
+	enabled = append(enabled, "example")
+
+	reg := newRegistry(t)
+	img := loadDebian(t)
+	ref, digest := reg.pushImage(t, "library/debian:12", img)
+	d := startDaemon(t, daemonOpts{args: []string{
+		"--plugins.dir", plugins,
+		"--plugins.enabled", strings.Join(enabled, ","),
+		"--sandbox.timeout", "5s",
+		"--sandbox.start_timeout", "3s",
+		"--sandbox.memory", "128MiB",
+		"--sandbox.pids", "32",
+	}})
+	sc := d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Verdict != report.Incomplete || rep.Verdict != report.Incomplete {
+		t.Fatalf("verdict %s, want incomplete (analyzers failed)", rep.Verdict)
+	}
+	status := map[string]report.Analyzer{}
+	for _, a := range rep.Analyzers {
+		status[a.Name] = a
+		t.Logf("analyzer %-20s %-8s %s", a.Name, a.Status, a.Error)
+	}
+	want := map[string]report.AnalyzerStatus{
+		"hostile-escape":      report.AnalyzerOK,
+		"hostile-tcp":         report.AnalyzerOK,
+		"hostile-forkbomb":    "", // contained: failed or timeout
+		"hostile-alloc":       report.AnalyzerFailed,
+		"hostile-spin":        report.AnalyzerTimeout,
+		"hostile-crash":       report.AnalyzerFailed,
+		"hostile-nohandshake": report.AnalyzerFailed,
+		"example":             report.AnalyzerOK,
+	}
+	for name, st := range want {
+		a, ok := status[name]
+		if !ok {
+			t.Errorf("analyzer %s missing from the report", name)
+			continue
+		}
+		if st != "" && a.Status != st {
+			t.Errorf("analyzer %s: %s (%s), want %s", name, a.Status, a.Error, st)
+		}
+		if st == "" && a.Status == report.AnalyzerOK {
+			t.Errorf("analyzer %s ended ok", name)
+		}
+	}
+	if e := status["hostile-alloc"].Error; !strings.Contains(strings.ToLower(e), "memory") {
+		t.Errorf("alloc reason %q does not name memory", e)
+	}
+	if e := status["hostile-crash"].Error; !strings.Contains(e, "crash") {
+		t.Errorf("crash reason %q", e)
+	}
+	if e := status["hostile-nohandshake"].Error; !strings.Contains(e, "handshake") {
+		t.Errorf("nohandshake reason %q", e)
+	}
+	warnings := strings.Join(rep.Warnings, "\n")
+	t.Logf("warnings:\n%s", warnings)
+	for _, w := range rep.Warnings {
+		name, rest, _ := strings.Cut(w, ": ")
+		if name != "hostile-escape" && name != "hostile-tcp" {
+			continue
+		}
+		what, result, _ := strings.Cut(rest, ": ")
+		if what == "read-image-shadow" {
+			if result != "ok" {
+				t.Errorf("the image's root-only /etc/shadow was not readable in the sandbox: %s", result)
+			}
+			continue
+		}
+		if result == "ok" {
+			t.Errorf("attack %s succeeded inside the sandbox", what)
+		}
+	}
+	for _, what := range []string{"write-target", "chown-caps", "mount", "ptrace", "keyctl", "unshare", "bpf", "mknod", "tcp-host", "read-image-shadow"} {
+		if !strings.Contains(warnings, what+": ") {
+			t.Errorf("no result for %s", what)
+		}
+	}
+	if !strings.Contains(warnings, "Debian GNU/Linux 12") {
+		t.Errorf("the example analyzer did not read os-release through the sandbox")
+	}
+	select {
+	case <-accepted:
+		t.Error("a plugin reached a TCP listener on the host")
+	default:
+	}
+	if _, err := d.Client.Health(context.Background()); err != nil {
+		t.Fatalf("assayd unhealthy after the hostile plugins: %v", err)
+	}
+	// Nothing left: no plugin process, no mount under the state dir, no
+	// sandbox dir.
+	waitFor(t, 10*time.Second, "plugin processes to end", func() bool {
+		out, _ := exec.Command("pgrep", "-f", "assay-hostile").Output()
+		return len(strings.TrimSpace(string(out))) == 0
+	})
+	// While assayd runs, only its sandbox state dir itself is a mount
+	// point (the sandbox manager makes it one); nothing below it or below
+	// the views dir may remain.
+	mi, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", d.cmd.Process.Pid))
+	for _, line := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[4], d.State+"/") || f[4] == filepath.Join(d.State, "sandbox") {
+			continue
+		}
+		t.Errorf("mount left: %s", line)
+	}
+	assertNoLeftovers(t, d)
+}
