@@ -1,0 +1,195 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	devconfig "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/cgroups/fscommon"
+	"github.com/opencontainers/cgroups/manager"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+
+	// The cgroup managers need it to apply device rules (eBPF on v2).
+	_ "github.com/opencontainers/cgroups/devices"
+)
+
+// Cgroups. Each sandbox gets the cgroup cgroupParent/<id> (id starts with
+// idPrefix), relative to assayd's own: on cgroup v1 below assayd's cgroup in
+// every mounted hierarchy (and below its cgroup in the v2 hierarchy of a
+// hybrid host, which holds no controllers); on cgroup v2 below the parent
+// of assayd's cgroup, as libcontainer does, because a v2 cgroup holding
+// processes cannot give controllers to children. Under systemd, run assayd
+// with Delegate=yes (and DelegateSubgroup= on v2) so the subtree is its own.
+//
+// assayd runs as root, so it may create cgroups. When it may not (a
+// read-only /sys/fs/cgroup, no delegation), starting a sandbox fails with
+// libcontainer's "container could not join or create cgroup" error: the
+// sandbox never runs without its limits (RootlessCgroups, which would
+// ignore the failure, is never set).
+const (
+	cgroupParent = "assay-sandboxes"
+	idPrefix     = "assay-"
+)
+
+func cgroupConfig(id string, l limits, swapAccounting bool) *cgroups.Cgroup {
+	var devs []*devconfig.Rule
+	for _, d := range specconv.AllowedDevices {
+		devs = append(devs, &d.Rule)
+	}
+	pids := l.pids
+	r := &cgroups.Resources{
+		Memory:    l.memory,
+		PidsLimit: &pids,
+		CpuShares: l.cpuShares,
+		Devices:   devs,
+	}
+	if cgroups.IsCgroup2UnifiedMode() {
+		r.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(l.cpuShares)
+		r.MemorySwap = l.memory // swap.max 0; ignored without swap
+	} else if swapAccounting {
+		r.MemorySwap = l.memory
+	}
+	return &cgroups.Cgroup{Path: cgroupParent + "/" + id, Resources: r}
+}
+
+// v1SwapAccounting tells whether the v1 memory controller accounts swap
+// (memory.memsw.*), without which a memory+swap limit cannot be set.
+func v1SwapAccounting() bool {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return false
+	}
+	mnt, err := cgroups.FindCgroupMountpoint("", "memory")
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
+	return err == nil
+}
+
+// cgroupParents returns the directories that hold our sandboxes' cgroups:
+// one per v1 hierarchy (keyed by controller, "" for the v2 hierarchy of a
+// hybrid host), or one ("") on a v2 host. Nothing is created.
+func cgroupParents() (map[string]string, error) {
+	m, err := manager.New(&cgroups.Cgroup{Path: cgroupParent, Resources: &cgroups.Resources{}})
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroup paths: %w", err)
+	}
+	return m.GetPaths(), nil
+}
+
+// limitCounters reads how often the sandbox's cgroup hit its memory limit
+// with an OOM kill and its pids limit with a failed fork.
+func limitCounters(paths map[string]string) (oomKills, pidsMax uint64) {
+	memPath, pidsPath := paths["memory"], paths["pids"]
+	oomFile := "memory.oom_control"
+	if cgroups.IsCgroup2UnifiedMode() {
+		memPath, pidsPath = paths[""], paths[""]
+		oomFile = "memory.events"
+	}
+	if memPath != "" {
+		oomKills, _ = fscommon.GetValueByKey(memPath, oomFile, "oom_kill")
+	}
+	if pidsPath != "" {
+		pidsMax, _ = fscommon.GetValueByKey(pidsPath, "pids.events", "max")
+	}
+	return oomKills, pidsMax
+}
+
+// memoryUsage is the cgroup's current memory charge, in bytes.
+func memoryUsage(paths map[string]string) (uint64, error) {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return fscommon.GetCgroupParamUint(paths[""], "memory.current")
+	}
+	return fscommon.GetCgroupParamUint(paths["memory"], "memory.usage_in_bytes")
+}
+
+// removeCgroup kills whatever is left in the cgroup dir and removes it.
+func removeCgroup(dir string) error {
+	for range 50 {
+		pids, err := cgroups.GetAllPids(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if len(pids) == 0 {
+			break
+		}
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cgroups.RemovePath(dir); err != nil {
+		return fmt.Errorf("removing cgroup %s: %w", dir, err)
+	}
+	return nil
+}
+
+// sweepCgroups removes our sandboxes' cgroups in every hierarchy and returns
+// the ids it found.
+func sweepCgroups() (map[string]bool, error) {
+	parents, err := cgroupParents()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	var errs []error
+	for _, parent := range parents {
+		entries, err := os.ReadDir(parent)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), idPrefix) {
+				continue
+			}
+			ids[e.Name()] = true
+			if err := removeCgroup(filepath.Join(parent, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return ids, errors.Join(errs...)
+}
+
+// ourCgroups lists the sandbox cgroups present, as "controller:path", for
+// tests and diagnostics.
+func ourCgroups() ([]string, error) {
+	parents, err := cgroupParents()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for ctrl, parent := range parents {
+		entries, err := os.ReadDir(parent)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), idPrefix) {
+				out = append(out, ctrl+":"+filepath.Join(parent, e.Name()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func parseUint(s string) uint64 {
+	n, _ := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	return n
+}

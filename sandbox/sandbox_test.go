@@ -1,0 +1,250 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/opencontainers/runc/libcontainer/configs"
+)
+
+func TestReason(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+		is   error
+	}{
+		{nil, "", nil},
+		{&ExitError{Kind: OutOfMemory, Limit: formatBytes(256 << 20)}, "out of memory (limit 256 MiB)", ErrOutOfMemory},
+		{&ExitError{Kind: TooManyProcesses, Limit: "64"}, "too many processes (limit 64)", ErrTooManyProcesses},
+		{&ExitError{Kind: DeadlineExceeded, Limit: (30 * time.Second).String()}, "deadline exceeded (limit 30s)", context.DeadlineExceeded},
+		{&ExitError{Kind: Canceled}, "canceled", context.Canceled},
+		{&ExitError{Kind: Killed}, "killed", ErrKilled},
+		{&ExitError{Kind: Exited, Code: 3}, "exit status 3", nil},
+		{&ExitError{Kind: Signaled, Signal: syscall.SIGSEGV}, "killed by signal SIGSEGV", nil},
+		// Wrapped and joined with a clean-up error, as Wait may return it.
+		{errors.Join(fmt.Errorf("plugin: %w", &ExitError{Kind: OutOfMemory, Limit: "1 GiB"}), errors.New("sandbox: cleaning up")), "out of memory (limit 1 GiB)", ErrOutOfMemory},
+		{errors.New("sandbox: starting x: boom"), "sandbox: starting x: boom", nil},
+	} {
+		if got := Reason(tc.err); got != tc.want {
+			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+		if tc.is != nil && !errors.Is(tc.err, tc.is) {
+			t.Errorf("errors.Is(%v, %v) = false", tc.err, tc.is)
+		}
+	}
+	if errors.Is(&ExitError{Kind: Killed}, ErrOutOfMemory) {
+		t.Error("killed is out of memory?")
+	}
+	if got := (&ExitError{Kind: OutOfMemory, Limit: "256 MiB"}).Error(); got != "sandbox: out of memory (limit 256 MiB)" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{256 << 20: "256 MiB", 1 << 30: "1 GiB", 1536 << 20: "1536 MiB", 4096: "4 KiB", 1000: "1000 bytes"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	c := Config{StateDir: "/var/lib/assay/sandbox"}
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.UIDStart != 1000000000 || c.UIDCount != 65536 || c.GIDStart != c.UIDStart || c.GIDCount != c.UIDCount {
+		t.Errorf("ids %d:%d %d:%d", c.UIDStart, c.UIDCount, c.GIDStart, c.GIDCount)
+	}
+	if c.Memory != 512<<20 || c.Pids != 256 || c.CPUShares != 512 || c.TmpfsBytes != 16<<20 || c.LogBytes != 1<<20 {
+		t.Errorf("defaults %+v", c)
+	}
+	for _, bad := range []Config{
+		{StateDir: "relative"},
+		{StateDir: "/s", UIDStart: 0, UIDCount: 10, GIDStart: 5, GIDCount: 5}, // would map host root
+		{StateDir: "/s", UIDStart: 4294967000, UIDCount: 65536},
+		{StateDir: "/s", Pids: 2},
+		{StateDir: "/s", CPUShares: 1 << 20},
+	} {
+		bad.setDefaults()
+		if err := bad.validate(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+func TestTighten(t *testing.T) {
+	c := Config{StateDir: "/s", Timeout: time.Minute}
+	c.setDefaults()
+	l := c.tighten(Limits{Memory: 256 << 20, Pids: 1 << 20, CPUShares: 4096, Timeout: time.Hour, LogBytes: 10})
+	want := limits{memory: 256 << 20, pids: 256, cpuShares: 512, tmpfsBytes: 16 << 20, logBytes: 10, timeout: time.Minute}
+	if l != want {
+		t.Errorf("tighten = %+v, want %+v (never loosened)", l, want)
+	}
+	l = c.tighten(Limits{CPUShares: 100, Timeout: time.Second, TmpfsBytes: 1 << 20})
+	if l.cpuShares != 100 || l.timeout != time.Second || l.tmpfsBytes != 1<<20 || l.memory != 512<<20 {
+		t.Errorf("tighten = %+v", l)
+	}
+	c.Timeout = 0
+	if l := c.tighten(Limits{Timeout: time.Second}); l.timeout != time.Second {
+		t.Errorf("timeout with no default: %v", l.timeout)
+	}
+}
+
+func TestSeccompProfile(t *testing.T) {
+	p := seccompProfile()
+	if p.DefaultAction != configs.Allow {
+		t.Fatalf("default action %v", p.DefaultAction)
+	}
+	denied := map[string]*configs.Syscall{}
+	for _, s := range p.Syscalls {
+		if s.Action != configs.Errno || s.ErrnoRet == nil {
+			t.Errorf("%s: action %v", s.Name, s.Action)
+			continue
+		}
+		denied[s.Name] = s
+	}
+	// The list.
+	for _, name := range []string{
+		"mount", "umount2", "ptrace", "keyctl", "add_key", "request_key", "bpf", "unshare", "setns",
+		"kexec_load", "kexec_file_load", "perf_event_open", "userfaultfd", "open_by_handle_at",
+		"init_module", "finit_module", "delete_module", "pivot_root", "chroot", "swapon", "swapoff",
+		"reboot", "syslog", "acct", "settimeofday", "clock_settime", "mknod", "mknodat",
+		"io_uring_setup", "io_uring_enter", "io_uring_register", "personality", "clone", "clone3",
+	} {
+		s, ok := denied[name]
+		if !ok {
+			t.Errorf("%s is not refused", name)
+			continue
+		}
+		want := uint(unix.EPERM)
+		if name == "clone3" {
+			want = uint(unix.ENOSYS)
+		}
+		if *s.ErrnoRet != want {
+			t.Errorf("%s: errno %d, want %d", name, *s.ErrnoRet, want)
+		}
+	}
+	clone := denied["clone"]
+	if len(clone.Args) != 1 || clone.Args[0].Op != configs.MaskEqualTo || clone.Args[0].Value != unix.CLONE_NEWUSER || clone.Args[0].ValueTwo != unix.CLONE_NEWUSER {
+		t.Errorf("clone rule %+v: want only CLONE_NEWUSER refused", clone.Args)
+	}
+	// Refusing what Go's runtime needs would break every plugin.
+	for _, name := range []string{"read", "write", "mmap", "futex", "clone", "execve", "exit_group", "socket", "epoll_pwait", "rt_sigaction", "sched_yield"} {
+		if s, ok := denied[name]; ok && len(s.Args) == 0 {
+			t.Errorf("%s refused unconditionally", name)
+		}
+	}
+}
+
+func TestPluginEnv(t *testing.T) {
+	env := pluginEnv([]string{
+		"PLUGIN_MIN_PORT=0",
+		"PLUGIN_UNIX_SOCKET_DIR=/var/lib/assay/sandbox/sock/plugin-dir123",
+		"PLUGIN_UNIX_SOCKET_GROUP=assay",
+		"ASSAY_PLUGIN=x",
+	}, "/var/lib/assay/sandbox/sock/plugin-dir123")
+	want := []string{"PLUGIN_MIN_PORT=0", "ASSAY_PLUGIN=x", "PLUGIN_UNIX_SOCKET_DIR=/sock"}
+	if !slices.Equal(env, want) {
+		t.Errorf("env = %q, want %q", env, want)
+	}
+}
+
+func TestAddrTranslation(t *testing.T) {
+	r := &Runner{hostDir: "/state/sock/plugin-dir42"}
+	for _, tc := range []struct {
+		net, addr, want string
+		ok              bool
+	}{
+		{"unix", "/sock/plugin123", "/state/sock/plugin-dir42/plugin123", true},
+		{"unix", "/sock/../etc/passwd", "", false},
+		{"unix", "/sock", "", false},
+		{"unix", "/tmp/plugin123", "", false},
+		{"tcp", "127.0.0.1:1234", "", false},
+	} {
+		n, a, err := r.PluginToHost(tc.net, tc.addr)
+		if (err == nil) != tc.ok || a != tc.want || (tc.ok && n != "unix") {
+			t.Errorf("PluginToHost(%s, %s) = %s %s %v", tc.net, tc.addr, n, a, err)
+		}
+	}
+	n, a, err := r.HostToPlugin("unix", "/state/sock/plugin-dir42/broker7")
+	if err != nil || n != "unix" || a != "/sock/broker7" {
+		t.Errorf("HostToPlugin = %s %s %v", n, a, err)
+	}
+	if _, _, err := r.HostToPlugin("unix", "/state/sock/plugin-dir43/x"); err == nil {
+		t.Error("HostToPlugin outside the socket dir: no error")
+	}
+	if _, _, err := r.HostToPlugin("tcp", "127.0.0.1:1"); err == nil {
+		t.Error("HostToPlugin tcp: no error")
+	}
+}
+
+func TestCappedReader(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned int
+	r := newCappedReader(pr, 10, "stderr", func(string, ...any) { warned++ })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Far more than a pipe holds: the writer must never block for good.
+		for range 100 {
+			if _, err := pw.Write(make([]byte, 4096)); err != nil {
+				t.Error(err)
+				break
+			}
+		}
+		pw.Close()
+	}()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if want := string(make([]byte, 10)) + "\n[sandbox: stderr truncated after 10 bytes]\n"; string(got) != want {
+		t.Errorf("read %q", got)
+	}
+	if warned != 1 {
+		t.Errorf("warned %d times", warned)
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if (*cappedReader)(nil).Close() != nil {
+		t.Error("nil Close")
+	}
+	if !strings.HasPrefix(newID(), idPrefix) || len(newID()) != len(idPrefix)+16 {
+		t.Errorf("id %q", newID())
+	}
+}
+
+func TestUnder(t *testing.T) {
+	for _, tc := range []struct {
+		path, dir, rel string
+		ok             bool
+	}{
+		{"/a/b/c", "/a/b", "c", true},
+		{"/a/b/c/d", "/a/b", "c/d", true},
+		{"/a/b", "/a/b", "", false},
+		{"/a/bc", "/a/b", "", false},
+		{"/a/b/../c", "/a/b", "", false},
+	} {
+		rel, ok := under(tc.path, tc.dir)
+		if rel != tc.rel || ok != tc.ok {
+			t.Errorf("under(%s, %s) = %q %v", tc.path, tc.dir, rel, ok)
+		}
+	}
+}
