@@ -40,7 +40,8 @@ bin/containerd: go.mod
 	@mkdir -p bin
 	$(GO) build -tags no_btrfs -trimpath -o bin/containerd github.com/containerd/containerd/v2/cmd/containerd
 
-demo: build
+# The demo installs what it needs from Debian first, then builds.
+demo:
 	./e2e/demo.sh
 
 test: test-unit test-integration test-e2e
@@ -50,7 +51,8 @@ test-unit:
 	$(GO) test -race -count=1 ./...
 
 test-integration: build
-	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -timeout 20m ./systemd/... ./daemon/...
+	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -timeout 20m ./systemd/... ./daemon/... ./plugins/...
+	ASSAY_INTEGRATION=1 CGO_ENABLED=1 $(GO) test -tags seccomp -count=1 -timeout 20m ./sandbox/...
 
 test-e2e: build
 	ASSAY_E2E=1 ASSAY_BIN=$(CURDIR)/bin $(GO) test -count=1 -timeout 15m -v ./e2e/...
@@ -58,6 +60,7 @@ test-e2e: build
 bench: build
 	ASSAY_E2E=1 ASSAY_BIN=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench . -benchtime 2000x ./e2e/...
 	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -run '^$$' -bench . -benchtime 5x ./daemon/images/
+	ASSAY_INTEGRATION=1 CGO_ENABLED=1 $(GO) test -tags seccomp -count=1 -run '^$$' -bench . -benchtime 200x ./sandbox/
 
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
