@@ -20,8 +20,7 @@ func (s sandboxes) RunnerFunc(layers []string) host.RunnerFunc {
 	return host.RunnerFunc(s.m.RunnerFunc(layers, sandbox.Limits{}))
 }
 
-// Target is where the sandbox shows the image (sandbox.go: targetPath).
-func (s sandboxes) Target() string { return "/target" }
+func (s sandboxes) Target() string { return sandbox.TargetPath }
 
 // startAnalyzers removes what an earlier run left in the sandbox state and
 // the plugin cache, and, when plugins are enabled, starts the sandbox

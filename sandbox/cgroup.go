@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -132,6 +131,20 @@ func removeCgroup(dir string) error {
 	return nil
 }
 
+// killCgroupProcs kills every process in the sandbox id's cgroups.
+func killCgroupProcs(id string) {
+	parents, err := cgroupParents()
+	if err != nil {
+		return
+	}
+	for _, parent := range parents {
+		pids, _ := cgroups.GetPids(filepath.Join(parent, id))
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
 // sweepCgroups removes our sandboxes' cgroups in every hierarchy and returns
 // the ids it found.
 func sweepCgroups() (map[string]bool, error) {
@@ -187,9 +200,4 @@ func ourCgroups() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func parseUint(s string) uint64 {
-	n, _ := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-	return n
 }

@@ -18,9 +18,10 @@ import (
 // containers (libcontainer state under stateDir/run), unmounts everything
 // mounted below stateDir, removes our cgroups (the assay-sandboxes/assay-*
 // cgroups in every v1 hierarchy and in v2) and the per-sandbox and socket
-// dirs. It returns how many sandboxes it found. Run it at start, before
-// NewManager, while no Manager uses stateDir: it would destroy their
-// sandboxes too.
+// dirs, and last the private bind NewManager made of stateDir on itself.
+// It returns how many sandboxes it found. Run it at start, before
+// NewManager, and after a test's assayd is killed, while no Manager uses
+// stateDir: it would destroy their sandboxes too.
 func Cleanup(stateDir string) (removed int, err error) {
 	if !filepath.IsAbs(stateDir) {
 		return 0, fmt.Errorf("sandbox: cleanup: state dir %q is not absolute", stateDir)
@@ -68,6 +69,11 @@ func Cleanup(stateDir string) (removed int, err error) {
 				errs = append(errs, err)
 			}
 		}
+	}
+	// Last, NewManager's private bind of stateDir on itself, which would
+	// keep stateDir from being removed; the next NewManager makes it again.
+	if _, err := unmountSelfBind(stateDir); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return len(found), fmt.Errorf("sandbox: cleanup of %s: %w", stateDir, err)

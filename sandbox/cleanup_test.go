@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as a helper process: an assayd that crashes with
@@ -23,7 +22,6 @@ const (
 	helperStateEnv  = "ASSAY_SANDBOX_TEST_STATE"
 	helperLayersEnv = "ASSAY_SANDBOX_TEST_LAYERS"
 	helperBinEnv    = "ASSAY_SANDBOX_TEST_BIN"
-	helperDeathEnv  = "ASSAY_SANDBOX_TEST_PDEATH"
 )
 
 func runHelper(mode string) int {
@@ -33,11 +31,8 @@ func runHelper(mode string) int {
 		fmt.Println(err)
 		return 0
 	case "crash":
-		// Start a sandbox, say its pid, and wait to be killed.
-		m, err := NewManager(Config{
-			StateDir:      os.Getenv(helperStateEnv),
-			noParentDeath: os.Getenv(helperDeathEnv) != "1",
-		})
+		// Start a sandbox, say its pid once it runs, and wait to be killed.
+		m, err := NewManager(Config{StateDir: os.Getenv(helperStateEnv)})
 		if err != nil {
 			fmt.Println("error:", err)
 			return 1
@@ -55,6 +50,15 @@ func runHelper(mode string) int {
 			fmt.Println("error:", err)
 			return 1
 		}
+		// Wait for "ready" and keep reading, so that the sandbox can only
+		// die of our death, not of a broken pipe.
+		line, err := bufio.NewReader(sb.stdout).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			fmt.Println("error:", line, err)
+			return 1
+		}
+		go func() { _, _ = io.Copy(io.Discard, sb.stdout) }()
+		go func() { _, _ = io.Copy(io.Discard, sb.stderr) }()
 		fmt.Println(sb.pid, sb.id)
 		select {}
 	}
@@ -62,108 +66,116 @@ func runHelper(mode string) int {
 	return 2
 }
 
+func processAlive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(data), ") Z ")
+}
+
 // TestCleanupAfterCrash kills an assayd (a helper process) that has a
-// sandbox running, then checks that Cleanup removes every trace of it.
+// sandbox running: the sandbox dies with it (parent-death signal), and
+// Cleanup then removes every trace of it.
 func TestCleanupAfterCrash(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		pdeath bool // whether the sandbox dies with its parent
-	}{
-		{"sandbox dies with assayd", true},
-		{"sandbox outlives assayd", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			needIntegration(t)
-			stateDir := testConfig(t).StateDir
-			before := takeSnapshot(t, stateDir)
-			upper, lower := makeLayers(t)
+	needIntegration(t)
+	stateDir := testConfig(t).StateDir
+	before := takeSnapshot(t, stateDir)
+	upper, lower := makeLayers(t)
 
-			cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-			cmd.Env = append(os.Environ(),
-				helperEnv+"=crash",
-				helperStateEnv+"="+stateDir,
-				helperLayersEnv+"="+upper+":"+lower,
-				helperBinEnv+"="+bin("idle"),
-				helperDeathEnv+"="+map[bool]string{true: "1", false: "0"}[tc.pdeath],
-			)
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("helper: %q %v", line, err)
-			}
-			var pid int
-			var id string
-			if _, err := fmt.Sscan(line, &pid, &id); err != nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("helper said %q", line)
-			}
-			// The crash.
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-
-			alive := func() bool {
-				data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-				return err == nil && !strings.Contains(string(data), ") Z ")
-			}
-			if tc.pdeath {
-				deadline := time.Now().Add(5 * time.Second)
-				for alive() && time.Now().Before(deadline) {
-					time.Sleep(20 * time.Millisecond)
-				}
-				if alive() {
-					t.Errorf("sandbox %d outlived its parent despite the parent-death signal", pid)
-				}
-			} else if !alive() {
-				t.Fatalf("sandbox %d died with its parent; the test wants it running", pid)
-			}
-			// Leftovers: the container, mounts, cgroups, dirs.
-			if ms, _ := mountsUnder(stateDir); len(ms) == 0 {
-				t.Errorf("no mounts left to clean up?")
-			}
-			if cgs, _ := ourCgroups(); len(cgs) == 0 {
-				t.Errorf("no cgroups left to clean up?")
-			}
-
-			removed, err := Cleanup(stateDir)
-			if err != nil {
-				t.Fatalf("Cleanup: %v", err)
-			}
-			if removed != 1 {
-				t.Errorf("Cleanup removed %d sandboxes, want 1", removed)
-			}
-			if alive() {
-				t.Errorf("sandbox %d still running after Cleanup", pid)
-			}
-			// The crashed Manager's private bind of its state dir stays (a
-			// new Manager reuses it); the test removes it.
-			_ = unix.Unmount(stateDir, unix.MNT_DETACH)
-			after := waitSnapshot(t, stateDir, before)
-			after.stateEntries, before.stateEntries = nil, nil
-			if d := before.diff(after); d != "" {
-				t.Errorf("left behind after Cleanup:\n%s", d)
-			}
-			for _, sub := range []string{"run", "sandboxes", "sock"} {
-				ents, _ := os.ReadDir(filepath.Join(stateDir, sub))
-				if len(ents) != 0 {
-					t.Errorf("%s/%s not empty after Cleanup: %d entries", stateDir, sub, len(ents))
-				}
-			}
-			if n, err := Cleanup(stateDir); err != nil || n != 0 {
-				t.Errorf("second Cleanup: %d, %v", n, err)
-			}
-			_ = os.RemoveAll(stateDir)
-		})
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		helperEnv+"=crash",
+		helperStateEnv+"="+stateDir,
+		helperLayersEnv+"="+upper+":"+lower,
+		helperBinEnv+"="+bin("idle"),
+	)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	var pid int
+	var id string
+	if _, serr := fmt.Sscan(line, &pid, &id); err != nil || serr != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("helper said %q (%v)", line, err)
+	}
+	// The crash.
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processAlive(pid) {
+		t.Errorf("sandbox %d outlived its parent despite the parent-death signal", pid)
+	}
+	// Leftovers: the container's state, mounts, cgroups, dirs.
+	if ms, _ := mountsUnder(stateDir); len(ms) == 0 {
+		t.Errorf("no mounts left to clean up?")
+	}
+	if cgs, _ := ourCgroups(); len(cgs) == 0 {
+		t.Errorf("no cgroups left to clean up?")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(stateDir, "run")); len(ents) != 1 {
+		t.Errorf("libcontainer state: %d entries, want 1", len(ents))
+	}
+
+	removed, err := Cleanup(stateDir)
+	if err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if removed != 1 {
+		t.Errorf("Cleanup removed %d sandboxes, want 1", removed)
+	}
+	after := waitSnapshot(t, stateDir, before)
+	after.stateEntries, before.stateEntries = nil, nil
+	if d := before.diff(after); d != "" {
+		t.Errorf("left behind after Cleanup:\n%s", d)
+	}
+	for _, sub := range []string{"run", "sandboxes", "sock"} {
+		if ents, _ := os.ReadDir(filepath.Join(stateDir, sub)); len(ents) != 0 {
+			t.Errorf("%s/%s not empty after Cleanup: %d entries", stateDir, sub, len(ents))
+		}
+	}
+	if n, err := Cleanup(stateDir); err != nil || n != 0 {
+		t.Errorf("second Cleanup: %d, %v", n, err)
+	}
+	_ = os.RemoveAll(stateDir)
+}
+
+// TestCleanupLiveSandbox: Cleanup kills and removes a sandbox that is still
+// running (one whose assayd is gone without killing it: here, a Manager
+// that simply never stops it).
+func TestCleanupLiveSandbox(t *testing.T) {
+	m := newTestManager(t, testConfig(t))
+	upper, lower := makeLayers(t)
+	r := startProgram(t, m, nil, "idle", nil, []string{upper, lower}, Limits{})
+	if l := r.firstLine(t); l != "ready" {
+		t.Fatalf("first line %q", l)
+	}
+	pid := r.sb.pid
+	removed, err := Cleanup(m.cfg.StateDir)
+	if err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if removed != 1 {
+		t.Errorf("Cleanup removed %d sandboxes, want 1", removed)
+	}
+	if processAlive(pid) {
+		t.Errorf("sandbox %d still running after Cleanup", pid)
+	}
+	// The Manager sees its sandbox die and finds nothing left to remove.
+	_, _, err = r.wait(t)
+	t.Logf("the abandoned sandbox's Wait: %v", err)
+	if err == nil {
+		t.Error("Wait = nil for a sandbox killed by Cleanup")
+	}
+	assertIdle(t, m)
 }
 
 // TestUnprivileged: a non-root assayd gets a clear error.

@@ -57,11 +57,6 @@ type Config struct {
 	// default and needs a binary built with cgo and -tags seccomp (and
 	// libseccomp); NewManager fails without them unless this is set.
 	DisableSeccomp bool
-
-	// noParentDeath, for tests only, leaves sandboxes running when the
-	// process that started them dies, as a crash with a stuck kernel
-	// might.
-	noParentDeath bool
 }
 
 // Limits tighten a Manager's limits for one sandbox. A zero field keeps the

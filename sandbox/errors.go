@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -136,8 +135,4 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%d KiB", n/kib)
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-func formatDuration(d time.Duration) string {
-	return d.String()
 }

@@ -203,6 +203,9 @@ func (s snapshot) diff(o snapshot) string {
 	}
 	if s.children != o.children {
 		fmt.Fprintf(&b, "child processes: %d -> %d\n", s.children, o.children)
+		for _, c := range listChildren() {
+			fmt.Fprintf(&b, "  %s\n", c)
+		}
 	}
 	if s.fds != o.fds {
 		fmt.Fprintf(&b, "open fds: %d -> %d\n", s.fds, o.fds)
@@ -272,6 +275,28 @@ func procsInRange(start, count uint32) []string {
 					}
 				}
 			}
+		}
+	}
+	return out
+}
+
+func listChildren() []string {
+	var out []string
+	me := strconv.Itoa(os.Getpid())
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		data, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		f := map[string]string{}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				f[k] = strings.Join(strings.Fields(v), " ")
+			}
+		}
+		if f["PPid"] == me {
+			out = append(out, fmt.Sprintf("pid %s %s state %s uid %s", e.Name(), f["Name"], f["State"], f["Uid"]))
 		}
 	}
 	return out
@@ -463,6 +488,17 @@ func makeLayers(t testing.TB) (upper, lower string) {
 		if err := os.Chmod(p, d.mode); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A program in the image: /target is noexec.
+	exe, err := os.ReadFile(bin("exit0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(lower, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lower, "bin/true"), exe, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	// An overlayfs whiteout: a 0/0 character device.
 	if err := unix.Mknod(filepath.Join(upper, "etc/removed"), unix.S_IFCHR|0o000, 0); err != nil {

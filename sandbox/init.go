@@ -4,6 +4,8 @@ import (
 	"os"
 	"runtime"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/opencontainers/runc/libcontainer"
 
 	// nsenter's cgo constructor sets up the namespaces of a sandbox's init
@@ -17,6 +19,13 @@ import (
 // execs the plugin, and never returns. Otherwise it returns at once.
 func Init() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
+		// nsexec forks this process twice before Go starts, and a fork
+		// clears the parent-death signal libcontainer set on the first:
+		// set it again, so a sandbox dies with the assayd that started it.
+		// (Its parent is the Manager's starter thread, which lives as long
+		// as the Manager; libcontainer restores the signal after changing
+		// the process's ids, and the plugin's exec keeps it.)
+		_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
 		libcontainer.Init() // does not return
 	}
 }

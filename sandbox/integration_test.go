@@ -59,6 +59,7 @@ func TestProbe(t *testing.T) {
 		"write_target_file": "err:EROFS",
 		"write_tmp":         "ok",
 		"exec_tmp":          "err:EACCES", // noexec
+		"exec_target":       "err:EACCES", // noexec
 		"read_host_shadow":  "err:ENOENT", // the root holds no /etc
 		"stat_sys":          "err:ENOENT",
 		"write_proc_sys":    "err:EROFS",
@@ -68,42 +69,40 @@ func TestProbe(t *testing.T) {
 		"stat_dev_sda":      "err:ENOENT",
 		"dev_list":          "ok:fd,full,null,ptmx,random,stderr,stdin,stdout,tty,urandom,zero",
 
-		"target_shadow_stat":       "ok:0:42:600",
-		"target_shadow_read":       "ok:root:$6$secret:19000:0:99999:7:::",
-		"target_id_rsa_stat":       "ok:0:0:600",
-		"target_id_rsa_read":       "ok:-----BEGIN OPENSSH PRIVATE KEY-----",
-		"target_user_file_stat":    "ok:1000:1000:644",
-		"target_user_file_read":    "ok:notes of user 1000",
-		"target_user_secret_stat":  "ok:1000:1000:600",
-		"target_user_secret_read":  "err:EACCES", // no CAP_DAC_READ_SEARCH, by design
-		"target_whiteout_stat":     "err:ENOENT",
-		"target_whiteout_read":     "err:ENOENT",
-		"mount":                    "err:EPERM",
-		"umount":                   "err:EPERM",
-		"ptrace":                   "err:EPERM",
-		"keyctl":                   "err:EPERM",
-		"add_key":                  "err:EPERM",
-		"unshare_user":             "err:EPERM",
-		"unshare_net":              "err:EPERM",
-		"setns":                    "err:EPERM",
-		"clone_newuser":            "err:EPERM",
-		"clone3":                   "err:ENOSYS",
-		"bpf":                      "err:EPERM",
-		"mknod":                    "err:EPERM",
-		"mknod_fifo":               "err:EPERM", // mknodat is refused whole
-		"io_uring_setup":           "err:EPERM",
-		"personality_no_aslr":      "err:EPERM",
-		"personality_linux":        "ok",
-		"userfaultfd":              "err:EPERM",
-		"perf_event_open":          "err:EPERM",
-		"chroot":                   "err:EPERM",
-		"sethostname":              "err:EPERM",
-		"setuid_1000":              "err:EPERM",
-		"stat_proc_sys":            "ok",
-		"proc_pids":                "ok:1",
-		"target_whiteout_read_err": "",
+		"target_shadow_stat":      "ok:0:42:600",
+		"target_shadow_read":      "ok:root:$6$secret:19000:0:99999:7:::",
+		"target_id_rsa_stat":      "ok:0:0:600",
+		"target_id_rsa_read":      "ok:-----BEGIN OPENSSH PRIVATE KEY-----",
+		"target_user_file_stat":   "ok:1000:1000:644",
+		"target_user_file_read":   "ok:notes of user 1000",
+		"target_user_secret_stat": "ok:1000:1000:600",
+		"target_user_secret_read": "err:EACCES", // no CAP_DAC_READ_SEARCH, by design
+		"target_whiteout_stat":    "err:ENOENT",
+		"target_whiteout_read":    "err:ENOENT",
+		"mount":                   "err:EPERM",
+		"umount":                  "err:EPERM",
+		"ptrace":                  "err:EPERM",
+		"keyctl":                  "err:EPERM",
+		"add_key":                 "err:EPERM",
+		"unshare_user":            "err:EPERM",
+		"unshare_net":             "err:EPERM",
+		"setns":                   "err:EPERM",
+		"clone_newuser":           "err:EPERM",
+		"clone3":                  "err:ENOSYS",
+		"bpf":                     "err:EPERM",
+		"mknod":                   "err:EPERM",
+		"mknod_fifo":              "err:EPERM", // mknodat is refused whole
+		"io_uring_setup":          "err:EPERM",
+		"personality_no_aslr":     "err:EPERM",
+		"personality_linux":       "ok",
+		"userfaultfd":             "err:EPERM",
+		"perf_event_open":         "err:EPERM",
+		"chroot":                  "err:EPERM",
+		"sethostname":             "err:EPERM",
+		"setuid_1000":             "err:EPERM",
+		"stat_proc_sys":           "ok",
+		"proc_pids":               "ok:1",
 	}
-	delete(want, "target_whiteout_read_err")
 	// Masked /proc files read empty (those this kernel has).
 	for _, p := range []string{"kcore", "keys", "timer_list", "sched_debug", "latency_stats"} {
 		want["read_proc_"+p] = "err:ENOENT"
@@ -145,6 +144,7 @@ func TestSingleLayer(t *testing.T) {
 		"target_user_file_stat": "ok:1000:1000:644",
 		"target_whiteout_read":  "ok:whited out above",
 		"write_target":          "err:EROFS",
+		"exec_target":           "err:EACCES",
 	} {
 		if got[k] != w {
 			t.Errorf("%s = %q, want %q", k, got[k], w)
@@ -255,12 +255,41 @@ func TestHostView(t *testing.T) {
 	}
 	pid := r.sb.pid
 	checkHostView(t, m, pid, []*os.File{r.sb.stdout, r.sb.stderr}, true)
+	// The image mounts on the host: id-mapped layers, read-only overlay.
+	mi, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers, overlays int
+	for _, line := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasPrefix(f[4], r.sb.dir+"/") {
+			continue
+		}
+		opts := "," + f[5] + ","
+		for _, o := range []string{"ro", "nosuid", "nodev", "noexec"} {
+			if !strings.Contains(opts, ","+o+",") {
+				t.Errorf("%s mounted without %s: %s", f[4], o, f[5])
+			}
+		}
+		switch {
+		case strings.Contains(line, " - overlay "):
+			overlays++
+		case strings.Contains(opts, ",idmapped,"):
+			layers++
+		default:
+			t.Errorf("unexpected mount %s", line)
+		}
+	}
+	if layers != 2 || overlays != 1 {
+		t.Errorf("%d id-mapped layers and %d overlays mounted, want 2 and 1", layers, overlays)
+	}
 	killCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.sb.kill(killCtx); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := r.wait(t)
+	_, _, err = r.wait(t)
 	if !errors.Is(err, ErrKilled) || Reason(err) != "killed" {
 		t.Errorf("err = %v, want killed", err)
 	}
@@ -441,4 +470,80 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 	assertIdle(t, m)
+}
+
+// TestLimitResources lowers a running sandbox's limits (never raises them)
+// and checks the cgroup and the reason for a breach follow.
+func TestLimitResources(t *testing.T) {
+	m := newTestManager(t, testConfig(t))
+	r := startProgram(t, m, nil, "idle", nil, nil, Limits{})
+	if l := r.firstLine(t); l != "ready" {
+		t.Fatalf("first line %q", l)
+	}
+	run := &Runner{sb: r.sb}
+	read := func(ctrl, file string) string {
+		p := r.sb.cgPaths[ctrl]
+		data, err := os.ReadFile(filepath.Join(p, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(data))
+	}
+	memFile, pidsCtrl, memCtrl := "memory.limit_in_bytes", "pids", "memory"
+	if _, ok := r.sb.cgPaths["memory"]; !ok {
+		memFile, pidsCtrl, memCtrl = "memory.max", "", ""
+	}
+	if err := run.LimitResources(64<<20, 16); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(memCtrl, memFile); got != strconv.Itoa(64<<20) {
+		t.Errorf("memory limit %s", got)
+	}
+	if got := read(pidsCtrl, "pids.max"); got != "16" {
+		t.Errorf("pids limit %s", got)
+	}
+	if err := run.LimitResources(1<<30, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(memCtrl, memFile); got != strconv.Itoa(64<<20) {
+		t.Errorf("memory limit raised to %s", got)
+	}
+	if err := r.sb.kill(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := r.wait(t)
+	if !errors.Is(err, ErrKilled) {
+		t.Errorf("err %v", err)
+	}
+	if err := run.LimitResources(32<<20, 8); err == nil {
+		t.Error("lowering an ended sandbox's limits: no error")
+	}
+	assertIdle(t, m)
+}
+
+// TestStartCanceled cancels starts at every stage: each either fails with
+// nothing left or starts a sandbox that then ends normally.
+func TestStartCanceled(t *testing.T) {
+	m := newTestManager(t, testConfig(t))
+	upper, lower := makeLayers(t)
+	var failed, started int
+	for i := range 30 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*time.Millisecond)
+		sb, err := m.start(ctx, spec{binary: bin("exit0"), layers: []string{upper, lower}, lim: m.cfg.tighten(Limits{})})
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("timeout %dms: %v", i, err)
+			}
+			failed++
+		} else {
+			started++
+			if err := sb.wait(context.Background()); err != nil {
+				t.Errorf("timeout %dms: started, then %v", i, err)
+			}
+			closeFiles(sb.stdout, sb.stderr)
+		}
+		assertIdle(t, m)
+	}
+	t.Logf("%d starts canceled, %d completed", failed, started)
 }

@@ -82,7 +82,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	m.selfBound = bound
 	go m.starterLoop()
-	if err := m.onStarter(func() error {
+	if err := m.onStarterWait(func() error {
 		f, err := newUserns(cfg.UIDStart, cfg.UIDCount, cfg.GIDStart, cfg.GIDCount)
 		m.userns = f
 		return err
@@ -119,6 +119,7 @@ func (m *Manager) Close() error {
 		s.killWith(&ExitError{Kind: Killed})
 	}
 	m.wg.Wait()
+	_ = m.onStarterWait(func() error { m.reapStrays(); return nil })
 	m.stopStarter()
 	var errs []error
 	if m.userns != nil {
@@ -147,17 +148,36 @@ func (m *Manager) stopStarter() {
 	}
 }
 
-var errClosed = errors.New("sandbox: manager closed")
+var (
+	errClosed = errors.New("sandbox: manager closed")
+	errNotRun = errors.New("not run")
+)
 
-// onStarter runs f on the starter thread.
-func (m *Manager) onStarter(f func() error) error {
+// onStarter runs f on the starter thread, unless ctx ends while f waits
+// for its turn.
+func (m *Manager) onStarter(ctx context.Context, f func() error) error {
+	err := m.submit(ctx.Done(), f)
+	if err == errNotRun {
+		return ctx.Err()
+	}
+	return err
+}
+
+// onStarterWait runs f on the starter thread, however long it waits.
+func (m *Manager) onStarterWait(f func() error) error { return m.submit(nil, f) }
+
+func (m *Manager) submit(cancel <-chan struct{}, f func() error) error {
 	m.startMu.RLock()
 	defer m.startMu.RUnlock()
 	if m.stopped {
 		return errClosed
 	}
 	done := make(chan error, 1)
-	m.starter <- func() { done <- f() }
+	select {
+	case m.starter <- func() { done <- f() }:
+	case <-cancel:
+		return errNotRun
+	}
 	return <-done
 }
 
@@ -201,6 +221,25 @@ func (m *Manager) track(s *sandbox) error {
 	m.live[s.id] = s
 	m.wg.Add(1)
 	return nil
+}
+
+// livePids are the host pids of the running sandboxes' inits.
+func (m *Manager) livePids() map[int]bool {
+	m.mu.Lock()
+	live := make([]*sandbox, 0, len(m.live))
+	for _, s := range m.live {
+		live = append(live, s)
+	}
+	m.mu.Unlock()
+	pids := map[int]bool{}
+	for _, s := range live {
+		s.mu.Lock()
+		if s.pid > 0 {
+			pids[s.pid] = true
+		}
+		s.mu.Unlock()
+	}
+	return pids
 }
 
 func (m *Manager) untrack(s *sandbox) {

@@ -193,3 +193,33 @@ func checkTraversable(path string) error {
 		p = filepath.Dir(p)
 	}
 }
+
+// unmountSelfBind unmounts dir if it is a bind mount of itself, the private
+// bind NewManager makes, and not a file system mounted there by an operator.
+// It reports whether it unmounted.
+func unmountSelfBind(dir string) (bool, error) {
+	dir = filepath.Clean(dir)
+	ms, err := getMounts(nil)
+	if err != nil {
+		return false, err
+	}
+	var self, parent *mountinfo.Info
+	for _, m := range ms {
+		switch {
+		case m.Mountpoint == dir:
+			self = m // the last one is on top
+		case m.Mountpoint == "/" || strings.HasPrefix(dir, m.Mountpoint+"/"):
+			if parent == nil || len(m.Mountpoint) >= len(parent.Mountpoint) {
+				parent = m
+			}
+		}
+	}
+	if self == nil || parent == nil {
+		return false, nil
+	}
+	rel, err := filepath.Rel(parent.Mountpoint, dir)
+	if err != nil || self.Major != parent.Major || self.Minor != parent.Minor || self.Root != filepath.Join(parent.Root, rel) {
+		return false, nil
+	}
+	return true, unmount(dir)
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
@@ -64,6 +65,7 @@ func (m *Manager) RunnerFuncContext(ctx context.Context, binary string, layers [
 
 func (m *Manager) runnerFunc(ctx context.Context, binary string, layers []string, lim Limits) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
 	layers = append([]string(nil), layers...)
+	ctxFrom := time.Now()
 	return func(logger hclog.Logger, cmd *exec.Cmd, tmpDir string) (runner.Runner, error) {
 		bin := binary
 		if bin == "" {
@@ -95,6 +97,7 @@ func (m *Manager) runnerFunc(ctx context.Context, binary string, layers []string
 				sockDir: tmpDir,
 				lim:     m.cfg.tighten(lim),
 				ctx:     ctx,
+				ctxFrom: ctxFrom,
 			},
 		}, nil
 	}
@@ -169,6 +172,19 @@ func (r *Runner) Kill(ctx context.Context) error {
 	return sb.kill(ctx)
 }
 
+// LimitResources lowers the running sandbox's memory and pids limits to
+// what the plugin asked for (plugins/host's ResourceLimiter); it never
+// raises them, and keeps at least 16 MiB and 8 pids. A limit below what the
+// sandbox already uses fails (the kernel cannot reclaim enough) and leaves
+// the limits as they were.
+func (r *Runner) LimitResources(memoryBytes, pids int64) error {
+	sb := r.sandbox()
+	if sb == nil {
+		return errors.New("sandbox: not started")
+	}
+	return sb.lower(memoryBytes, pids)
+}
+
 // Stdout is the plugin's stdout (go-plugin's handshake), capped.
 func (r *Runner) Stdout() io.ReadCloser { return r.stdout }
 
@@ -237,10 +253,21 @@ func (r *Runner) PluginToHost(pluginNet, pluginAddr string) (string, string, err
 		return "", "", fmt.Errorf("sandbox: the plugin listens on %s %s: only unix sockets in %s reach the host (the sandbox's network is its own loopback)", pluginNet, pluginAddr, sockPath)
 	}
 	rel, ok := under(pluginAddr, sockPath)
-	if !ok || r.hostDir == "" {
+	if !ok || r.hostDir == "" || strings.Contains(rel, "/") {
 		return "", "", fmt.Errorf("sandbox: plugin socket %s is not in %s", pluginAddr, sockPath)
 	}
-	return "unix", filepath.Join(r.hostDir, rel), nil
+	// The plugin owns the dir: it could leave a symlink there to make the
+	// host dial one of its own sockets. (A swap after this check reaches a
+	// socket that fails go-plugin's mTLS.)
+	host := filepath.Join(r.hostDir, rel)
+	st, err := os.Lstat(host)
+	if err != nil {
+		return "", "", fmt.Errorf("sandbox: plugin socket: %w", err)
+	}
+	if st.Mode().Type() != os.ModeSocket {
+		return "", "", fmt.Errorf("sandbox: plugin socket %s is not a socket (%v)", pluginAddr, st.Mode().Type())
+	}
+	return "unix", host, nil
 }
 
 // HostToPlugin turns a host socket path (go-plugin's broker) into the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,11 +21,15 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 )
 
+// TargetPath is where a sandbox shows the image: read-only, nosuid, nodev,
+// noexec, with the image's own owners.
+const TargetPath = "/target"
+
 // Paths inside a sandbox.
 const (
-	pluginPath = "/plugin" // the program, bound read-only from the host
-	targetPath = "/target" // the image, read-only, id-mapped
-	sockPath   = "/sock"   // go-plugin's socket dir, bound read-write
+	pluginPath = "/plugin"  // the program, bound read-only from the host
+	targetPath = TargetPath // the image
+	sockPath   = "/sock"    // go-plugin's socket dir, bound read-write
 )
 
 // limitPoll is how often a running sandbox's limit counters are read.
@@ -39,6 +44,7 @@ type spec struct {
 	sockDir string   // host dir bound at /sock, or ""
 	lim     limits
 	ctx     context.Context // its end kills the sandbox; may be nil
+	ctxFrom time.Time       // when ctx was given, to put its deadline in words
 }
 
 // sandbox is one running container. supervise owns its end: it waits for
@@ -62,6 +68,8 @@ type sandbox struct {
 	mu     sync.Mutex
 	c      *libcontainer.Container
 	reason *ExitError // why we killed it, first reason wins
+	memory int64      // the limits in force (LimitResources lowers them)
+	pids   int64
 
 	done chan struct{}
 	err  error // set before done is closed
@@ -81,16 +89,16 @@ func (m *Manager) start(ctx context.Context, sp spec) (_ *sandbox, retErr error)
 	if err := checkInputs(sp); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	s := &sandbox{m: m, id: newID(), sp: sp, done: make(chan struct{}), requested: time.Now()}
+	s := &sandbox{m: m, id: newID(), sp: sp, done: make(chan struct{}), requested: time.Now(),
+		memory: sp.lim.memory, pids: sp.lim.pids}
 	s.dir = filepath.Join(m.boxDir, s.id)
 	if err := m.track(s); err != nil {
 		return nil, err
 	}
-	supervised := false
 	defer func() {
 		if retErr != nil {
 			retErr = fmt.Errorf("sandbox: starting %s: %w", filepath.Base(sp.binary), retErr)
-			if err := s.teardown(!supervised); err != nil {
+			if err := s.teardown(true); err != nil {
 				retErr = errors.Join(retErr, err)
 			}
 			closeFiles(s.stdout, s.stderr)
@@ -135,7 +143,11 @@ func (m *Manager) start(ctx context.Context, sp spec) (_ *sandbox, retErr error)
 		Stderr: wErr,
 		Init:   true,
 	}
-	err = m.onStarter(func() error {
+	// If ctx ends while libcontainer starts the init (a hung mount can
+	// hold it), kill what runs in the sandbox's cgroup: that fails Run
+	// instead of blocking the starter thread, and every start behind it.
+	stopWatch := context.AfterFunc(ctx, func() { killCgroupProcs(s.id) })
+	err = m.onStarter(ctx, func() error {
 		c, err := libcontainer.Create(m.runDir, s.id, cfg)
 		if err != nil {
 			return err
@@ -144,27 +156,38 @@ func (m *Manager) start(ctx context.Context, sp spec) (_ *sandbox, retErr error)
 		s.c = c
 		s.mu.Unlock()
 		if err := c.Run(p); err != nil {
+			m.reapStrays()
+			time.AfterFunc(250*time.Millisecond, func() {
+				_ = m.onStarterWait(func() error { m.reapStrays(); return nil })
+			})
 			return err
 		}
-		s.p = p
-		return nil
+		pid, err := p.Pid()
+		s.mu.Lock()
+		s.p, s.pid = p, pid
+		s.mu.Unlock()
+		return err
 	})
 	// The sandbox holds the write ends now; ours would keep the readers
 	// from ever seeing EOF.
 	closeFiles(wOut, wErr)
+	if !stopWatch() {
+		// The watch killed it: say why first.
+		if err == nil {
+			err = ctx.Err()
+		} else {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.started = time.Now()
-	if s.pid, err = p.Pid(); err != nil {
-		return nil, err
-	}
 	st, err := s.container().State()
 	if err != nil {
 		return nil, err
 	}
 	s.cgPaths = st.CgroupPaths
-	supervised = true
 	go s.supervise()
 	// Killed (Close, Kill) while starting: the signal found no process.
 	s.mu.Lock()
@@ -174,6 +197,40 @@ func (m *Manager) start(ctx context.Context, sp spec) (_ *sandbox, retErr error)
 		_ = s.container().Signal(unix.SIGKILL)
 	}
 	return s, nil
+}
+
+// reapStrays reaps runc init's intermediate processes that libcontainer
+// leaves as zombie children of assayd when a start fails midway: zombies
+// whose parent is this process, still named "runc:[..." (no program was
+// executed), and no live sandbox's init. It runs on the starter thread
+// after a failed Run, when no other start is in progress, so it takes
+// nothing a start or a supervisor will wait for; and once more a little
+// later, for processes that die after Run gave up on them.
+func (m *Manager) reapStrays() {
+	me := strconv.Itoa(os.Getpid())
+	live := m.livePids()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || live[pid] {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		f := map[string]string{}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				f[k] = strings.TrimSpace(v)
+			}
+		}
+		if !strings.HasPrefix(f["State"], "Z") || f["PPid"] != me || !strings.HasPrefix(f["Name"], "runc:[") {
+			continue
+		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
 }
 
 func checkInputs(sp spec) error {
@@ -307,11 +364,9 @@ func (s *sandbox) config(rootfs, target string) *configs.Config {
 		},
 		OomScoreAdj: &oomScore,
 		Umask:       &umask,
-	}
-	if !cfg.noParentDeath {
-		// If assayd dies, so do its sandboxes (the signal is bound to the
-		// starter thread, which lives as long as the Manager).
-		c.ParentDeathSignal = int(unix.SIGKILL)
+		// If assayd dies, so do its sandboxes. This covers runc init's
+		// first stage; Init sets it again in the last (see there).
+		ParentDeathSignal: int(unix.SIGKILL),
 	}
 	if !cfg.DisableSeccomp {
 		c.Seccomp = seccompProfile()
@@ -356,7 +411,11 @@ wait:
 		case <-ctxDone:
 			r := &ExitError{Kind: ctxErrKind(s.sp.ctx.Err())}
 			if d, ok := s.sp.ctx.Deadline(); ok && r.Kind == DeadlineExceeded {
-				r.Limit = d.Sub(s.requested).Round(100 * time.Millisecond).String()
+				from := s.sp.ctxFrom
+				if from.IsZero() {
+					from = s.requested
+				}
+				r.Limit = d.Sub(from).Round(100 * time.Millisecond).String()
 			}
 			s.killWith(r)
 			ctxDone = nil
@@ -375,12 +434,56 @@ wait:
 // breach reports a breached cgroup limit, from the kernel's counters.
 func (s *sandbox) breach() *ExitError {
 	oom, pidsMax := limitCounters(s.cgPaths)
+	s.mu.Lock()
+	memory, pids := s.memory, s.pids
+	s.mu.Unlock()
 	switch {
 	case oom > 0:
-		return &ExitError{Kind: OutOfMemory, Limit: formatBytes(s.sp.lim.memory)}
+		return &ExitError{Kind: OutOfMemory, Limit: formatBytes(memory)}
 	case pidsMax > 0:
-		return &ExitError{Kind: TooManyProcesses, Limit: strconv.FormatInt(s.sp.lim.pids, 10)}
+		return &ExitError{Kind: TooManyProcesses, Limit: strconv.FormatInt(pids, 10)}
 	}
+	return nil
+}
+
+// lower lowers the running sandbox's memory and pids limits; a value that
+// is not positive or not lower than the limit in force is ignored.
+func (s *sandbox) lower(memory, pids int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		return errors.New("sandbox: not running")
+	}
+	cfg := s.c.Config()
+	cg := *cfg.Cgroups
+	res := *cg.Resources
+	changed := false
+	if memory > 0 && memory < s.memory {
+		if memory < 16<<20 {
+			memory = 16 << 20
+		}
+		res.Memory = memory
+		if res.MemorySwap != 0 {
+			res.MemorySwap = memory
+		}
+		changed = true
+	}
+	if pids > 0 && pids < s.pids {
+		if pids < 8 {
+			pids = 8
+		}
+		res.PidsLimit = &pids
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	cg.Resources = &res
+	cfg.Cgroups = &cg
+	if err := s.c.Set(cfg); err != nil {
+		return fmt.Errorf("sandbox: lowering the limits of %s: %w", s.id, err)
+	}
+	s.memory, s.pids = res.Memory, *res.PidsLimit
 	return nil
 }
 

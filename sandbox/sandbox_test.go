@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -162,12 +165,27 @@ func TestPluginEnv(t *testing.T) {
 }
 
 func TestAddrTranslation(t *testing.T) {
-	r := &Runner{hostDir: "/state/sock/plugin-dir42"}
+	dir := t.TempDir()
+	r := &Runner{hostDir: dir}
+	ln, err := net.Listen("unix", filepath.Join(dir, "plugin123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Symlink("/run/containerd/containerd.sock", filepath.Join(dir, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		net, addr, want string
 		ok              bool
 	}{
-		{"unix", "/sock/plugin123", "/state/sock/plugin-dir42/plugin123", true},
+		{"unix", "/sock/plugin123", filepath.Join(dir, "plugin123"), true},
+		{"unix", "/sock/evil", "", false}, // a symlink the plugin left
+		{"unix", "/sock/file", "", false},
+		{"unix", "/sock/missing", "", false},
 		{"unix", "/sock/../etc/passwd", "", false},
 		{"unix", "/sock", "", false},
 		{"unix", "/tmp/plugin123", "", false},
@@ -178,11 +196,11 @@ func TestAddrTranslation(t *testing.T) {
 			t.Errorf("PluginToHost(%s, %s) = %s %s %v", tc.net, tc.addr, n, a, err)
 		}
 	}
-	n, a, err := r.HostToPlugin("unix", "/state/sock/plugin-dir42/broker7")
+	n, a, err := r.HostToPlugin("unix", filepath.Join(dir, "broker7"))
 	if err != nil || n != "unix" || a != "/sock/broker7" {
 		t.Errorf("HostToPlugin = %s %s %v", n, a, err)
 	}
-	if _, _, err := r.HostToPlugin("unix", "/state/sock/plugin-dir43/x"); err == nil {
+	if _, _, err := r.HostToPlugin("unix", dir+"x/broker"); err == nil {
 		t.Error("HostToPlugin outside the socket dir: no error")
 	}
 	if _, _, err := r.HostToPlugin("tcp", "127.0.0.1:1"); err == nil {
@@ -246,5 +264,35 @@ func TestUnder(t *testing.T) {
 		if rel != tc.rel || ok != tc.ok {
 			t.Errorf("under(%s, %s) = %q %v", tc.path, tc.dir, rel, ok)
 		}
+	}
+}
+
+// TestUnmountSelfBind: Cleanup removes NewManager's bind of the state dir
+// on itself, never a file system mounted there.
+func TestUnmountSelfBind(t *testing.T) {
+	needIntegration(t)
+	dir := t.TempDir()
+	if ok, err := unmountSelfBind(dir); ok || err != nil {
+		t.Fatalf("not a mount point: %v %v", ok, err)
+	}
+	bound, err := privateSelfBind(dir)
+	if err != nil || !bound {
+		t.Fatalf("privateSelfBind: %v %v", bound, err)
+	}
+	if again, err := privateSelfBind(dir); again || err != nil {
+		t.Errorf("second privateSelfBind: %v %v", again, err)
+	}
+	if ok, err := unmountSelfBind(dir); !ok || err != nil {
+		t.Fatalf("self bind not unmounted: %v %v", ok, err)
+	}
+	if ms, _ := getMounts(mountinfo.SingleEntryFilter(dir)); len(ms) != 0 {
+		t.Fatalf("still mounted")
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	if ok, err := unmountSelfBind(dir); ok || err != nil {
+		t.Errorf("unmounted a tmpfs: %v %v", ok, err)
 	}
 }

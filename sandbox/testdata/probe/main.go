@@ -74,6 +74,7 @@ func main() {
 	check("write_target_file", os.WriteFile("/target/etc/shadow", []byte("x"), 0o644))
 	check("write_tmp", os.WriteFile("/tmp/x", []byte("x"), 0o644))
 	check("exec_tmp", execTmp())
+	check("exec_target", forkExec("/target/bin/true"))
 	_, err = os.ReadFile("/etc/shadow")
 	check("read_host_shadow", err)
 	_, err = os.Stat("/sys")
@@ -215,7 +216,11 @@ func execTmp() error {
 	if err := os.WriteFile("/tmp/self", self, 0o755); err != nil {
 		return err
 	}
-	pid, err := syscall.ForkExec("/tmp/self", []string{"self"}, nil)
+	return forkExec("/tmp/self")
+}
+
+func forkExec(path string) error {
+	pid, err := syscall.ForkExec(path, []string{path}, nil)
 	if err == nil {
 		var ws syscall.WaitStatus
 		syscall.Wait4(pid, &ws, 0, nil)
