@@ -18,6 +18,7 @@ import (
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/plugins/host"
 	"github.com/assayhq/assay/plugins/sdk"
+	"github.com/assayhq/assay/sandbox"
 )
 
 // Sandbox makes go-plugin runners that start a plugin in a sandbox whose
@@ -169,8 +170,12 @@ func (a *Analyzers) runOne(ctx context.Context, h *host.Host, m host.Manifest, r
 }
 
 // reason is the error text for the report: the host's reason and cause,
-// without the package prefixes.
+// without the package prefixes; a sandbox limit that ended the plugin is
+// named as such ("out of memory (limit 128 MiB)").
 func reason(err error) string {
+	if errors.Is(err, sandbox.ErrOutOfMemory) || errors.Is(err, sandbox.ErrTooManyProcesses) {
+		return "sandbox limit: " + sandbox.Reason(err)
+	}
 	if e, ok := errors.AsType[*host.Error](err); ok {
 		return fmt.Sprintf("%s: %v", e.Reason, e.Err)
 	}
