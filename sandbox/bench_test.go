@@ -30,6 +30,7 @@ func BenchmarkSandboxStartStop(b *testing.B) {
 		upper, lower := makeLayers(b)
 		benchLatency(b, func() error { return runOnce(m, []string{upper, lower}) })
 	})
+	b.Run("plugin-handshake-analyze", benchPluginRun)
 	b.Run("runc-run", func(b *testing.B) {
 		runc := findRunc(b)
 		bundle := runcBundle(b)
