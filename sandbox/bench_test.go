@@ -31,6 +31,7 @@ func BenchmarkSandboxStartStop(b *testing.B) {
 		benchLatency(b, func() error { return runOnce(m, []string{upper, lower}) })
 	})
 	b.Run("plugin-handshake-analyze", benchPluginRun)
+	b.Run("plugin-handshake-analyze-unsandboxed", benchPluginUnsandboxed)
 	b.Run("runc-run", func(b *testing.B) {
 		runc := findRunc(b)
 		bundle := runcBundle(b)

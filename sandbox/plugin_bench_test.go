@@ -17,7 +17,13 @@ import (
 // copy the example plugin, start it as a sandbox's init, go-plugin
 // handshake over AutoMTLS, Describe, one Analyze of an empty /target, stop
 // and tear down.
-func benchPluginRun(b *testing.B) {
+func benchPluginRun(b *testing.B) { benchPlugin(b, true) }
+
+// benchPluginUnsandboxed is the same path with the plugin as a plain child
+// process: the difference is what the sandbox costs.
+func benchPluginUnsandboxed(b *testing.B) { benchPlugin(b, false) }
+
+func benchPlugin(b *testing.B, sandboxed bool) {
 	cfg := testConfig(b)
 	cfg.StateDir = filepath.Join(workDir, "bp") // socket paths must stay short
 	m := newTestManager(b, cfg)
@@ -37,12 +43,21 @@ func benchPluginRun(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(cache) })
-	h, err := host.New(host.Options{Dir: dir, CacheDir: cache, SocketDir: m.SocketTempDir(), Runner: host.RunnerFunc(m.RunnerFunc(nil, Limits{}))})
+	o := host.Options{Dir: dir, CacheDir: cache}
+	if sandboxed {
+		o.SocketDir = m.SocketTempDir()
+		o.Runner = host.RunnerFunc(m.RunnerFunc(nil, Limits{}))
+	}
+	h, err := host.New(o)
 	if err != nil {
 		b.Fatal(err)
 	}
+	root := TargetPath
+	if !sandboxed {
+		root = b.TempDir() // an empty image root, like the sandbox's
+	}
 	benchLatency(b, func() error {
-		_, err := h.Run(context.Background(), man, sdk.Request{Root: TargetPath, MaxFiles: 10}, func(sdk.Item) error { return nil })
+		_, err := h.Run(context.Background(), man, sdk.Request{Root: root, MaxFiles: 10}, func(sdk.Item) error { return nil })
 		return err
 	})
 }
