@@ -21,6 +21,11 @@ import (
 	"github.com/assayhq/assay/daemon/scans"
 )
 
+// NoMatchingWarning is on every report until vulnerability matching exists:
+// an inventory that was not matched against advisories proves nothing, so
+// such a scan is never called healthy.
+const NoMatchingWarning = "vulnerability matching is not available in this version of assayd: packages were inventoried but not matched against advisories"
+
 // NoAnalyzersWarning is the warning of a scan that ran no analyzer.
 const NoAnalyzersWarning = "no analyzer is enabled (plugins.enabled): the image content was not examined"
 
@@ -89,6 +94,12 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 		rep.Summary.Add(f.Severity)
 	}
 	rep.Verdict = report.DecideVerdict(rep.Analyzers, len(rep.Findings))
+	// Without a matcher "no findings" means "not looked for": only an
+	// unhealthy verdict (an analyzer's own finding) can stand.
+	rep.Warnings = append(rep.Warnings, NoMatchingWarning)
+	if rep.Verdict == report.Healthy {
+		rep.Verdict = report.Incomplete
+	}
 	return rep, nil
 }
 
