@@ -20,8 +20,9 @@ help:
 	@echo "make bench            API latency over the socket, idle RSS, restart time"
 
 # assayd needs cgo (libcontainer's nsenter) and libseccomp (-tags seccomp).
-# Plugins are static binaries with a manifest carrying their sha256.
-PLUGINS := example
+# Plugins are static binaries with a manifest carrying their sha256:
+# NAME:PACKAGE of each plugin built into bin/plugins.
+PLUGINS := example:./plugins/example/cmd/assay-example
 
 build: bin/containerd
 	@mkdir -p bin/plugins
@@ -29,9 +30,11 @@ build: bin/containerd
 	$(GOBUILD) -o bin/assay ./daemon/cmd/assay
 	$(GOBUILD) -o bin/mkimage ./e2e/cmd/mkimage
 	@for p in $(PLUGINS); do \
-	  CGO_ENABLED=0 $(GOBUILD) -o bin/plugins/assay-$$p ./plugins/$$p/cmd/assay-$$p || exit 1; \
-	  sum=$$(sha256sum bin/plugins/assay-$$p | cut -d' ' -f1); \
-	  printf '{"name":"%s","version":"%s","binary":"assay-%s","sha256":"%s"}\n' $$p $(VERSION) $$p $$sum > bin/plugins/$$p.plugin.json; \
+	  name=$${p%%:*}; pkg=$${p#*:}; \
+	  echo "plugin $$name ($$pkg)"; \
+	  CGO_ENABLED=0 $(GOBUILD) -o bin/plugins/assay-$$name $$pkg || exit 1; \
+	  sum=$$(sha256sum bin/plugins/assay-$$name | cut -d' ' -f1); \
+	  printf '{"name":"%s","version":"%s","binary":"assay-%s","sha256":"%s"}\n' $$name $(VERSION) $$name $$sum > bin/plugins/$$name.plugin.json; \
 	done
 
 # The managed containerd: the version pinned in go.mod (a go tool), rebuilt
