@@ -173,3 +173,52 @@ func TestHostilePluginsAreContained(t *testing.T) {
 	}
 	assertNoLeftovers(t, d)
 }
+
+// The dpkg analyzer, as built into bin/plugins, inventories the real Debian
+// image inside its sandbox: the report's packages are exactly what
+// dpkg-query says of the image's status file (want.tsv).
+func TestDebianInventoryInSandbox(t *testing.T) {
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "library/debian:12", loadDebian(t))
+	d := startDaemon(t, daemonOpts{args: []string{
+		"--plugins.dir", filepath.Join(binDir, "plugins"),
+		"--plugins.enabled", "dpkg",
+	}})
+	d.waitStatus(d.submit(ref).ID, scans.Done, 2*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Analyzers) != 1 || rep.Analyzers[0].Status != report.AnalyzerOK {
+		t.Fatalf("analyzers: %+v", rep.Analyzers)
+	}
+	// No matcher yet: an unmatched inventory is not "healthy".
+	if rep.Verdict != report.Incomplete {
+		t.Fatalf("verdict %s", rep.Verdict)
+	}
+	want, err := os.ReadFile("../analyzers/dpkg/testdata/debian-12-minbase/want.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSet := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+		f := strings.Split(line, "\t")
+		wantSet[strings.Join(f[:4], "\t")] = true
+	}
+	got := map[string]bool{}
+	for _, p := range rep.Packages {
+		if p.Ecosystem != "Debian:12" || p.Source == nil || !strings.HasPrefix(p.PURL, "pkg:deb/debian/") {
+			t.Fatalf("package %+v", p)
+		}
+		got[strings.Join([]string{p.Name, p.Version, p.Source.Name, p.Source.Version}, "\t")] = true
+	}
+	if len(got) != len(wantSet) || len(got) != 88 {
+		t.Fatalf("%d packages, dpkg-query says %d", len(got), len(wantSet))
+	}
+	for k := range wantSet {
+		if !got[k] {
+			t.Errorf("missing %q", k)
+		}
+	}
+	assertNoLeftovers(t, d)
+}
