@@ -55,7 +55,7 @@ func TestHostilePluginsAreContained(t *testing.T) {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 
 	plugins := shortTempDir(t)
-	modes := []string{"escape", "tcp", "forkbomb", "alloc", "spin", "crash", "nohandshake"}
+	modes := []string{"escape", "filltmp", "tcp", "forkbomb", "alloc", "spin", "crash", "nohandshake"}
 	var enabled []string
 	for _, m := range modes {
 		buildPlugin(t, plugins, "hostile-"+m, "./testdata/hostile", fmt.Sprintf("-X main.mode=%s -X main.port=%s", m, port))
@@ -74,6 +74,7 @@ func TestHostilePluginsAreContained(t *testing.T) {
 		"--sandbox.start_timeout", "3s",
 		"--sandbox.memory", "128MiB",
 		"--sandbox.pids", "32",
+		"--sandbox.tmpfs_bytes", "8MiB",
 	}})
 	sc := d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
 	rep, err := d.Client.Report(context.Background(), digest)
@@ -91,6 +92,7 @@ func TestHostilePluginsAreContained(t *testing.T) {
 	want := map[string]report.AnalyzerStatus{
 		"hostile-escape":      report.AnalyzerOK,
 		"hostile-tcp":         report.AnalyzerOK,
+		"hostile-filltmp":     report.AnalyzerOK,
 		"hostile-forkbomb":    "", // contained: failed or timeout
 		"hostile-alloc":       report.AnalyzerFailed,
 		"hostile-spin":        report.AnalyzerTimeout,
@@ -124,7 +126,7 @@ func TestHostilePluginsAreContained(t *testing.T) {
 	t.Logf("warnings:\n%s", warnings)
 	for _, w := range rep.Warnings {
 		name, rest, _ := strings.Cut(w, ": ")
-		if name != "hostile-escape" && name != "hostile-tcp" {
+		if name != "hostile-escape" && name != "hostile-tcp" && name != "hostile-filltmp" {
 			continue
 		}
 		what, result, _ := strings.Cut(rest, ": ")
@@ -142,6 +144,9 @@ func TestHostilePluginsAreContained(t *testing.T) {
 		if !strings.Contains(warnings, what+": ") {
 			t.Errorf("no result for %s", what)
 		}
+	}
+	if !strings.Contains(warnings, "no space left on device after 8 MiB") {
+		t.Errorf("/tmp was not stopped at sandbox.tmpfs_bytes (8 MiB)")
 	}
 	if !strings.Contains(warnings, "Debian GNU/Linux 12") {
 		t.Errorf("the example analyzer did not read os-release through the sandbox")

@@ -85,6 +85,25 @@ func (hostile) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) e
 		} else {
 			return warn(emit, "read-image-shadow", errors.Join(err, errors.New("empty")))
 		}
+	case "filltmp":
+		// Fill /tmp: the sandbox's tmpfs must stop it at its size.
+		f, err := os.Create("/tmp/fill")
+		if err != nil {
+			return warn(emit, "filltmp", err)
+		}
+		buf := make([]byte, 1<<20)
+		var n int64
+		for {
+			w, err := f.Write(buf)
+			n += int64(w)
+			if err != nil {
+				f.Close()
+				return warn(emit, "filltmp", fmt.Errorf("%w after %d MiB", err, n>>20))
+			}
+			if n > 1<<30 {
+				return warn(emit, "filltmp", nil)
+			}
+		}
 	case "tcp":
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 2*time.Second)
 		if c != nil {
