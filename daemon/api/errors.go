@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/assayhq/assay/daemon/httpjson"
 	"io"
 	"log/slog"
 	"mime"
@@ -11,30 +12,12 @@ import (
 	"strings"
 
 	"github.com/assayhq/assay/daemon/errdefs"
-	"github.com/assayhq/assay/daemon/scans"
 )
 
-// errorResponse is the body of every error: {"error": {"code", "message"}}.
-type errorResponse struct {
-	Error scans.ErrorBody `json:"error"`
-}
-
-// writeJSON encodes v before writing anything, so that an encoding failure
-// can still become a clean 500.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b, _ = json.Marshal(errorResponse{scans.ErrorBody{Code: "internal", Message: "api: encode response: " + err.Error()}})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, errorResponse{scans.ErrorBody{Code: code, Message: message}})
+	httpjson.Error(w, status, code, message)
 }
 
 func badRequest(w http.ResponseWriter, format string, args ...any) {
@@ -132,3 +115,6 @@ func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool
 }
 
 var errTrailing = errors.New("trailing data")
+
+// errorResponse names the shared error body for this package's tests and docs.
+type errorResponse = httpjson.ErrorResponse

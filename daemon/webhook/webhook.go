@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/assayhq/assay/daemon/httpjson"
 	"io"
 	"log/slog"
 	"maps"
@@ -347,26 +348,10 @@ func (ev *event) registryName() string {
 	return ev.Request.Host
 }
 
-// errorResponse is the error body, shaped like the socket API's:
-// {"error": {"code", "message"}}.
-type errorResponse struct {
-	Error scans.ErrorBody `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b, _ = json.Marshal(errorResponse{scans.ErrorBody{Code: "internal", Message: "webhook: encode response: " + err.Error()}})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, errorResponse{scans.ErrorBody{Code: code, Message: message}})
+	httpjson.Error(w, status, code, message)
 }
 
 // clip bounds a sender-controlled string before it reaches a log line or a
@@ -378,3 +363,6 @@ func clip(s string) string {
 	}
 	return s[:limit] + "…"
 }
+
+// errorResponse names the shared error body for this package's tests and docs.
+type errorResponse = httpjson.ErrorResponse
