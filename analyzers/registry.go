@@ -14,4 +14,5 @@ package analyzers
 // (<name>.plugin.json), and its command, analyzers/cmd/assay-<name>.
 var Names = []string{
 	"dpkg",
+	"gobinary",
 }
