@@ -9,13 +9,15 @@ import (
 
 	"github.com/assayhq/assay/analyzers"
 	"github.com/assayhq/assay/analyzers/dpkg"
+	"github.com/assayhq/assay/analyzers/gobinary"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
 // implementations maps each name to its analyzer, so that the test can ask
 // each for its description. A new analyzer goes into both lists.
 var implementations = map[string]sdk.Analyzer{
-	"dpkg": dpkg.Analyzer{},
+	"dpkg":     dpkg.Analyzer{},
+	"gobinary": gobinary.Analyzer{},
 }
 
 // The manifest's rule for plugin names (docs/plugins.md).
