@@ -227,3 +227,61 @@ func TestDebianInventoryInSandbox(t *testing.T) {
 	}
 	assertNoLeftovers(t, d)
 }
+
+// The gobinary analyzer in its sandbox finds the modules of a real Go
+// binary (assay's own CLI) in an image, as `go version -m` lists them.
+func TestGoBinaryInventoryInSandbox(t *testing.T) {
+	cli := filepath.Join(binDir, "assay")
+	out, err := exec.Command("go", "version", "-m", cli).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	goVersion := strings.TrimPrefix(strings.Fields(lines[0])[1], "go")
+	want["stdlib "+goVersion] = true
+	for i, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "dep" {
+			if i+2 < len(lines) {
+				if r := strings.Fields(lines[i+2]); len(r) >= 3 && r[0] == "=>" {
+					want[r[1]+" "+r[2]] = true
+					continue
+				}
+			}
+			want[f[1]+" "+f[2]] = true
+		}
+	}
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "demo/cli:1", imageWithFile(t, cli, "usr/local/bin/assay"))
+	d := startDaemon(t, daemonOpts{args: []string{
+		"--plugins.dir", filepath.Join(binDir, "plugins"),
+		"--plugins.enabled", "gobinary",
+	}})
+	d.waitStatus(d.submit(ref).ID, scans.Done, 2*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Analyzers) != 1 || rep.Analyzers[0].Status != report.AnalyzerOK {
+		t.Fatalf("analyzers: %+v", rep.Analyzers)
+	}
+	got := map[string]bool{}
+	for _, p := range rep.Packages {
+		if p.Ecosystem != "Go" || len(p.Locations) != 1 || p.Locations[0] != "/usr/local/bin/assay" {
+			t.Fatalf("package %+v", p)
+		}
+		got[p.Name+" "+p.Version] = true
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("go version -m lists %q, the report does not", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("the report lists %q, go version -m does not", k)
+		}
+	}
+	t.Logf("%d Go packages, as go version -m", len(got))
+}
