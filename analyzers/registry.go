@@ -13,6 +13,7 @@ package analyzers
 // name is what the analyzer's Describe returns, its manifest's name
 // (<name>.plugin.json), and its command, analyzers/cmd/assay-<name>.
 var Names = []string{
+	"apk",
 	"dpkg",
 	"gobinary",
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/assayhq/assay/analyzers"
+	"github.com/assayhq/assay/analyzers/apk"
 	"github.com/assayhq/assay/analyzers/dpkg"
 	"github.com/assayhq/assay/analyzers/gobinary"
 	"github.com/assayhq/assay/plugins/sdk"
@@ -16,6 +17,7 @@ import (
 // implementations maps each name to its analyzer, so that the test can ask
 // each for its description. A new analyzer goes into both lists.
 var implementations = map[string]sdk.Analyzer{
+	"apk":      apk.Analyzer{},
 	"dpkg":     dpkg.Analyzer{},
 	"gobinary": gobinary.Analyzer{},
 }
