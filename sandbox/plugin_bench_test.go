@@ -17,27 +17,64 @@ import (
 // copy the example plugin, start it as a sandbox's init, go-plugin
 // handshake over AutoMTLS, Describe, one Analyze of an empty /target, stop
 // and tear down.
-func benchPluginRun(b *testing.B) { benchPlugin(b, true) }
+func benchPluginRun(b *testing.B) {
+	benchPlugin(b, true, "example", "../plugins/example/cmd/assay-example", nil)
+}
 
 // benchPluginUnsandboxed is the same path with the plugin as a plain child
 // process: the difference is what the sandbox costs.
-func benchPluginUnsandboxed(b *testing.B) { benchPlugin(b, false) }
+func benchPluginUnsandboxed(b *testing.B) {
+	benchPlugin(b, false, "example", "../plugins/example/cmd/assay-example", nil)
+}
 
-func benchPlugin(b *testing.B, sandboxed bool) {
+// BenchmarkDebianInventory is the dpkg analyzer inventorying the shared
+// Debian 12 image (its one layer unpacked, id-mapped at /target) inside a
+// sandbox, the whole plugin path included.
+//
+//	ASSAY_INTEGRATION=1 go test -tags seccomp -run '^$' -bench DebianInventory -benchtime 5x ./sandbox/
+func BenchmarkDebianInventory(b *testing.B) {
+	needIntegration(b)
+	layer := filepath.Join(workDir, "debian-layer")
+	if _, err := os.Stat(layer); err != nil {
+		oci := filepath.Join(workDir, "debian-oci")
+		os.MkdirAll(oci, 0o755)
+		os.MkdirAll(layer, 0o755)
+		if out, err := exec.Command("tar", "-xf", "../../shared/testdata/images/debian-12-minbase.oci.tar", "-C", oci).CombinedOutput(); err != nil {
+			b.Fatalf("untar the shared image: %v %s", err, out)
+		}
+		// The one layer is the largest blob.
+		blobs, _ := filepath.Glob(filepath.Join(oci, "blobs/sha256/*"))
+		var biggest string
+		var size int64
+		for _, bl := range blobs {
+			if fi, err := os.Stat(bl); err == nil && fi.Size() > size {
+				biggest, size = bl, fi.Size()
+			}
+		}
+		if out, err := exec.Command("tar", "-xzf", biggest, "-C", layer).CombinedOutput(); err != nil {
+			b.Fatalf("unpack the layer: %v %s", err, out)
+		}
+	}
+	var packages int
+	benchPlugin(b, true, "dpkg", "../analyzers/cmd/assay-dpkg", []string{layer}, &packages)
+	b.ReportMetric(float64(packages), "packages")
+}
+
+func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string, count ...*int) {
 	cfg := testConfig(b)
 	cfg.StateDir = filepath.Join(workDir, "bp") // socket paths must stay short
 	m := newTestManager(b, cfg)
 	dir := filepath.Join(workDir, "bench-plugins")
 	os.MkdirAll(dir, 0o755)
-	bin := filepath.Join(dir, "assay-example")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../plugins/example/cmd/assay-example")
+	bin := filepath.Join(dir, "assay-"+name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("building the example plugin: %v\n%s", err, out)
+		b.Fatalf("building the %s plugin: %v\n%s", name, err, out)
 	}
 	data, _ := os.ReadFile(bin)
 	sum := sha256.Sum256(data)
-	man := host.Manifest{Name: "example", Version: "0.1.0", Binary: "assay-example", SHA256: hex.EncodeToString(sum[:])}
+	man := host.Manifest{Name: name, Version: "0.1.0", Binary: "assay-" + name, SHA256: hex.EncodeToString(sum[:])}
 	cache, err := os.MkdirTemp("/tmp", "bp-")
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +83,7 @@ func benchPlugin(b *testing.B, sandboxed bool) {
 	o := host.Options{Dir: dir, CacheDir: cache}
 	if sandboxed {
 		o.SocketDir = m.SocketTempDir()
-		o.Runner = host.RunnerFunc(m.RunnerFunc(nil, Limits{}))
+		o.Runner = host.RunnerFunc(m.RunnerFunc(layers, Limits{}))
 	}
 	h, err := host.New(o)
 	if err != nil {
@@ -57,7 +94,16 @@ func benchPlugin(b *testing.B, sandboxed bool) {
 		root = b.TempDir() // an empty image root, like the sandbox's
 	}
 	benchLatency(b, func() error {
-		_, err := h.Run(context.Background(), man, sdk.Request{Root: root, MaxFiles: 10}, func(sdk.Item) error { return nil })
+		n := 0
+		_, err := h.Run(context.Background(), man, sdk.Request{Root: root, MaxFiles: 10}, func(it sdk.Item) error {
+			if it.Package != nil {
+				n++
+			}
+			return nil
+		})
+		for _, c := range count {
+			*c = n
+		}
 		return err
 	})
 }
