@@ -110,6 +110,22 @@ func memoryUsage(paths map[string]string) (uint64, error) {
 	return fscommon.GetCgroupParamUint(paths["memory"], "memory.usage_in_bytes")
 }
 
+// memoryPeak is the most memory the sandbox's cgroup held (v1
+// memory.max_usage_in_bytes, v2 memory.peak); 0 when unknown.
+func memoryPeak(paths map[string]string) uint64 {
+	var v uint64
+	var err error
+	if cgroups.IsCgroup2UnifiedMode() {
+		v, err = fscommon.GetCgroupParamUint(paths[""], "memory.peak")
+	} else {
+		v, err = fscommon.GetCgroupParamUint(paths["memory"], "memory.max_usage_in_bytes")
+	}
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
 // removeCgroup kills whatever is left in the cgroup dir and removes it.
 func removeCgroup(dir string) error {
 	for range 50 {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/assayhq/assay/plugins/host"
@@ -80,7 +83,8 @@ func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(cache) })
-	o := host.Options{Dir: dir, CacheDir: cache}
+	peak := &peakRecorder{}
+	o := host.Options{Dir: dir, CacheDir: cache, Logger: slog.New(peak)}
 	if sandboxed {
 		o.SocketDir = m.SocketTempDir()
 		o.Runner = host.RunnerFunc(m.RunnerFunc(layers, Limits{}))
@@ -106,4 +110,38 @@ func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string
 		}
 		return err
 	})
+	if sandboxed {
+		b.ReportMetric(float64(peak.max.Load())/(1<<20), "peak-MiB")
+	}
+}
+
+// peakRecorder is a slog handler that keeps the largest peak_memory_bytes
+// the sandbox logs when a plugin's sandbox ends.
+type peakRecorder struct{ max atomic.Uint64 }
+
+func (p *peakRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (p *peakRecorder) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *peakRecorder) WithGroup(string) slog.Handler            { return p }
+func (p *peakRecorder) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "peak_memory_bytes" {
+			var v uint64
+			switch a.Value.Kind() {
+			case slog.KindUint64:
+				v = a.Value.Uint64()
+			case slog.KindInt64:
+				v = uint64(a.Value.Int64())
+			default:
+				fmt.Sscan(a.Value.String(), &v)
+			}
+			for {
+				cur := p.max.Load()
+				if v <= cur || p.max.CompareAndSwap(cur, v) {
+					break
+				}
+			}
+		}
+		return true
+	})
+	return nil
 }

@@ -157,9 +157,18 @@ func (r *Runner) Wait(ctx context.Context) error {
 		// Both pipes are at EOF or nobody reads them any more.
 		r.stdout.Close()
 		r.stderr.Close()
+		r.logger.Info("sandbox ended", "sandbox", sb.id, "peak_memory_bytes", sb.peak.Load())
 	default:
 	}
 	return err
+}
+
+// PeakMemory is the most memory the sandbox held, known once it ended.
+func (r *Runner) PeakMemory() uint64 {
+	if sb := r.sandbox(); sb != nil {
+		return sb.peak.Load()
+	}
+	return 0
 }
 
 // Kill kills the sandbox and waits for its teardown. Killing an ended

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,8 +59,9 @@ type sandbox struct {
 	p         *libcontainer.Process
 	pid       int
 	cgPaths   map[string]string
-	requested time.Time // when start was called
-	started   time.Time // when the program was started
+	peak      atomic.Uint64 // the cgroup's peak memory, read at teardown
+	requested time.Time     // when start was called
+	started   time.Time     // when the program was started
 
 	// stdout and stderr are the read ends of the program's output pipes;
 	// their owner (Runner or test) closes them.
@@ -563,6 +565,7 @@ func (s *sandbox) teardown(reap bool) error {
 			_ = c.Signal(unix.SIGKILL)
 			_, _ = s.p.Wait()
 		}
+		s.peak.Store(memoryPeak(s.cgPaths))
 		if err := c.Destroy(); err != nil {
 			errs = append(errs, err)
 		}
