@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/assayhq/assay/daemon.Version=$(VERSION)
 GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build demo test test-unit test-integration test-e2e bench fmt vet clean help proto
+.PHONY: all deps build demo test test-unit test-integration test-e2e bench fmt vet clean help proto
 
 all: build
 
@@ -47,7 +47,12 @@ bin/containerd: go.mod
 demo:
 	./e2e/demo.sh
 
-test: test-unit test-integration test-e2e
+# The Debian packages the tests need (installed when missing; see the script).
+deps:
+	./e2e/deps.sh
+
+test: deps
+	$(MAKE) test-unit test-integration test-e2e
 
 test-unit:
 	$(GO) vet ./...

@@ -14,10 +14,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "demo: run as root (assayd mounts read-only image views)" >&2
   exit 1
 fi
-if ! command -v docker-registry >/dev/null || ! command -v unpigz >/dev/null || [ ! -e /usr/include/seccomp.h ]; then
-  echo "demo: installing Debian's docker-registry (a real registry on loopback), pigz and libseccomp-dev"
-  apt-get update -qq && apt-get install -y -qq docker-registry pigz libseccomp-dev >/dev/null
-fi
+./e2e/deps.sh
 make build
 
 work=$(mktemp -d /tmp/assay-demo.XXXXXX)
