@@ -16,4 +16,5 @@ var Names = []string{
 	"apk",
 	"dpkg",
 	"gobinary",
+	"python",
 }

@@ -1,0 +1,346 @@
+package python
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/package-url/packageurl-go"
+
+	"github.com/assayhq/assay/analyzers/imageroot"
+	"github.com/assayhq/assay/plugins/sdk"
+)
+
+// Name and Version are what the plugin describes itself as; its manifest
+// must say the same.
+const (
+	Name    = "python"
+	Version = "0.1.0"
+)
+
+// Ecosystem is the OSV ecosystem of the packages reported.
+const Ecosystem = "PyPI"
+
+// DpkgInfoDir holds the dpkg file lists (<package>.list) read for Owner.
+const DpkgInfoDir = "/var/lib/dpkg/info"
+
+// Bounds the analyzer applies when the request sets none (zero). Metadata
+// files are a few KB (a long description makes some a few hundred), dpkg
+// file lists at most a few MB.
+const (
+	DefaultMaxFileBytes = 64 << 20
+	DefaultMaxFiles     = 2_000_000
+)
+
+// maxWarnings bounds the warnings of one analysis; the rest are counted in
+// a last one.
+const maxWarnings = 100
+
+// Analyzer is the Python analyzer. Its zero value is ready to use.
+type Analyzer struct{}
+
+var _ sdk.Analyzer = Analyzer{}
+
+// Describe implements sdk.Analyzer.
+func (Analyzer) Describe(context.Context) (sdk.Description, error) {
+	return sdk.Description{
+		Name:       Name,
+		Version:    Version,
+		Kinds:      []string{sdk.KindPackage},
+		Ecosystems: []string{Ecosystem},
+		Resources:  sdk.Resources{MemoryBytes: 128 << 20, Pids: 16, Timeout: 5 * time.Minute},
+	}, nil
+}
+
+// Analyze implements sdk.Analyzer: it emits the Python distributions
+// installed in the image. An image without any yields nothing and no
+// warning.
+func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("python: %w", err)
+	}
+	root, err := os.OpenRoot(req.Root)
+	if err != nil {
+		return fmt.Errorf("python: %w", err)
+	}
+	defer root.Close()
+	_, err = analyze(ctx, root, req, emit)
+	return err
+}
+
+// analyze is Analyze on an open root; it also returns what it counted.
+func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
+	a := &analysis{
+		ctx:      ctx,
+		root:     root,
+		emit:     emit,
+		maxBytes: req.MaxFileBytes,
+		maxFiles: req.MaxFiles,
+	}
+	if a.maxBytes <= 0 {
+		a.maxBytes = DefaultMaxFileBytes
+	}
+	if a.maxFiles <= 0 {
+		a.maxFiles = DefaultMaxFiles
+	}
+	if err := a.run(); err != nil {
+		return a.stats, fmt.Errorf("python: %w", err)
+	}
+	return a.stats, nil
+}
+
+// analysis is one run of Analyze.
+type analysis struct {
+	ctx      context.Context
+	root     *os.Root
+	emit     sdk.Emitter
+	maxBytes int64
+	maxFiles int64
+
+	// owners maps the image path of each .dist-info or .egg-info a dpkg
+	// file list names to its package; read when the first distribution
+	// is found.
+	owners     map[string]string
+	ownersRead bool
+
+	warnings   int
+	suppressed int
+	stats      stats
+}
+
+// stats counts what one analysis saw, for the log (and the tests).
+type stats struct {
+	Entries   int64 // entries of the image walked
+	Metadata  int   // metadata files read
+	Malformed int   // of them, skipped as malformed
+	Lists     int   // dpkg file lists read
+	Packages  int
+	Owned     int // packages given an Owner
+}
+
+// errStop ends the walk once MaxFiles entries were seen.
+var errStop = errors.New("stop")
+
+func (a *analysis) run() error {
+	err := fs.WalkDir(a.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if cerr := a.ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if a.stats.Entries >= a.maxFiles {
+			if werr := a.warn("", "more than %d entries in the image: only the first %d (in lexical order) were looked at", a.maxFiles, a.maxFiles); werr != nil {
+				return werr
+			}
+			return errStop
+		}
+		a.stats.Entries++
+		if err != nil {
+			// A directory that could not be listed: its entries are
+			// not looked at.
+			if werr := a.warn("/"+name, "skipped: %v", err); werr != nil {
+				return werr
+			}
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		meta, isDist := metadataFile(name, d)
+		if !isDist {
+			return nil // directories are walked; links are not followed
+		}
+		if err := a.distribution("/"+name, "/"+meta); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return fs.SkipDir // RECORD, top_level.txt, ... are not needed
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	slog.InfoContext(a.ctx, "python: inventory done",
+		"entries", a.stats.Entries, "metadata", a.stats.Metadata, "malformed", a.stats.Malformed,
+		"dpkg_lists", a.stats.Lists, "packages", a.stats.Packages, "owned", a.stats.Owned)
+	if a.suppressed > 0 {
+		return a.emit.Warning(sdk.Warning{Message: fmt.Sprintf("warnings not sent (at most %d per analysis): %d more", maxWarnings, a.suppressed)})
+	}
+	return nil
+}
+
+// metadataFile tells whether the walked entry name (relative to the root)
+// is a distribution's metadata directory or file in a site-packages or
+// dist-packages directory, and if so returns the metadata file's path.
+func metadataFile(name string, d fs.DirEntry) (string, bool) {
+	dir, base := path.Split(name)
+	if p := path.Base(dir); p != "site-packages" && p != "dist-packages" {
+		return "", false
+	}
+	switch {
+	case d.IsDir() && strings.HasSuffix(base, ".dist-info") && len(base) > len(".dist-info"):
+		return name + "/METADATA", true
+	case d.IsDir() && strings.HasSuffix(base, ".egg-info") && len(base) > len(".egg-info"):
+		return name + "/PKG-INFO", true
+	case d.Type().IsRegular() && strings.HasSuffix(base, ".egg-info") && len(base) > len(".egg-info"):
+		return name, true
+	}
+	return "", false
+}
+
+// warn emits a warning, up to maxWarnings. Messages and paths are made
+// valid UTF-8: file names in an image may be anything, and the protocol
+// carries only UTF-8.
+func (a *analysis) warn(path, format string, args ...any) error {
+	if a.warnings >= maxWarnings {
+		a.suppressed++
+		return nil
+	}
+	a.warnings++
+	return a.emit.Warning(sdk.Warning{Message: validUTF8(fmt.Sprintf(format, args...)), Path: validUTF8(path)})
+}
+
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// distribution reads the metadata file meta of the distribution whose
+// .dist-info or .egg-info is dist (image paths) and emits its package.
+// Only errors that must stop the analysis (cancellation, the host gone)
+// are returned; anything wrong with the file is a warning.
+func (a *analysis) distribution(dist, meta string) error {
+	if err := a.ctx.Err(); err != nil {
+		return err
+	}
+	f, fi, err := imageroot.OpenRegular(a.root, meta, a.maxBytes)
+	switch {
+	case err == nil:
+	case errors.Is(err, imageroot.ErrTooLarge):
+		return a.warn(meta, "skipped: %d bytes, over the limit of %d bytes per file", fi.Size(), a.maxBytes)
+	case errors.Is(err, fs.ErrNotExist) && !a.exists(meta):
+		return a.warn(meta, "skipped: the distribution %s has no metadata file", path.Base(dist))
+	default:
+		return a.warn(meta, "skipped: %v", err)
+	}
+	defer f.Close()
+	a.stats.Metadata++
+	m, err := ParseMetadata(imageroot.Limit(f, a.maxBytes))
+	if err != nil {
+		if errors.Is(err, ErrMalformed) {
+			a.stats.Malformed++
+		}
+		return a.warn(meta, "skipped: %v", err)
+	}
+	owner, err := a.owner(dist)
+	if err != nil {
+		return err
+	}
+	if owner != "" {
+		a.stats.Owned++
+	}
+	a.stats.Packages++
+	return a.emit.Package(sdk.Package{
+		Ecosystem: Ecosystem,
+		Name:      m.Name,
+		Version:   m.Version,
+		PURL:      purl(m.Name, m.Version),
+		Owner:     owner,
+		Locations: []string{validUTF8(meta)},
+	})
+}
+
+// exists tells a missing file from a link that leads nowhere inside the
+// image (or a loop).
+func (a *analysis) exists(name string) bool {
+	_, err := a.root.Lstat(strings.TrimPrefix(name, "/"))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// purl returns pkg:pypi/<PEP 503 name>@<version>.
+func purl(name, version string) string {
+	return packageurl.NewPackageURL(packageurl.TypePyPi, "", NormalizeName(name), version, nil, "").ToString()
+}
+
+// owner returns the dpkg package whose file list names dist, reading the
+// file lists the first time.
+func (a *analysis) owner(dist string) (string, error) {
+	if !a.ownersRead {
+		a.ownersRead = true
+		if err := a.readLists(); err != nil {
+			return "", err
+		}
+	}
+	return a.owners[dist], nil
+}
+
+// readLists reads /var/lib/dpkg/info/*.list, keeping only the lines that
+// name a .dist-info or .egg-info. An image without the directory has no
+// owners and no warning.
+func (a *analysis) readLists() error {
+	a.owners = map[string]string{}
+	dir, err := imageroot.Resolve(a.root, DpkgInfoDir)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist) && !a.exists(DpkgInfoDir):
+		return nil
+	default:
+		return a.warn(DpkgInfoDir, "dpkg file lists not read, no package gets an owner: %v", err)
+	}
+	entries, err := fs.ReadDir(a.root.FS(), dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return a.warn(DpkgInfoDir, "dpkg file lists not read, no package gets an owner: %v", err)
+	}
+	n := int64(0)
+	for _, e := range entries {
+		if err := a.ctx.Err(); err != nil {
+			return err
+		}
+		pkg, ok := strings.CutSuffix(e.Name(), ".list")
+		if !ok || pkg == "" {
+			continue
+		}
+		if n >= a.maxFiles {
+			return a.warn(DpkgInfoDir, "more than %d dpkg file lists: only the first %d were read", a.maxFiles, a.maxFiles)
+		}
+		n++
+		if err := a.readList(path.Join(DpkgInfoDir, e.Name()), pkg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readList reads one dpkg file list of package pkg ("python3-six", or
+// "libpython3.11-stdlib:amd64" of a Multi-Arch: same package).
+func (a *analysis) readList(name, pkg string) error {
+	pkg, _, _ = strings.Cut(pkg, ":")
+	f, fi, err := imageroot.OpenRegular(a.root, name, a.maxBytes)
+	switch {
+	case err == nil:
+	case errors.Is(err, imageroot.ErrTooLarge):
+		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file: its Python distributions get no owner", fi.Size(), a.maxBytes)
+	default:
+		return a.warn(name, "skipped: %v: its Python distributions get no owner", err)
+	}
+	defer f.Close()
+	a.stats.Lists++
+	sc := bufio.NewScanner(imageroot.Limit(f, a.maxBytes))
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasSuffix(line, ".dist-info") || strings.HasSuffix(line, ".egg-info") {
+			a.owners[path.Clean("/"+line)] = pkg
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return a.warn(name, "read cut short: %v: some of its Python distributions may get no owner", err)
+	}
+	return nil
+}
