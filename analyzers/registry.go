@@ -16,5 +16,6 @@ var Names = []string{
 	"apk",
 	"dpkg",
 	"gobinary",
+	"npm",
 	"python",
 }

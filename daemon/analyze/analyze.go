@@ -183,7 +183,7 @@ func reason(err error) string {
 }
 
 func convertPackage(p sdk.Package) report.Package {
-	rp := report.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, PURL: p.PURL, Locations: p.Locations}
+	rp := report.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, PURL: p.PURL, Locations: p.Locations, Owner: p.Owner}
 	if rp.Locations == nil {
 		rp.Locations = []string{}
 	}

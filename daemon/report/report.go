@@ -186,6 +186,10 @@ type Package struct {
 	// Source is the source package, where the ecosystem has one (dpkg).
 	Source    *Source  `json:"source,omitempty"`
 	Locations []string `json:"locations"`
+	// Owner is the OS package whose files these are (Debian's
+	// python3-urllib3 for urllib3's egg-info): the distribution patches its
+	// own builds, so matching goes by the owner's advisories.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Source is the source package a binary package was built from.
