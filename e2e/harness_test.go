@@ -199,24 +199,81 @@ func (r *testRegistry) pushImage(t testing.TB, repoTag string, img v1.Image) (st
 	return ref.String(), d.String()
 }
 
-// imageWithFile is a linux/amd64 image of one layer holding src at dest.
-func imageWithFile(t testing.TB, src, dest string) v1.Image {
+// fileLayer is a layer holding src at dest.
+func fileLayer(t testing.TB, src, dest string) v1.Layer {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tarLayer(t, func(tw *tar.Writer) {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: dest, Mode: 0o755, Size: int64(len(data))})
+		tw.Write(data)
+	})
+}
+
+// dirLayer is a layer holding the tree under src at prefix.
+func dirLayer(t testing.TB, src, prefix string) v1.Layer {
+	t.Helper()
+	return tarLayer(t, func(tw *tar.Writer) {
+		err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			name := filepath.ToSlash(filepath.Join(prefix, rel))
+			if name == "." || name == "" {
+				return nil
+			}
+			switch {
+			case fi.IsDir():
+				return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755})
+			case fi.Mode().IsRegular():
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data))}); err != nil {
+					return err
+				}
+				_, err = tw.Write(data)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// whiteoutLayer deletes path (an OCI whiteout).
+func whiteoutLayer(t testing.TB, path string) v1.Layer {
+	t.Helper()
+	dir, base := filepath.Split(path)
+	return tarLayer(t, func(tw *tar.Writer) {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: dir + ".wh." + base, Mode: 0o644})
+	})
+}
+
+func tarLayer(t testing.TB, fill func(*tar.Writer)) v1.Layer {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: dest, Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
+	fill(tw)
 	tw.Close()
-	layerBytes := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil })
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	return l
+}
+
+// imageWithFile is a linux/amd64 image of one layer holding src at dest.
+func imageWithFile(t testing.TB, src, dest string) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, fileLayer(t, src, dest))
 	if err != nil {
 		t.Fatal(err)
 	}

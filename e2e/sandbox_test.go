@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
 )
@@ -284,4 +286,56 @@ func TestGoBinaryInventoryInSandbox(t *testing.T) {
 		}
 	}
 	t.Logf("%d Go packages, as go version -m", len(got))
+}
+
+// An image built here with extra layers over the real Debian base (an npm
+// app, a Go binary, Debian's Python packages, then a layer that whites one
+// of them out) comes out of assayd's sandboxed analyzers with each
+// ecosystem's packages, and without the whited-out one.
+func TestMultiLayerInventory(t *testing.T) {
+	base := loadDebian(t)
+	img, err := mutate.AppendLayers(base,
+		dirLayer(t, "../analyzers/npm/testdata/app", "app"),
+		fileLayer(t, filepath.Join(binDir, "assay"), "usr/local/bin/assay"),
+		dirLayer(t, "../analyzers/python/testdata/debian", ""),
+		whiteoutLayer(t, "usr/lib/python3/dist-packages/six-1.16.0.egg-info"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "demo/multi:1", img)
+	d := startDaemon(t, daemonOpts{args: []string{
+		"--plugins.dir", filepath.Join(binDir, "plugins"),
+		"--plugins.enabled", "dpkg,gobinary,npm,python",
+	}})
+	d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range rep.Analyzers {
+		if a.Status != report.AnalyzerOK {
+			t.Errorf("analyzer %s: %s %s", a.Name, a.Status, a.Error)
+		}
+	}
+	count := map[string]int{}
+	for _, p := range rep.Packages {
+		count[p.Ecosystem]++
+		if p.Ecosystem == "PyPI" {
+			if p.Name == "six" {
+				t.Errorf("the whited-out python package six was reported: %+v", p)
+			}
+			if p.Owner == "" {
+				t.Errorf("python package %s has no Debian owner", p.Name)
+			}
+		}
+	}
+	t.Logf("packages per ecosystem: %v", count)
+	want := map[string]int{"Debian:12": 88, "Go": 5, "npm": 3, "PyPI": 5}
+	for eco, n := range want {
+		if count[eco] != n {
+			t.Errorf("%s: %d packages, want %d", eco, count[eco], n)
+		}
+	}
 }
