@@ -14,6 +14,7 @@ import (
 
 	"github.com/assayhq/assay/analyzers/imageroot"
 	"github.com/assayhq/assay/analyzers/osrelease"
+	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -30,10 +31,6 @@ const InstalledFile = "/lib/apk/db/installed"
 // DefaultMaxFileBytes bounds the database when the request sets no limit.
 // Real ones are a few MB; this only stops a hostile image.
 const DefaultMaxFileBytes = 64 << 20
-
-// maxWarnings bounds the warnings of one analysis; the rest are counted in
-// a last one.
-const maxWarnings = 100
 
 // Analyzer is the apk analyzer. Its zero value is ready to use.
 type Analyzer struct{}
@@ -69,7 +66,7 @@ func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) 
 
 // analyze is Analyze on an open root; it also returns what it counted.
 func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
-	a := &analysis{ctx: ctx, root: root, emit: emit, maxBytes: req.MaxFileBytes}
+	a := &analysis{ctx: ctx, root: root, emit: emit, warned: warncap.Capped{Emit: emit}, maxBytes: req.MaxFileBytes}
 	if a.maxBytes <= 0 {
 		a.maxBytes = DefaultMaxFileBytes
 	}
@@ -86,10 +83,9 @@ type analysis struct {
 	emit     sdk.Emitter
 	maxBytes int64
 
-	distro     *distro // read when the first package is found
-	warnings   int
-	suppressed int
-	stats      stats
+	distro *distro // read when the first package is found
+	warned warncap.Capped
+	stats  stats
 }
 
 // stats counts what one analysis saw, for the log (and the tests).
@@ -105,24 +101,13 @@ func (a *analysis) run() error {
 	}
 	slog.InfoContext(a.ctx, "apk: inventory done",
 		"packages", a.stats.Packages, "files", a.stats.Files, "malformed", a.stats.Malformed)
-	if a.suppressed > 0 {
-		return a.emit.Warning(sdk.Warning{Message: fmt.Sprintf("warnings not sent (at most %d per analysis): %d more", maxWarnings, a.suppressed)})
-	}
-	return nil
+	return a.warned.Flush()
 }
 
-// warn emits a warning, up to maxWarnings. Messages and paths are made
-// valid UTF-8: the protocol carries only UTF-8.
+// warn sends a warning, up to warncap.Max per analysis.
 func (a *analysis) warn(path, format string, args ...any) error {
-	if a.warnings >= maxWarnings {
-		a.suppressed++
-		return nil
-	}
-	a.warnings++
-	return a.emit.Warning(sdk.Warning{Message: validUTF8(fmt.Sprintf(format, args...)), Path: validUTF8(path)})
+	return a.warned.Warn(path, format, args...)
 }
-
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // exists tells a missing file (nothing to report: the image has no apk
 // database) from a link that leads nowhere inside the image (a warning).
@@ -208,7 +193,7 @@ func (a *analysis) paragraph(name string, p Paragraph) error {
 		PURL:          a.distro.purl(p),
 		SourceName:    source,
 		SourceVersion: p.Version,
-		Locations:     []string{validUTF8(name)},
+		Locations:     []string{warncap.ValidUTF8(name)},
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/assayhq/assay/analyzers/imageroot"
 	"github.com/assayhq/assay/analyzers/osrelease"
+	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -41,10 +42,6 @@ const (
 	DefaultMaxFileBytes = 64 << 20
 	DefaultMaxFiles     = 100_000
 )
-
-// maxWarnings bounds the warnings of one analysis; the rest are counted in
-// a last one.
-const maxWarnings = 100
 
 // Analyzer is the dpkg analyzer. Its zero value is ready to use.
 type Analyzer struct{}
@@ -85,6 +82,7 @@ func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitt
 		ctx:      ctx,
 		root:     root,
 		emit:     emit,
+		warned:   warncap.Capped{Emit: emit},
 		maxBytes: req.MaxFileBytes,
 		maxFiles: req.MaxFiles,
 	}
@@ -108,10 +106,9 @@ type analysis struct {
 	maxBytes int64
 	maxFiles int64
 
-	distro     *distro // read when the first package is found
-	warnings   int
-	suppressed int
-	stats      stats
+	distro *distro // read when the first package is found
+	warned warncap.Capped
+	stats  stats
 }
 
 // stats counts what one analysis saw, for the log (and the tests).
@@ -143,10 +140,7 @@ func (a *analysis) run() error {
 	slog.InfoContext(a.ctx, "dpkg: inventory done",
 		"packages", a.stats.Packages, "files", a.stats.Files,
 		"not_installed", a.stats.NotInstalled, "malformed", a.stats.Malformed)
-	if a.suppressed > 0 {
-		return a.emit.Warning(sdk.Warning{Message: fmt.Sprintf("warnings not sent (at most %d per analysis): %d more", maxWarnings, a.suppressed)})
-	}
-	return nil
+	return a.warned.Flush()
 }
 
 // tally gathers what one database file, or the whole status.d directory,
@@ -159,19 +153,10 @@ type tally struct {
 	badSource      int
 }
 
-// warn emits a warning, up to maxWarnings. Messages and paths are made
-// valid UTF-8: file names in an image may be anything, and the protocol
-// carries only UTF-8.
+// warn sends a warning, up to warncap.Max per analysis.
 func (a *analysis) warn(path, format string, args ...any) error {
-	if a.warnings >= maxWarnings {
-		a.suppressed++
-		return nil
-	}
-	a.warnings++
-	return a.emit.Warning(sdk.Warning{Message: validUTF8(fmt.Sprintf(format, args...)), Path: validUTF8(path)})
+	return a.warned.Warn(path, format, args...)
 }
-
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // exists tells a missing file (nothing to report: the image has no dpkg
 // database) from a link that leads nowhere inside the image (a warning).
@@ -271,7 +256,7 @@ func (a *analysis) paragraph(name string, p Paragraph, t *tally, inStatusDir boo
 		PURL:          a.distro.purl(e),
 		SourceName:    e.SourceName,
 		SourceVersion: e.SourceVersion,
-		Locations:     []string{validUTF8(name)},
+		Locations:     []string{warncap.ValidUTF8(name)},
 	})
 }
 

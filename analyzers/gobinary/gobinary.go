@@ -17,6 +17,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/assayhq/assay/analyzers/imageroot"
+	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -40,10 +41,6 @@ const (
 	DefaultMaxFileBytes = 512 << 20
 	DefaultMaxFiles     = 1_000_000
 )
-
-// maxWarnings bounds the warnings of one analysis; the rest are counted in
-// a last one.
-const maxWarnings = 100
 
 // elfMagic starts every ELF file.
 var elfMagic = []byte("\x7fELF")
@@ -91,6 +88,7 @@ func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitt
 		ctx:      ctx,
 		root:     root,
 		emit:     emit,
+		warned:   warncap.Capped{Emit: emit},
 		maxBytes: req.MaxFileBytes,
 		maxFiles: req.MaxFiles,
 	}
@@ -114,9 +112,8 @@ type analysis struct {
 	maxBytes int64
 	maxFiles int64
 
-	warnings   int
-	suppressed int
-	stats      stats
+	warned warncap.Capped
+	stats  stats
 }
 
 // stats counts what one analysis saw, for the log (and the tests).
@@ -173,25 +170,13 @@ func (a *analysis) run() error {
 	}
 	slog.InfoContext(a.ctx, "gobinary: inventory done",
 		"entries", a.stats.Entries, "elf", a.stats.ELF, "go_binaries", a.stats.Binaries, "packages", a.stats.Packages)
-	if a.suppressed > 0 {
-		return a.emit.Warning(sdk.Warning{Message: fmt.Sprintf("warnings not sent (at most %d per analysis): %d more", maxWarnings, a.suppressed)})
-	}
-	return nil
+	return a.warned.Flush()
 }
 
-// warn emits a warning, up to maxWarnings. Messages and paths are made
-// valid UTF-8: file names in an image may be anything, and the protocol
-// carries only UTF-8.
+// warn sends a warning, up to warncap.Max per analysis.
 func (a *analysis) warn(path, format string, args ...any) error {
-	if a.warnings >= maxWarnings {
-		a.suppressed++
-		return nil
-	}
-	a.warnings++
-	return a.emit.Warning(sdk.Warning{Message: validUTF8(fmt.Sprintf(format, args...)), Path: validUTF8(path)})
+	return a.warned.Warn(path, format, args...)
 }
-
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // file reads one executable file, name an image path free of links (the
 // walk does not follow them). Only errors that must stop the analysis
@@ -260,7 +245,7 @@ func readBuildInfo(r io.ReaderAt, size, maxBytes int64) (bi *debug.BuildInfo, is
 // packages returns what one binary's build information reports, in order:
 // the main module (unless "(devel)"), the dependencies, the toolchain.
 func packages(bi *debug.BuildInfo, location string) []sdk.Package {
-	loc := []string{validUTF8(location)}
+	loc := []string{warncap.ValidUTF8(location)}
 	var out []sdk.Package
 	add := func(name, version string) {
 		if name == "" {
@@ -268,8 +253,8 @@ func packages(bi *debug.BuildInfo, location string) []sdk.Package {
 		}
 		out = append(out, sdk.Package{
 			Ecosystem: Ecosystem,
-			Name:      validUTF8(name),
-			Version:   validUTF8(version),
+			Name:      warncap.ValidUTF8(name),
+			Version:   warncap.ValidUTF8(version),
 			PURL:      purl(name, version),
 			Locations: loc,
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/assayhq/assay/analyzers/imageroot"
+	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -36,10 +37,6 @@ const (
 	DefaultMaxFileBytes = 64 << 20
 	DefaultMaxFiles     = 1_000_000
 )
-
-// maxWarnings bounds the warnings of one analysis; the rest are counted in
-// a last one.
-const maxWarnings = 100
 
 // readDirBatch is how many directory entries are listed at a time.
 const readDirBatch = 256
@@ -87,6 +84,7 @@ func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitt
 		ctx:      ctx,
 		root:     root,
 		emit:     emit,
+		warned:   warncap.Capped{Emit: emit},
 		maxBytes: req.MaxFileBytes,
 		maxFiles: req.MaxFiles,
 		seen:     map[[3]string]bool{},
@@ -111,9 +109,8 @@ type analysis struct {
 	maxFiles int64
 	seen     map[[3]string]bool // name, version, location
 
-	warnings   int
-	suppressed int
-	stats      stats
+	warned warncap.Capped
+	stats  stats
 }
 
 // stats counts what one analysis saw, for the log (and the tests).
@@ -135,10 +132,7 @@ func (a *analysis) run() error {
 	}
 	slog.InfoContext(a.ctx, "npm: inventory done", "entries", a.stats.Entries, "manifests", a.stats.Manifests,
 		"lockfiles", a.stats.Lockfiles, "lockfiles_skipped", a.stats.Skipped, "packages", a.stats.Packages)
-	if a.suppressed > 0 {
-		return a.emit.Warning(sdk.Warning{Message: fmt.Sprintf("warnings not sent (at most %d per analysis): %d more", maxWarnings, a.suppressed)})
-	}
-	return nil
+	return a.warned.Flush()
 }
 
 // walk lists the image depth first, in lexical order, without following
@@ -312,7 +306,7 @@ func (a *analysis) read(name string) (data []byte, ok bool, err error) {
 
 // report emits one package unless the same (name, version, location) was.
 func (a *analysis) report(name, version, location string) error {
-	name, version = validUTF8(name), validUTF8(version)
+	name, version = warncap.ValidUTF8(name), warncap.ValidUTF8(version)
 	if name == "" {
 		return nil
 	}
@@ -331,19 +325,10 @@ func (a *analysis) report(name, version, location string) error {
 	})
 }
 
-// warn emits a warning, up to maxWarnings. Messages and paths are made
-// valid UTF-8: file names in an image may be anything, and the protocol
-// carries only UTF-8.
-func (a *analysis) warn(p, format string, args ...any) error {
-	if a.warnings >= maxWarnings {
-		a.suppressed++
-		return nil
-	}
-	a.warnings++
-	return a.emit.Warning(sdk.Warning{Message: validUTF8(fmt.Sprintf(format, args...)), Path: validUTF8(p)})
+// warn sends a warning, up to warncap.Max per analysis.
+func (a *analysis) warn(path, format string, args ...any) error {
+	return a.warned.Warn(path, format, args...)
 }
-
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // imagePath turns a root-relative path into an absolute image path.
 func imagePath(p string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/assayhq/assay/analyzers/imageroot"
+	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -38,10 +39,6 @@ const (
 	DefaultMaxFileBytes = 64 << 20
 	DefaultMaxFiles     = 2_000_000
 )
-
-// maxWarnings bounds the warnings of one analysis; the rest are counted in
-// a last one.
-const maxWarnings = 100
 
 // Analyzer is the Python analyzer. Its zero value is ready to use.
 type Analyzer struct{}
@@ -81,6 +78,7 @@ func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitt
 		ctx:      ctx,
 		root:     root,
 		emit:     emit,
+		warned:   warncap.Capped{Emit: emit},
 		maxBytes: req.MaxFileBytes,
 		maxFiles: req.MaxFiles,
 	}
@@ -110,9 +108,8 @@ type analysis struct {
 	owners     map[string]string
 	ownersRead bool
 
-	warnings   int
-	suppressed int
-	stats      stats
+	warned warncap.Capped
+	stats  stats
 }
 
 // stats counts what one analysis saw, for the log (and the tests).
@@ -169,10 +166,7 @@ func (a *analysis) run() error {
 	slog.InfoContext(a.ctx, "python: inventory done",
 		"entries", a.stats.Entries, "metadata", a.stats.Metadata, "malformed", a.stats.Malformed,
 		"dpkg_lists", a.stats.Lists, "packages", a.stats.Packages, "owned", a.stats.Owned)
-	if a.suppressed > 0 {
-		return a.emit.Warning(sdk.Warning{Message: fmt.Sprintf("warnings not sent (at most %d per analysis): %d more", maxWarnings, a.suppressed)})
-	}
-	return nil
+	return a.warned.Flush()
 }
 
 // metadataFile tells whether the walked entry name (relative to the root)
@@ -194,19 +188,10 @@ func metadataFile(name string, d fs.DirEntry) (string, bool) {
 	return "", false
 }
 
-// warn emits a warning, up to maxWarnings. Messages and paths are made
-// valid UTF-8: file names in an image may be anything, and the protocol
-// carries only UTF-8.
+// warn sends a warning, up to warncap.Max per analysis.
 func (a *analysis) warn(path, format string, args ...any) error {
-	if a.warnings >= maxWarnings {
-		a.suppressed++
-		return nil
-	}
-	a.warnings++
-	return a.emit.Warning(sdk.Warning{Message: validUTF8(fmt.Sprintf(format, args...)), Path: validUTF8(path)})
+	return a.warned.Warn(path, format, args...)
 }
-
-func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // distribution reads the metadata file meta of the distribution whose
 // .dist-info or .egg-info is dist (image paths) and emits its package.
@@ -249,7 +234,7 @@ func (a *analysis) distribution(dist, meta string) error {
 		Version:   m.Version,
 		PURL:      purl(m.Name, m.Version),
 		Owner:     owner,
-		Locations: []string{validUTF8(meta)},
+		Locations: []string{warncap.ValidUTF8(meta)},
 	})
 }
 
