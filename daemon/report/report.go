@@ -102,8 +102,16 @@ type Report struct {
 	ConfigDigest string  `json:"config_digest,omitempty"`
 	Layers       []Layer `json:"layers,omitempty"`
 
-	Packages  []Package  `json:"packages"`
-	Findings  []Finding  `json:"findings"`
+	Packages []Package `json:"packages"`
+	// Findings are every advisory matched, suppressed ones included.
+	Findings []Finding `json:"findings"`
+	// Recommendations exist only on unhealthy reports.
+	Recommendations []Recommendation `json:"recommendations,omitempty"`
+	// VulnDB is the database state the inventory was matched against.
+	VulnDB *DBInfo `json:"vulndb,omitempty"`
+	// Trigger is what produced the report: the scan's trigger, or
+	// "rematch" when a database change re-matched a stored inventory.
+	Trigger string `json:"trigger,omitempty"`
 	Analyzers []Analyzer `json:"analyzers"`
 	// Warnings are things the scan could not do fully (skipped files...).
 	Warnings []string `json:"warnings,omitempty"`
@@ -111,7 +119,8 @@ type Report struct {
 	ScanID string `json:"scan_id"`
 }
 
-// Summary counts findings per severity.
+// Summary counts the findings that remain after policy, per severity, and
+// the suppressed ones apart.
 type Summary struct {
 	Critical   int `json:"critical"`
 	High       int `json:"high"`
@@ -119,6 +128,7 @@ type Summary struct {
 	Low        int `json:"low"`
 	Negligible int `json:"negligible"`
 	Unknown    int `json:"unknown"`
+	Suppressed int `json:"suppressed"`
 }
 
 // Add counts one finding of severity s.
@@ -203,17 +213,76 @@ type PackageRef struct {
 	Ecosystem string `json:"ecosystem"`
 	Name      string `json:"name"`
 	Version   string `json:"version"`
+	PURL      string `json:"purl,omitempty"`
 }
 
-// Finding is one advisory affecting one package.
+// Finding is one advisory affecting one package. Findings suppressed by
+// policy stay in the report with Suppressed set; only the others count in
+// the summary and the verdict.
 type Finding struct {
-	ID           string     `json:"id"`
-	Aliases      []string   `json:"aliases"`
-	Package      PackageRef `json:"package"`
-	Severity     Severity   `json:"severity"`
-	CVSS         *CVSS      `json:"cvss,omitempty"`
-	FixedVersion string     `json:"fixed_version,omitempty"`
-	Summary      string     `json:"summary"`
+	// ID is the advisory's OSV id; Aliases the other ids of the same
+	// vulnerability (CVE, GHSA...), merged over every record that named it.
+	ID       string     `json:"id"`
+	Aliases  []string   `json:"aliases"`
+	Package  PackageRef `json:"package"`
+	Severity Severity   `json:"severity"`
+	// SeveritySource says where Severity came from: cvss_v4, cvss_v3,
+	// database_specific, ecosystem_specific, or "" (unknown).
+	SeveritySource string `json:"severity_source,omitempty"`
+	CVSS           *CVSS  `json:"cvss,omitempty"`
+	// FixedVersion is the remediation: the lowest version that fixes this
+	// advisory for the installed version, when the advisory names one.
+	FixedVersion string `json:"fixed_version,omitempty"`
+	Summary      string `json:"summary"`
+	// MatchedSource is set when the package was matched through its source
+	// package (Debian advisories name source packages).
+	MatchedSource *Source `json:"matched_source,omitempty"`
+	// Locations are the package's paths in the image.
+	Locations []string `json:"locations,omitempty"`
+	// Suppressed is set when policy hides the finding, with why.
+	Suppressed *Suppression `json:"suppressed,omitempty"`
+}
+
+// Suppression kinds.
+const (
+	SuppressedMinSeverity = "min_severity"
+	SuppressedOnlyFixed   = "only_fixed"
+	SuppressedIgnore      = "ignore"
+	SuppressedVEX         = "vex"
+)
+
+// Suppression says why policy hides a finding.
+type Suppression struct {
+	// Kind is min_severity, only_fixed, ignore or vex.
+	Kind string `json:"kind"`
+	// Reason is the ignore rule's reason, the VEX statement's impact
+	// statement, or a sentence naming the policy setting.
+	Reason string `json:"reason"`
+	// Justification is the VEX justification (component_not_present,
+	// vulnerable_code_not_in_execute_path...).
+	Justification string `json:"justification,omitempty"`
+	// Expires is the ignore rule's expiry, after which it stops applying.
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// Recommendation is given for unhealthy images only: one per package with
+// remaining findings, with the version that fixes them all.
+type Recommendation struct {
+	Package PackageRef `json:"package"`
+	// FixedVersion fixes every finding listed; empty when at least one of
+	// them has no known fix (then Unfixed lists those).
+	FixedVersion string   `json:"fixed_version,omitempty"`
+	Findings     []string `json:"findings"`
+	Unfixed      []string `json:"unfixed,omitempty"`
+	Locations    []string `json:"locations,omitempty"`
+}
+
+// DBInfo says which vulnerability database state a report was matched
+// against.
+type DBInfo struct {
+	// UpdatedAt is when the database last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+	Records   int       `json:"records"`
 }
 
 // CVSS is the score a severity was derived from.
