@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/docker/go-units"
+
+	"github.com/assayhq/assay/daemon/report"
 )
 
 // DefaultPath is the file read when no other is named.
@@ -35,6 +38,9 @@ type Config struct {
 	Limits     Limits     `mapstructure:"limits" yaml:"limits"`
 	Plugins    Plugins    `mapstructure:"plugins" yaml:"plugins"`
 	Sandbox    Sandbox    `mapstructure:"sandbox" yaml:"sandbox"`
+	VulnDB     VulnDB     `mapstructure:"vulndb" yaml:"vulndb"`
+	Match      Match      `mapstructure:"match" yaml:"match"`
+	Policy     Policy     `mapstructure:"policy" yaml:"policy"`
 	Webhook    Webhook    `mapstructure:"webhook" yaml:"webhook"`
 	Log        Log        `mapstructure:"log" yaml:"log"`
 	API        API        `mapstructure:"api" yaml:"api"`
@@ -227,6 +233,46 @@ func (l Log) SlogLevel() slog.Level {
 	}
 }
 
+// VulnDB is the OSV vulnerability database: where its data comes from and
+// how often it is refreshed.
+type VulnDB struct {
+	// Sources are OSV zip archives by http(s) URL (the public layout,
+	// .../<Ecosystem>/all.zip), or absolute paths of zips, JSON files or
+	// directories of OSV records.
+	Sources []string `mapstructure:"sources" yaml:"sources"`
+	// UpdateInterval is how often sources are fetched (conditionally); 0
+	// fetches them once at start only.
+	UpdateInterval time.Duration `mapstructure:"update_interval" yaml:"update_interval"`
+	// Timeout bounds one source's fetch.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	// MaxArchiveBytes caps one downloaded or imported archive.
+	MaxArchiveBytes int64 `mapstructure:"max_archive_bytes" yaml:"max_archive_bytes"`
+	// RequireCoverage: an image with packages of an ecosystem the database
+	// holds no advisory for is never called healthy (incomplete instead).
+	RequireCoverage bool `mapstructure:"require_coverage" yaml:"require_coverage"`
+}
+
+// Match sets how inventories are matched against advisories.
+type Match struct {
+	// OSOwnedLanguagePackages also matches language packages shipped by an
+	// OS package (Debian's python3-urllib3) against the language's
+	// advisories; by default only the OS package's advisories apply, since
+	// distributions patch their own builds.
+	OSOwnedLanguagePackages bool `mapstructure:"os_owned_language_packages" yaml:"os_owned_language_packages"`
+}
+
+// Policy filters findings; a scan request may add to it.
+type Policy struct {
+	// MinSeverity hides findings below it ("" hides none).
+	MinSeverity string `mapstructure:"min_severity" yaml:"min_severity"`
+	// OnlyFixed hides findings with no known fixed version.
+	OnlyFixed bool `mapstructure:"only_fixed" yaml:"only_fixed"`
+	// IgnoreFile is a YAML file of ignore rules (absolute; "" for none).
+	IgnoreFile string `mapstructure:"ignore_file" yaml:"ignore_file"`
+	// VEX are OpenVEX documents (absolute paths).
+	VEX []string `mapstructure:"vex" yaml:"vex"`
+}
+
 // API bounds what one client of the socket API may cost.
 type API struct {
 	// MaxBodyBytes caps a request body.
@@ -297,6 +343,22 @@ func Default() Config {
 			TmpfsBytes:     16 << 20,
 			MaxResultBytes: 64 << 20,
 			StartTimeout:   10 * time.Second,
+		},
+		VulnDB: VulnDB{
+			Sources:         nil,
+			UpdateInterval:  6 * time.Hour,
+			Timeout:         10 * time.Minute,
+			MaxArchiveBytes: 2 << 30,
+			RequireCoverage: true,
+		},
+		Match: Match{
+			OSOwnedLanguagePackages: false,
+		},
+		Policy: Policy{
+			MinSeverity: "",
+			OnlyFixed:   false,
+			IgnoreFile:  "",
+			VEX:         nil,
 		},
 		Webhook: Webhook{
 			Listen:       "",
@@ -517,6 +579,31 @@ func (c *Config) validate() []*keyError {
 	positiveSize("sandbox.max_result_bytes", c.Sandbox.MaxResultBytes)
 	positive("sandbox.start_timeout", c.Sandbox.StartTimeout)
 
+	for _, src := range c.VulnDB.Sources {
+		if err := checkSource(src); err != nil {
+			bad("vulndb.sources", "%v", err)
+		}
+	}
+	if c.VulnDB.UpdateInterval < 0 {
+		bad("vulndb.update_interval", "must be 0 (fetch at start only) or more, got %s", c.VulnDB.UpdateInterval)
+	} else if c.VulnDB.UpdateInterval > 0 && c.VulnDB.UpdateInterval < time.Minute {
+		bad("vulndb.update_interval", "must be 0 or at least 1m (be kind to the sources), got %s", c.VulnDB.UpdateInterval)
+	}
+	positive("vulndb.timeout", c.VulnDB.Timeout)
+	positiveSize("vulndb.max_archive_bytes", c.VulnDB.MaxArchiveBytes)
+
+	if s := c.Policy.MinSeverity; s != "" {
+		if _, err := report.ParseSeverity(s); err != nil {
+			bad("policy.min_severity", `must be "" or one of critical, high, medium, low, negligible, unknown; got %q`, s)
+		}
+	}
+	absOrEmpty("policy.ignore_file", c.Policy.IgnoreFile)
+	for _, v := range c.Policy.VEX {
+		if !filepath.IsAbs(v) {
+			bad("policy.vex", "%q must be an absolute path of an OpenVEX document", v)
+		}
+	}
+
 	c.validateWebhook(bad)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
@@ -536,6 +623,21 @@ func (c *Config) validate() []*keyError {
 
 	positive("shutdown.timeout", c.Shutdown.Timeout)
 	return errs
+}
+
+// checkSource accepts an http(s) URL with a host, or an absolute path.
+func checkSource(src string) error {
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		u, err := url.Parse(src)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("%q is not a valid URL", src)
+		}
+		return nil
+	}
+	if !filepath.IsAbs(src) {
+		return fmt.Errorf("%q must be an http(s) URL of an OSV zip or an absolute path of a zip, JSON file or directory of OSV records", src)
+	}
+	return nil
 }
 
 // validateWebhook checks the webhook section and reads webhook.token_file.

@@ -1255,6 +1255,12 @@ func TestYAMLRoundTrip(t *testing.T) {
 			IDRange: "65536:1", Timeout: 89 * time.Second, Memory: 16 << 20, Pids: 65536,
 			CPUShares: 2, TmpfsBytes: 1 << 30, MaxResultBytes: 1, StartTimeout: 1500 * time.Millisecond,
 		},
+		VulnDB: VulnDB{
+			Sources:        []string{"https://osv.example/Go/all.zip", "/var/lib/osv data"},
+			UpdateInterval: 90 * time.Minute, Timeout: 3 * time.Second, MaxArchiveBytes: 7, RequireCoverage: false,
+		},
+		Match:  Match{OSOwnedLanguagePackages: true},
+		Policy: Policy{MinSeverity: "high", OnlyFixed: true, IgnoreFile: "/etc/assay/ignore.yaml", VEX: []string{"/etc/assay/a.vex.json", "/etc/assay/b.vex.json"}},
 		Webhook: Webhook{
 			Listen:    ":9443",
 			TokenFile: tokenFile,
