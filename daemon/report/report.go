@@ -95,6 +95,9 @@ type Report struct {
 	// Platform is os/arch[/variant] of the manifest.
 	Platform  string    `json:"platform"`
 	ScannedAt time.Time `json:"scanned_at"`
+	// MatchedAt is when the inventory was last matched against the
+	// vulnerability database (a re-match changes it, not ScannedAt).
+	MatchedAt time.Time `json:"matched_at,omitzero"`
 	Verdict   Verdict   `json:"verdict"`
 	// Summary counts the findings that remain after policy, per severity.
 	Summary Summary `json:"summary"`

@@ -69,12 +69,20 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketScans, bucketQueue, bucketActive, bucketReports} {
+		for _, b := range [][]byte{bucketMeta, bucketScans, bucketQueue, bucketActive, bucketReports, bucketPkgIndex, bucketVulnIndex} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
+		if string(meta.Get([]byte("index"))) != indexVersion {
+			if err := reindex(tx); err != nil {
+				return fmt.Errorf("rebuilding the package and vulnerability indexes: %w", err)
+			}
+			if err := meta.Put([]byte("index"), []byte(indexVersion)); err != nil {
+				return err
+			}
+		}
 		switch v := meta.Get([]byte("schema")); {
 		case v == nil:
 			return meta.Put([]byte("schema"), []byte(schemaVersion))
@@ -660,9 +668,33 @@ func releaseKey(tx *bolt.Tx, sc scans.Scan) error {
 func reportPrefix(digest string) []byte { return append([]byte(digest), 0) }
 
 func putReport(tx *bolt.Tx, scanID string, r *report.Report) error {
+	return putReportKey(tx, scanID, r)
+}
+
+// putReportKey stores r under the digest and id (a scan's, or a new one for
+// a re-matched report) and moves the cross-image indexes from the digest's
+// previous latest report to its new one.
+func putReportKey(tx *bolt.Tx, id string, r *report.Report) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketReports).Put(append(reportPrefix(r.Digest), scanID...), v)
+	old, err := latestReport(tx, r.Digest)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		if err := index(tx, old, false); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketReports).Put(append(reportPrefix(r.Digest), id...), v); err != nil {
+		return err
+	}
+	// The new report is the latest unless an older scan finished late.
+	latest, err := latestReport(tx, r.Digest)
+	if err != nil {
+		return err
+	}
+	return index(tx, latest, true)
 }
