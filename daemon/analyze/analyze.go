@@ -202,5 +202,9 @@ func convertFinding(plugin string, f sdk.Finding) report.Finding {
 	if f.Location != "" {
 		summary = strings.TrimSpace(summary + " (" + f.Location + ")")
 	}
-	return report.Finding{ID: f.ID, Aliases: []string{}, Severity: sev, Summary: summary, Package: report.PackageRef{Ecosystem: plugin}}
+	f2 := report.Finding{ID: f.ID, Aliases: []string{}, Severity: sev, Summary: summary, Package: report.PackageRef{Ecosystem: plugin}, Analyzer: plugin}
+	if f.Location != "" {
+		f2.Locations = []string{f.Location}
+	}
+	return f2
 }

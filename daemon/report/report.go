@@ -4,6 +4,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -112,6 +113,9 @@ type Report struct {
 	Recommendations []Recommendation `json:"recommendations,omitempty"`
 	// VulnDB is the database state the inventory was matched against.
 	VulnDB *DBInfo `json:"vulndb,omitempty"`
+	// RequestPolicy is the policy the scan request added to the configured
+	// one, kept so that a re-match applies it again.
+	RequestPolicy json.RawMessage `json:"request_policy,omitempty"`
 	// Trigger is what produced the report: the scan's trigger, or
 	// "rematch" when a database change re-matched a stored inventory.
 	Trigger string `json:"trigger,omitempty"`
@@ -244,6 +248,9 @@ type Finding struct {
 	Locations []string `json:"locations,omitempty"`
 	// Suppressed is set when policy hides the finding, with why.
 	Suppressed *Suppression `json:"suppressed,omitempty"`
+	// Analyzer names the analyzer plugin that reported the finding itself;
+	// empty for findings from matching the inventory against advisories.
+	Analyzer string `json:"analyzer,omitempty"`
 }
 
 // Suppression kinds.

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/assayhq/assay/daemon/errdefs"
+)
+
+// ReportFormatted returns the latest report of a manifest digest, or of an
+// image reference when digest is "", in one of the API's formats (json,
+// sarif, cyclonedx, spdx), as the daemon wrote it.
+func (c *Client) ReportFormatted(ctx context.Context, digest, image, format string) ([]byte, error) {
+	q := url.Values{"format": {format}}
+	if digest != "" {
+		seg, err := segment("digest", digest)
+		if err != nil {
+			return nil, err
+		}
+		return c.roundTrip(ctx, http.MethodGet, "/v1/reports/"+seg, q, nil)
+	}
+	if image == "" {
+		return nil, fmt.Errorf("client: empty image reference: %w", errdefs.ErrInvalid)
+	}
+	q.Set("image", image)
+	return c.roundTrip(ctx, http.MethodGet, "/v1/reports", q, nil)
+}
+
+// DBInfo returns GET /v1/db: the vulnerability database's state.
+func (c *Client) DBInfo(ctx context.Context) (json.RawMessage, error) {
+	return c.roundTrip(ctx, http.MethodGet, "/v1/db", nil, nil)
+}
+
+// ImportDB uploads an OSV zip archive into the daemon's database, merged
+// into the named source.
+func (c *Client) ImportDB(ctx context.Context, source string, archive io.Reader, size int64) (json.RawMessage, error) {
+	q := url.Values{}
+	setIf(q, "source", source)
+	u := baseURL + "/v1/db/import"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, archive)
+	if err != nil {
+		return nil, fmt.Errorf("client: POST /v1/db/import: %w", err)
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/zip")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "assay-client")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, http.MethodPost, "/v1/db/import", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("client: POST /v1/db/import: read response: %w", err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return b, decodeError(resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// Vulnerability returns GET /v1/vulnerabilities/{id}: the advisory's
+// records and the images and packages it affects, by id or alias.
+func (c *Client) Vulnerability(ctx context.Context, id string) (json.RawMessage, error) {
+	seg, err := segment("vulnerability id", id)
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(ctx, http.MethodGet, "/v1/vulnerabilities/"+seg, nil, nil)
+}
+
+// Packages returns GET /v1/packages: the images whose latest report holds
+// a package of that name (in that ecosystem, when given).
+func (c *Client) Packages(ctx context.Context, ecosystem, name string) (json.RawMessage, error) {
+	if name == "" {
+		return nil, fmt.Errorf("client: empty package name: %w", errdefs.ErrInvalid)
+	}
+	q := url.Values{"name": {name}}
+	setIf(q, "ecosystem", ecosystem)
+	return c.roundTrip(ctx, http.MethodGet, "/v1/packages", q, nil)
+}
