@@ -129,6 +129,9 @@ func writeReport(w io.Writer, r *report.Report) error {
 	fmt.Fprintf(tw, "Scan:\t%s\n", cell(r.ScanID, 0))
 	fmt.Fprintf(tw, "Verdict:\t%s\n", cell(string(r.Verdict), 0))
 	fmt.Fprintf(tw, "Findings:\t%d (%s)\n", r.Summary.Total(), summaryText(r.Summary))
+	if r.VulnDB != nil {
+		fmt.Fprintf(tw, "Matched:\t%s against %d advisories (database of %s)\n", timeText(r.MatchedAt), r.VulnDB.Records, timeText(r.VulnDB.UpdatedAt))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -142,15 +145,55 @@ func writeReport(w io.Writer, r *report.Report) error {
 		}
 	}
 
+	var remaining, suppressed []report.Finding
+	for _, f := range sortedFindings(r.Findings) {
+		if f.Suppressed != nil {
+			suppressed = append(suppressed, f)
+		} else {
+			remaining = append(remaining, f)
+		}
+	}
 	fmt.Fprintln(w)
-	if len(r.Findings) == 0 {
+	if len(remaining) == 0 {
 		fmt.Fprintln(w, "No findings.")
 	} else {
 		tw = newTable(w)
 		fmt.Fprintln(tw, "SEVERITY\tID\tPACKAGE\tVERSION\tFIXED\tSUMMARY")
-		for _, f := range sortedFindings(r.Findings) {
+		for _, f := range remaining {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(string(f.Severity), 0), cell(f.ID, 0),
 				cell(f.Package.Name, 0), cell(f.Package.Version, 0), cell(f.FixedVersion, 0), cell(f.Summary, 60))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(suppressed) > 0 {
+		fmt.Fprintf(w, "\nSuppressed by policy: %d\n", len(suppressed))
+		tw = newTable(w)
+		fmt.Fprintln(tw, "SEVERITY\tID\tPACKAGE\tVERSION\tBY\tWHY")
+		for _, f := range suppressed {
+			why := f.Suppressed.Reason
+			if f.Suppressed.Justification != "" {
+				why = f.Suppressed.Justification + ": " + why
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(string(f.Severity), 0), cell(f.ID, 0),
+				cell(f.Package.Name, 0), cell(f.Package.Version, 0), cell(f.Suppressed.Kind, 0), cell(why, 60))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(r.Recommendations) > 0 {
+		fmt.Fprintln(w, "\nRecommendations:")
+		tw = newTable(w)
+		fmt.Fprintln(tw, "PACKAGE\tINSTALLED\tUPGRADE TO\tFIXES")
+		for _, rec := range r.Recommendations {
+			to := rec.FixedVersion
+			if to == "" {
+				to = "no fix for " + strings.Join(rec.Unfixed, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(rec.Package.Name, 0), cell(rec.Package.Version, 0),
+				cell(to, 60), cell(strings.Join(rec.Findings, ","), 60))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
+
+	"github.com/assayhq/assay/daemon/report"
 
 	"github.com/spf13/cobra"
 )
@@ -13,7 +16,7 @@ var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 func (a *app) reportCmd() *cobra.Command {
 	var (
-		output outputFormat
+		output reportFormat
 		fail   failOn
 	)
 	cmd := &cobra.Command{
@@ -21,7 +24,9 @@ func (a *app) reportCmd() *cobra.Command {
 		Short: "Show the latest report of a digest or an image reference",
 		Long: `Show the latest report of a manifest digest (sha256:<64 hex>) or, for any
 other argument, of an image reference. -o json prints the report as assayd
-sent it, indented.`,
+sent it, indented; -o sarif, cyclonedx and spdx print the standard
+documents assayd writes (SARIF 2.1.0, CycloneDX 1.6 JSON with the
+vulnerabilities, SPDX 2.3 JSON, which has no place for vulnerabilities).`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c := a.client()
@@ -38,10 +43,29 @@ sent it, indented.`,
 			if err != nil {
 				return err
 			}
-			return a.printReport(raw, output, fail)
+			switch output.outputFormat {
+			case formatSARIF, formatCycloneDX, formatSPDX:
+				digest, image := args[0], ""
+				if !digestRE.MatchString(digest) {
+					digest, image = "", args[0]
+				}
+				doc, err := c.ReportFormatted(cmd.Context(), digest, image, string(output.outputFormat))
+				if err != nil {
+					return err
+				}
+				if _, err := a.stdout.Write(doc); err != nil {
+					return err
+				}
+				var r report.Report
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return fmt.Errorf("bad report from assayd: %w", err)
+				}
+				return fail.check(&r)
+			}
+			return a.printReport(raw, output.outputFormat, fail)
 		}),
 	}
-	addOutputFlag(cmd, &output)
+	addReportFormatFlag(cmd, &output)
 	fail.addFlags(cmd)
 	return cmd
 }

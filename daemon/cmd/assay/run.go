@@ -131,7 +131,8 @@ socket: --socket, else $ASSAY_SOCKET, else ` + client.DefaultSocket + `.
 	}
 	root.PersistentFlags().StringVar(&a.socket, "socket", socket, "assayd's API socket; $ASSAY_SOCKET sets the default")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 30*time.Second, "bound on each request to assayd (0: none)")
-	root.AddCommand(a.scanCmd(), a.statusCmd(), a.cancelCmd(), a.reportCmd(), a.watchCmd(), a.healthCmd())
+	root.AddCommand(a.scanCmd(), a.statusCmd(), a.cancelCmd(), a.reportCmd(), a.watchCmd(), a.healthCmd(),
+		a.dbCmd(), a.vulnCmd(), a.packagesCmd())
 	return root
 }
 
@@ -141,7 +142,30 @@ type outputFormat string
 const (
 	formatTable outputFormat = "table"
 	formatJSON  outputFormat = "json"
+	// The report-only formats, written by assayd (daemon/formats).
+	formatSARIF     outputFormat = "sarif"
+	formatCycloneDX outputFormat = "cyclonedx"
+	formatSPDX      outputFormat = "spdx"
 )
+
+// reportFormat is the -o flag of report and scan --wait: table, json, or a
+// standard format assayd writes.
+type reportFormat struct{ outputFormat }
+
+func (o *reportFormat) Type() string { return "table|json|sarif|cyclonedx|spdx" }
+func (o *reportFormat) Set(s string) error {
+	switch f := outputFormat(s); f {
+	case formatTable, formatJSON, formatSARIF, formatCycloneDX, formatSPDX:
+		o.outputFormat = f
+		return nil
+	}
+	return errors.New("want table, json, sarif, cyclonedx or spdx")
+}
+
+func addReportFormatFlag(cmd *cobra.Command, o *reportFormat) {
+	o.outputFormat = formatTable
+	cmd.Flags().VarP(o, "output", "o", "output format: table, json, sarif (SARIF 2.1.0), cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
+}
 
 func (o *outputFormat) String() string { return string(*o) }
 func (o *outputFormat) Type() string   { return "table|json" }
