@@ -31,6 +31,7 @@ import (
 	"github.com/assayhq/assay/daemon/scans"
 	"github.com/assayhq/assay/daemon/socket"
 	"github.com/assayhq/assay/daemon/store"
+	"github.com/assayhq/assay/daemon/vulndb"
 	"github.com/assayhq/assay/daemon/webhook"
 )
 
@@ -65,6 +66,20 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	defer st.Close()
+
+	vdb, err := vulndb.Open(ctx, filepath.Join(cfg.StateDir, "vulndb.db"), vulndb.Options{
+		MaxArchiveBytes: cfg.VulnDB.MaxArchiveBytes,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	defer vdb.Close()
+	pol, err := loadPolicy(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	assessor := newAssessor(cfg, vdb, pol)
 
 	broker := events.NewBroker()
 	var q *queue.Queue
@@ -114,6 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	scanner := &scan.Scanner{
 		Images:    im,
 		Analyzers: analyzers,
+		Assessor:  assessor,
 		Platforms: platforms,
 		Logger:    log,
 		Spawn: func(ctx context.Context, req scans.Request) error {
@@ -135,6 +151,19 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	svc := &service{q: q, st: st}
+	rm := newRematcher(st, assessor, broker, log)
+	go rm.Run(ctx)
+	updater := &vulndb.Updater{
+		DB:       vdb,
+		Sources:  cfg.VulnDB.Sources,
+		Interval: cfg.VulnDB.UpdateInterval,
+		Timeout:  cfg.VulnDB.Timeout,
+		Client:   updaterClient(),
+		OnChange: rm.Kick,
+		Logger:   log,
+	}
+	go updater.Run(ctx)
+	vsvc := &vulnService{db: vdb, st: st, tmpDir: cfg.StateDir, changed: rm.Kick}
 
 	if cfg.Webhook.Listen != "" {
 		wh, err := webhook.Serve(ctx, cfg.Webhook.Listen, webhook.Options{
@@ -175,15 +204,17 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	handler := api.NewHandler(api.Options{
-		Service:      svc,
-		Ready:        ctr.ready,
-		Events:       broker,
-		Authorizer:   authz,
-		Metrics:      m.Registry,
-		MaxBodyBytes: cfg.API.MaxBodyBytes,
-		EventBuffer:  cfg.API.EventBuffer,
-		Version:      Version,
-		Logger:       log,
+		Service:        svc,
+		Ready:          ctr.ready,
+		Events:         broker,
+		Authorizer:     authz,
+		Metrics:        m.Registry,
+		MaxBodyBytes:   cfg.API.MaxBodyBytes,
+		EventBuffer:    cfg.API.EventBuffer,
+		Version:        Version,
+		Logger:         log,
+		Vulns:          vsvc,
+		MaxImportBytes: cfg.VulnDB.MaxArchiveBytes,
 	})
 	// Request contexts derive from serveCtx, cancelled at shutdown so that
 	// streaming handlers (/v1/events) end.

@@ -62,11 +62,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready reports health: nil when ready. nil means always ready.
 	Ready func() error
+	// Vulns serves the database and cross-image routes; nil answers 503.
+	Vulns VulnService
+	// MaxImportBytes caps POST /v1/db/import; 0 means
+	// DefaultMaxImportBytes.
+	MaxImportBytes int64
 }
 
 const (
 	// DefaultMaxBodyBytes caps request bodies when Options.MaxBodyBytes is 0.
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxImportBytes caps an uploaded OSV archive.
+	DefaultMaxImportBytes = 2 << 30
 	// eventWriteTimeout bounds each write of the event stream, so a client
 	// that stops reading cannot pin its handler.
 	eventWriteTimeout = 10 * time.Second
@@ -93,9 +100,12 @@ type route struct {
 
 // routes is the handler table, sorted by path, then method.
 var routes = []route{
+	{"GET", "/v1/db", (*handler).serveDB},
+	{"POST", "/v1/db/import", (*handler).serveDBImport},
 	{"GET", "/v1/events", (*handler).serveEvents},
 	{"GET", "/v1/health", (*handler).serveHealth},
 	{"GET", "/v1/metrics", (*handler).serveMetrics},
+	{"GET", "/v1/packages", (*handler).servePackages},
 	{"GET", "/v1/reports", (*handler).serveReportForImage},
 	{"GET", "/v1/reports/{digest}", (*handler).serveReport},
 	{"GET", "/v1/reports/{digest}/history", (*handler).serveReportHistory},
@@ -103,6 +113,7 @@ var routes = []route{
 	{"POST", "/v1/scans", (*handler).serveSubmit},
 	{"DELETE", "/v1/scans/{id}", (*handler).serveCancel},
 	{"GET", "/v1/scans/{id}", (*handler).serveScan},
+	{"GET", "/v1/vulnerabilities/{id}", (*handler).serveVulnerability},
 }
 
 // NewHandler returns the /v1 API handler. It panics if o.Service is nil.

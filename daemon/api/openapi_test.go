@@ -9,8 +9,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/assayhq/assay/daemon/policy"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
+	"github.com/assayhq/assay/daemon/store"
+	"github.com/assayhq/assay/daemon/vulndb"
 )
 
 // TestOpenAPIMatchesRoutes keeps docs/openapi.yaml and the handler table
@@ -81,17 +84,25 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]any{
-		"Scan":      scans.Scan{},
-		"Event":     scans.Event{},
-		"ErrorBody": scans.ErrorBody{},
-		"Error":     errorResponse{},
-		"Report":    report.Report{},
-		"Summary":   report.Summary{},
-		"Layer":     report.Layer{},
-		"Package":   report.Package{},
-		"Finding":   report.Finding{},
-		"Analyzer":  report.Analyzer{},
-		"Health":    healthResponse{},
+		"Scan":           scans.Scan{},
+		"Event":          scans.Event{},
+		"ErrorBody":      scans.ErrorBody{},
+		"Error":          errorResponse{},
+		"Report":         report.Report{},
+		"Summary":        report.Summary{},
+		"Layer":          report.Layer{},
+		"Package":        report.Package{},
+		"Finding":        report.Finding{},
+		"Analyzer":       report.Analyzer{},
+		"Health":         healthResponse{},
+		"Policy":         policy.Policy{},
+		"DBInfo":         vulndb.Info{},
+		"ImportResult":   vulndb.ImportResult{},
+		"PackageHit":     store.PackageHit{},
+		"VulnHit":        store.VulnHit{},
+		"PackageRef":     report.PackageRef{},
+		"Suppression":    report.Suppression{},
+		"Recommendation": report.Recommendation{},
 	} {
 		var want []string
 		rt := reflect.TypeOf(v)

@@ -14,7 +14,12 @@ type historyResponse struct {
 }
 
 func (h *handler) serveReport(w http.ResponseWriter, r *http.Request) {
-	if !checkQuery(w, r) {
+	q, ok := query(w, r, "format")
+	if !ok {
+		return
+	}
+	format, ok := reportFormat(w, r, q)
+	if !ok {
 		return
 	}
 	d, ok := pathDigest(w, r)
@@ -26,7 +31,7 @@ func (h *handler) serveReport(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	h.writeReport(w, r, rep, format)
 }
 
 func (h *handler) serveReportHistory(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +54,11 @@ func (h *handler) serveReportHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serveReportForImage(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "image")
+	q, ok := query(w, r, "image", "format")
+	if !ok {
+		return
+	}
+	format, ok := reportFormat(w, r, q)
 	if !ok {
 		return
 	}
@@ -63,7 +72,7 @@ func (h *handler) serveReportForImage(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	h.writeReport(w, r, rep, format)
 }
 
 // pathDigest returns the {digest} path value, or writes 400 unless it is a

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/assayhq/assay/daemon/policy"
 	"github.com/assayhq/assay/daemon/scans"
 )
 
@@ -14,6 +16,11 @@ import (
 type submitRequest struct {
 	Image    string `json:"image"`
 	Platform string `json:"platform,omitempty"`
+	// Policy is added to the configured policy for this scan's report:
+	// min_severity, only_fixed and ignore rules. VEX documents are
+	// configured (policy.vex), not sent: the daemon does not read files a
+	// client names.
+	Policy *policy.Policy `json:"policy,omitempty"`
 }
 
 // submitResponse is a scan plus whether an existing one was returned.
@@ -44,7 +51,26 @@ func (h *handler) serveSubmit(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "image is required")
 		return
 	}
-	s, created, err := h.o.Service.Submit(r.Context(), scans.Request{Image: req.Image, Platform: req.Platform, Trigger: "api"})
+	sr := scans.Request{Image: req.Image, Platform: req.Platform, Trigger: "api"}
+	if p := req.Policy; p != nil {
+		if len(p.VEX) > 0 {
+			badRequest(w, "policy.vex: VEX documents are configured on the daemon (policy.vex), not sent with a scan")
+			return
+		}
+		if err := p.Validate(); err != nil {
+			badRequest(w, "policy: %v", err)
+			return
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			h.serviceError(w, r, err)
+			return
+		}
+		if string(b) != "{}" {
+			sr.Policy = b
+		}
+	}
+	s, created, err := h.o.Service.Submit(r.Context(), sr)
 	if err != nil {
 		h.serviceError(w, r, err)
 		return

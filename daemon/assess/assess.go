@@ -101,7 +101,7 @@ func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 	}
 	rep.Findings = append(findings, matched...)
 	rep.Warnings = slices.DeleteFunc(rep.Warnings, func(w string) bool {
-		return strings.HasPrefix(w, warnMatch) || strings.HasPrefix(w, warnCoverage) || strings.HasPrefix(w, policy.WarningPrefix)
+		return strings.HasPrefix(w, warnMatch) || strings.HasPrefix(w, warnCoverage) // policy replaces its own
 	})
 	for _, w := range warnings {
 		rep.Warnings = append(rep.Warnings, warnMatch+w)

@@ -6,6 +6,8 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,7 +109,12 @@ func (q *Queue) Submit(ctx context.Context, req scans.Request) (scans.Scan, bool
 	if err != nil {
 		return scans.Scan{}, false, err
 	}
-	sc := scans.Scan{Image: req.Image, Platform: req.Platform, Trigger: req.Trigger, DedupeKey: key}
+	if len(req.Policy) > 0 {
+		// The same image with another policy is another report.
+		sum := sha256.Sum256(req.Policy)
+		key += "|policy:" + hex.EncodeToString(sum[:8])
+	}
+	sc := scans.Scan{Image: req.Image, Platform: req.Platform, Trigger: req.Trigger, Policy: req.Policy, DedupeKey: key}
 	if ref, err := name.NewDigest(req.Image); err == nil {
 		sc.Digest = ref.DigestStr()
 	}

@@ -3,10 +3,11 @@
 // report.
 //
 // Acquisition is through containerd (pull, unpack, read-only view, limits,
-// clean-up); the enabled analyzer plugins run in sandboxes over the view.
-// Vulnerability matching does not exist yet: findings come only from
-// analyzers that report them. With no analyzer enabled every report is
-// "incomplete": a scan that did not look is never called healthy.
+// clean-up); the enabled analyzer plugins run in sandboxes over the view;
+// the inventory is then assessed (daemon/assess: matched against the
+// vulnerability database, filtered by policy, given a verdict). With no
+// analyzer enabled every report is "incomplete": a scan that did not look
+// is never called healthy.
 package scan
 
 import (
@@ -21,11 +22,6 @@ import (
 	"github.com/assayhq/assay/daemon/scans"
 )
 
-// NoMatchingWarning is on every report until vulnerability matching exists:
-// an inventory that was not matched against advisories proves nothing, so
-// such a scan is never called healthy.
-const NoMatchingWarning = "vulnerability matching is not available in this version of assayd: packages were inventoried but not matched against advisories"
-
 // NoAnalyzersWarning is the warning of a scan that ran no analyzer.
 const NoAnalyzersWarning = "no analyzer is enabled (plugins.enabled): the image content was not examined"
 
@@ -39,10 +35,17 @@ type Acquirer interface {
 	Acquire(ctx context.Context, scanID, ref, platform string) (*images.Image, error)
 }
 
+// Assessor matches a report's inventory and decides its verdict
+// (daemon/assess).
+type Assessor interface {
+	Assess(ctx context.Context, rep *report.Report) error
+}
+
 // Scanner is the daemon's scanner.
 type Scanner struct {
 	Images    Acquirer
 	Analyzers Analyzers
+	Assessor  Assessor
 	// Platforms are the configured platforms, the first one the default.
 	Platforms []string
 	// Spawn queues a scan of another platform of the same index.
@@ -76,29 +79,24 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	}
 	progress(scans.Matching)
 	rep := &report.Report{
-		Image:        sc.Image,
-		Digest:       img.Digest,
-		Platform:     img.Platform,
-		ScannedAt:    time.Now().UTC(),
-		ConfigDigest: img.ConfigDigest,
-		Layers:       img.Layers,
-		Packages:     res.Packages,
-		Findings:     res.Findings,
-		Analyzers:    res.Analyzers,
-		Warnings:     res.Warnings,
+		Image:         sc.Image,
+		Digest:        img.Digest,
+		Platform:      img.Platform,
+		ScannedAt:     time.Now().UTC(),
+		ConfigDigest:  img.ConfigDigest,
+		Layers:        img.Layers,
+		Packages:      res.Packages,
+		Findings:      res.Findings,
+		Analyzers:     res.Analyzers,
+		Warnings:      res.Warnings,
+		Trigger:       sc.Trigger,
+		RequestPolicy: sc.Policy,
 	}
 	if len(res.Analyzers) == 0 {
 		rep.Warnings = append(rep.Warnings, NoAnalyzersWarning)
 	}
-	for _, f := range rep.Findings {
-		rep.Summary.Add(f.Severity)
-	}
-	rep.Verdict = report.DecideVerdict(rep.Analyzers, len(rep.Findings))
-	// Without a matcher "no findings" means "not looked for": only an
-	// unhealthy verdict (an analyzer's own finding) can stand.
-	rep.Warnings = append(rep.Warnings, NoMatchingWarning)
-	if rep.Verdict == report.Healthy {
-		rep.Verdict = report.Incomplete
+	if err := s.Assessor.Assess(ctx, rep); err != nil {
+		return nil, err
 	}
 	return rep, nil
 }

@@ -4,6 +4,7 @@
 package scans
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -50,6 +51,9 @@ type Request struct {
 	Platform string `json:"platform,omitempty"`
 	// Trigger says where the request came from: api, webhook, containerd.
 	Trigger string `json:"trigger,omitempty"`
+	// Policy is added to the configured policy for this scan's report (a
+	// daemon/policy.Policy as JSON; the API validates it).
+	Policy json.RawMessage `json:"policy,omitempty"`
 }
 
 // Scan is the durable record of one scan.
@@ -58,6 +62,8 @@ type Scan struct {
 	Image    string `json:"image"`
 	Platform string `json:"platform,omitempty"`
 	Trigger  string `json:"trigger,omitempty"`
+	// Policy is the request's policy, kept for its report.
+	Policy json.RawMessage `json:"policy,omitempty"`
 	// DedupeKey identifies "the same image" while the scan is queued or running.
 	DedupeKey string `json:"-"`
 	// Digest is the manifest digest, known once resolved (or from the reference).
