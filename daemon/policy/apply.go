@@ -32,9 +32,10 @@ type Compiled struct {
 	vex         []statement
 }
 
-// warnPrefix starts every warning Apply adds, so that a second Apply can
-// remove them before adding its own.
-const warnPrefix = "policy: "
+// WarningPrefix starts every warning Apply adds to a report (expired
+// ignore rules, fixes that cannot be ordered), so that a later Apply can
+// remove them before adding its own, and callers can tell them apart.
+const WarningPrefix = "policy: "
 
 // Compile validates the policy and loads its OpenVEX documents. Errors
 // name the setting, rule or file at fault, and are errdefs.ErrInvalid
@@ -81,12 +82,12 @@ func (c *Compiled) Apply(r *report.Report, now time.Time) {
 		return
 	}
 	r.Recommendations = nil
-	r.Warnings = slices.DeleteFunc(r.Warnings, func(w string) bool { return strings.HasPrefix(w, warnPrefix) })
+	r.Warnings = slices.DeleteFunc(r.Warnings, func(w string) bool { return strings.HasPrefix(w, WarningPrefix) })
 
 	for _, ru := range c.rules {
 		if ru.expired(now) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s%s expired on %s and no longer applies",
-				warnPrefix, ru.label(ru.n), formatExpiry(*ru.Expires)))
+				WarningPrefix, ru.label(ru.n), formatExpiry(*ru.Expires)))
 		}
 	}
 
@@ -137,11 +138,12 @@ func (c *Compiled) suppression(r *report.Report, f *report.Finding, locations []
 			Reason: "no fixed version is known, and the policy's only_fixed hides such findings",
 		}
 	}
-	if c.minSeverity != "" && !f.Severity.AtLeast(c.minSeverity) {
+	// A finding of unknown severity is never hidden by min_severity: the
+	// advisory gave no score, which is not the same as a low one (Go's
+	// advisories, for one, carry none).
+	known := f.Severity != "" && f.Severity != report.Unknown
+	if c.minSeverity != "" && c.minSeverity != report.Unknown && known && !f.Severity.AtLeast(c.minSeverity) {
 		sev := f.Severity
-		if sev == "" {
-			sev = report.Unknown
-		}
 		return &report.Suppression{
 			Kind:   report.SuppressedMinSeverity,
 			Reason: fmt.Sprintf("severity %s is below the policy's min_severity %s", sev, c.minSeverity),
@@ -233,8 +235,19 @@ func (c *Compiled) recommend(r *report.Report, inventory map[pkgKey][]string) []
 		}
 	}
 
-	recs := make([]report.Recommendation, 0, len(groups))
+	gs := make([]*group, 0, len(groups))
 	for _, g := range groups {
+		gs = append(gs, g)
+	}
+	slices.SortFunc(gs, func(a, b *group) int {
+		return cmp.Or(
+			cmp.Compare(a.rec.Package.Ecosystem, b.rec.Package.Ecosystem),
+			cmp.Compare(a.rec.Package.Name, b.rec.Package.Name),
+			cmp.Compare(a.rec.Package.Version, b.rec.Package.Version),
+		)
+	})
+	recs := make([]report.Recommendation, 0, len(gs))
+	for _, g := range gs {
 		rec := g.rec
 		rec.Findings = sortedUnique(rec.Findings)
 		rec.Unfixed = sortedUnique(rec.Unfixed)
@@ -243,19 +256,12 @@ func (c *Compiled) recommend(r *report.Report, inventory map[pkgKey][]string) []
 			v, err := c.highest(rec.Package.Ecosystem, g.fixed)
 			if err != nil {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("%sno single fixed version is recommended for %s %s %s: %v",
-					warnPrefix, rec.Package.Ecosystem, rec.Package.Name, rec.Package.Version, err))
+					WarningPrefix, rec.Package.Ecosystem, rec.Package.Name, rec.Package.Version, err))
 			}
 			rec.FixedVersion = v
 		}
 		recs = append(recs, rec)
 	}
-	slices.SortFunc(recs, func(a, b report.Recommendation) int {
-		return cmp.Or(
-			cmp.Compare(a.Package.Ecosystem, b.Package.Ecosystem),
-			cmp.Compare(a.Package.Name, b.Package.Name),
-			cmp.Compare(a.Package.Version, b.Package.Version),
-		)
-	})
 	return recs
 }
 
