@@ -16,6 +16,7 @@ var Names = []string{
 	"apk",
 	"dpkg",
 	"gobinary",
+	"java",
 	"npm",
 	"python",
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/assayhq/assay/analyzers/apk"
 	"github.com/assayhq/assay/analyzers/dpkg"
 	"github.com/assayhq/assay/analyzers/gobinary"
+	"github.com/assayhq/assay/analyzers/java"
 	"github.com/assayhq/assay/analyzers/npm"
 	"github.com/assayhq/assay/analyzers/python"
 	"github.com/assayhq/assay/plugins/sdk"
@@ -22,6 +23,7 @@ var implementations = map[string]sdk.Analyzer{
 	"apk":      apk.Analyzer{},
 	"dpkg":     dpkg.Analyzer{},
 	"gobinary": gobinary.Analyzer{},
+	"java":     java.Analyzer{},
 	"npm":      npm.Analyzer{},
 	"python":   python.Analyzer{},
 }
