@@ -9,7 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,7 +58,7 @@ func run(ref, platform string, files []string) error {
 		if !ok || !strings.HasPrefix(dest, "/") {
 			return fmt.Errorf("%q: want SRC:/absolute/dest", f)
 		}
-		if err := addFile(tw, src, strings.TrimPrefix(dest, "/")); err != nil {
+		if err := addTree(tw, src, strings.TrimPrefix(dest, "/")); err != nil {
 			return err
 		}
 	}
@@ -92,6 +95,28 @@ func run(ref, platform string, files []string) error {
 	}
 	fmt.Printf("%s@%s\n", r.Context().Name(), d)
 	return nil
+}
+
+// addTree writes the file src at dest, or the regular files under the
+// directory src below dest.
+func addTree(tw *tar.Writer, src, dest string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return addFile(tw, src, dest)
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		return addFile(tw, p, path.Join(dest, filepath.ToSlash(rel)))
+	})
 }
 
 // addFile writes src at dest with its parent directories.
