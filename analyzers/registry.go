@@ -19,4 +19,6 @@ var Names = []string{
 	"java",
 	"npm",
 	"python",
+	"ruby",
+	"rust",
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/assayhq/assay/analyzers/java"
 	"github.com/assayhq/assay/analyzers/npm"
 	"github.com/assayhq/assay/analyzers/python"
+	"github.com/assayhq/assay/analyzers/ruby"
+	"github.com/assayhq/assay/analyzers/rust"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -26,6 +28,8 @@ var implementations = map[string]sdk.Analyzer{
 	"java":     java.Analyzer{},
 	"npm":      npm.Analyzer{},
 	"python":   python.Analyzer{},
+	"ruby":     ruby.Analyzer{},
+	"rust":     rust.Analyzer{},
 }
 
 // The manifest's rule for plugin names (docs/plugins.md).
