@@ -45,6 +45,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, f
 		Caps:           sdk.Resources{MemoryBytes: cfg.Sandbox.Memory, Pids: int64(cfg.Sandbox.Pids), Timeout: cfg.Sandbox.Timeout},
 		MaxFileBytes:   64 << 20,
 		MaxFiles:       1_000_000,
+		Parallel:       cfg.Sandbox.Parallel,
 		Logger:         log,
 	}
 	stop := func() {}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/assayhq/assay/daemon/images"
@@ -45,7 +46,9 @@ type Options struct {
 	// MaxFileBytes and MaxFiles are passed to plugins to bound their walk.
 	MaxFileBytes int64
 	MaxFiles     int64
-	Logger       *slog.Logger
+	// Parallel is how many plugins of one scan run at once (at least 1).
+	Parallel int
+	Logger   *slog.Logger
 }
 
 // Analyzers runs the enabled plugins.
@@ -96,9 +99,10 @@ type Result struct {
 	Analyzers []report.Analyzer
 }
 
-// Run runs every enabled plugin over img, one after the other. A plugin
-// that fails or times out is recorded with its status and reason; the
-// others still run.
+// Run runs every enabled plugin over img, Options.Parallel at a time, and
+// merges what they found in the order of plugins.enabled. A plugin that
+// fails or times out is recorded with its status and reason; the others
+// still run.
 func (a *Analyzers) Run(ctx context.Context, img *images.Image) (*Result, error) {
 	res := &Result{Packages: []report.Package{}, Findings: []report.Finding{}, Analyzers: []report.Analyzer{}}
 	if len(a.manifests) == 0 {
@@ -127,11 +131,38 @@ func (a *Analyzers) Run(ctx context.Context, img *images.Image) (*Result, error)
 		MaxFileBytes: a.o.MaxFileBytes,
 		MaxFiles:     a.o.MaxFiles,
 	}
-	for _, m := range a.manifests {
+	parallel := max(a.o.Parallel, 1)
+	sem := make(chan struct{}, parallel)
+	each := make([]*Result, len(a.manifests))
+	recs := make([]report.Analyzer, len(a.manifests))
+	var wg sync.WaitGroup
+	for i, m := range a.manifests {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if err := ctx.Err(); err != nil {
+			wg.Wait()
 			return nil, err
 		}
-		res.Analyzers = append(res.Analyzers, a.runOne(ctx, h, m, req, res))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			one := &Result{}
+			recs[i] = a.runOne(ctx, h, m, req, one)
+			each[i] = one
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i := range a.manifests {
+		res.Packages = append(res.Packages, each[i].Packages...)
+		res.Findings = append(res.Findings, each[i].Findings...)
+		res.Warnings = append(res.Warnings, each[i].Warnings...)
+		res.Analyzers = append(res.Analyzers, recs[i])
 	}
 	return res, nil
 }

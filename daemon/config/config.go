@@ -164,6 +164,8 @@ type Sandbox struct {
 	MaxResultBytes int64 `mapstructure:"max_result_bytes" yaml:"max_result_bytes"`
 	// StartTimeout bounds a plugin's handshake once it is started.
 	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
+	// Parallel is how many analyzers of one scan run at once.
+	Parallel int `mapstructure:"parallel" yaml:"parallel"`
 }
 
 // IDs returns IDRange parsed: the first host id mapped and how many are.
@@ -343,6 +345,7 @@ func Default() Config {
 			TmpfsBytes:     16 << 20,
 			MaxResultBytes: 64 << 20,
 			StartTimeout:   10 * time.Second,
+			Parallel:       2,
 		},
 		VulnDB: VulnDB{
 			Sources:         nil,
@@ -578,6 +581,7 @@ func (c *Config) validate() []*keyError {
 	sizeBetween("sandbox.tmpfs_bytes", c.Sandbox.TmpfsBytes, 1<<20, 1<<30)
 	positiveSize("sandbox.max_result_bytes", c.Sandbox.MaxResultBytes)
 	positive("sandbox.start_timeout", c.Sandbox.StartTimeout)
+	between("sandbox.parallel", c.Sandbox.Parallel, 1, 16)
 
 	for _, src := range c.VulnDB.Sources {
 		if err := checkSource(src); err != nil {

@@ -352,6 +352,7 @@ scan:
 					TmpfsBytes:     1 << 20,
 					MaxResultBytes: 1 << 20,
 					StartTimeout:   2 * time.Second,
+					Parallel:       2,
 				}
 				c.Scan.Timeout = 6 * time.Minute
 			},
@@ -381,6 +382,7 @@ scan:
 					TmpfsBytes:     1 << 30,
 					MaxResultBytes: 1,
 					StartTimeout:   time.Millisecond,
+					Parallel:       2,
 				}
 			},
 		},
@@ -1253,7 +1255,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		Plugins: Plugins{Dir: "/opt/assay plugins", Enabled: []string{"secrets", "sbom.v2"}},
 		Sandbox: Sandbox{
 			IDRange: "65536:1", Timeout: 89 * time.Second, Memory: 16 << 20, Pids: 65536,
-			CPUShares: 2, TmpfsBytes: 1 << 30, MaxResultBytes: 1, StartTimeout: 1500 * time.Millisecond,
+			CPUShares: 2, TmpfsBytes: 1 << 30, MaxResultBytes: 1, StartTimeout: 1500 * time.Millisecond, Parallel: 16,
 		},
 		VulnDB: VulnDB{
 			Sources:        []string{"https://osv.example/Go/all.zip", "/var/lib/osv data"},

@@ -118,7 +118,7 @@ type Report struct {
 	RequestPolicy json.RawMessage `json:"request_policy,omitempty"`
 	// Trigger is what produced the report: the scan's trigger, or
 	// "rematch" when a database change re-matched a stored inventory.
-	Trigger string `json:"trigger,omitempty"`
+	Trigger   string     `json:"trigger,omitempty"`
 	Analyzers []Analyzer `json:"analyzers"`
 	// Warnings are things the scan could not do fully (skipped files...).
 	Warnings []string `json:"warnings,omitempty"`
