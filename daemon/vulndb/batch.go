@@ -9,8 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/assayhq/assay/daemon/errdefs"
 )
@@ -27,26 +30,41 @@ type batch struct {
 	invalid    int
 	duplicates int
 	errs       []string
-	bytes      int64 // uncompressed record bytes read
-	expected   int   // records the inputs announce, for refusing early
+	bytes      atomic.Int64 // uncompressed record bytes read
+	expected   int          // records the inputs announce, for refusing early
 }
 
 // limits are the bounds on what one batch may read.
 type limits struct {
-	maxArchive     int64
-	maxRecord      int64
-	maxTotal       int64
-	invalidPercent float64 // fraction, 0..1
+	maxArchive      int64
+	maxRecord       int64
+	maxTotal        int64
+	invalidFraction float64 // 0..1
 }
 
 func newBatch(lim limits) *batch {
 	return &batch{lim: lim, recs: map[string]*record{}}
 }
 
+// unit is one record to read: a file or a zip entry.
+type unit struct {
+	where string // for messages: a path, or an archive and a quoted entry name
+	read  func() ([]byte, error)
+}
+
+// item is one unit read and parsed.
+type item struct {
+	seq   int
+	where string
+	rec   *record
+	err   error // this record is invalid
+	fatal error // the whole batch is refused
+}
+
 // tooManyInvalid says whether invalid records exceed the tolerated fraction
 // of n records.
 func (b *batch) tooManyInvalid(n int) bool {
-	return float64(b.invalid) > b.lim.invalidPercent*float64(n)
+	return float64(b.invalid) > b.lim.invalidFraction*float64(n)
 }
 
 // fail counts one invalid record. It returns an error that refuses the
@@ -69,28 +87,87 @@ func (b *batch) refuse() error {
 		first = " (first: " + b.errs[0] + ")"
 	}
 	return fmt.Errorf("%d invalid OSV records%s, more than %g%% of the input; refusing all of it: %w",
-		b.invalid, first, b.lim.invalidPercent*100, errdefs.ErrInvalid)
+		b.invalid, first, b.lim.invalidFraction*100, errdefs.ErrInvalid)
 }
 
-// add verifies one record's bytes.
-func (b *batch) add(where string, raw []byte) error {
-	b.bytes += int64(len(raw))
-	if b.bytes > b.lim.maxTotal {
-		return fmt.Errorf("the input holds more than %d bytes of records, the limit: %w", b.lim.maxTotal, errdefs.ErrInvalid)
+// collect takes one parsed unit into the batch. Units arrive in any order;
+// of two versions of one id the newer (modified) wins, then the later in
+// input order.
+func (b *batch) collect(it item) error {
+	if it.fatal != nil {
+		return it.fatal
 	}
-	r, err := parseRecord(raw)
-	if err != nil {
-		return b.fail(where, err)
+	if it.err != nil {
+		return b.fail(it.where, it.err)
 	}
 	b.parsed++
+	r := it.rec
+	r.seq = it.seq
 	if old, ok := b.recs[r.id]; ok {
 		b.duplicates++
-		if old.modified.After(r.modified) {
-			return nil // keep the newer version
+		if old.modified.After(r.modified) || (old.modified.Equal(r.modified) && old.seq > r.seq) {
+			return nil
 		}
 	}
 	b.recs[r.id] = r
 	return nil
+}
+
+// read reads and parses units on every CPU. It stops at the first error
+// that refuses the whole batch, or when ctx is done.
+func (b *batch) read(ctx context.Context, units []unit) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make(chan item, 64)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(units) || ctx.Err() != nil {
+					return
+				}
+				out <- b.readUnit(i, units[i])
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	var stop error
+	for it := range out { // drained to the end, so no worker is left blocked
+		if stop != nil {
+			continue
+		}
+		if err := b.collect(it); err != nil {
+			stop = err
+			cancel()
+		}
+	}
+	if err := parent.Err(); err != nil {
+		return err
+	}
+	return stop
+}
+
+func (b *batch) readUnit(seq int, u unit) item {
+	it := item{seq: seq, where: u.where}
+	raw, err := u.read()
+	if err != nil {
+		it.err = err
+		return it
+	}
+	if total := b.bytes.Add(int64(len(raw))); total > b.lim.maxTotal {
+		it.fatal = fmt.Errorf("the input holds more than %d bytes of records, the limit: %w", b.lim.maxTotal, errdefs.ErrInvalid)
+		return it
+	}
+	it.rec, it.err = parseRecord(raw)
+	return it
 }
 
 // finish checks the batch as a whole once everything is read.
@@ -129,16 +206,11 @@ func (b *batch) withdrawn() int {
 // archives. Every input is listed first, so that the number of records is
 // known before any is parsed.
 func (b *batch) readPaths(ctx context.Context, paths []string) error {
-	var jsonFiles []string
-	type zipInput struct {
-		path string
-		f    *os.File
-		zr   *zip.Reader
-	}
-	var zips []zipInput
+	var units []unit
+	var files []*os.File
 	defer func() {
-		for _, z := range zips {
-			z.f.Close()
+		for _, f := range files {
+			f.Close()
 		}
 	}()
 	for _, p := range paths {
@@ -161,7 +233,7 @@ func (b *batch) readPaths(ctx context.Context, paths []string) error {
 				// Symbolic links are not followed: a directory of records
 				// is read as it is.
 				if d.Type().IsRegular() && isJSONName(d.Name()) {
-					jsonFiles = append(jsonFiles, path)
+					units = append(units, b.fileUnit(path))
 				}
 				return nil
 			})
@@ -171,65 +243,51 @@ func (b *batch) readPaths(ctx context.Context, paths []string) error {
 		case !fi.Mode().IsRegular():
 			return fmt.Errorf("%s is neither a directory nor a regular file: %w", p, errdefs.ErrInvalid)
 		case isJSONName(p):
-			jsonFiles = append(jsonFiles, p)
+			units = append(units, b.fileUnit(p))
 		default:
 			f, err := os.Open(p)
 			if err != nil {
 				return err
 			}
+			files = append(files, f)
 			zr, err := b.openZip(f, fi.Size())
 			if err != nil {
-				f.Close()
 				return fmt.Errorf("%s: %w", p, err)
 			}
-			zips = append(zips, zipInput{p, f, zr})
+			units = append(units, b.zipUnits(p, zr)...)
 		}
 	}
-	b.expected = len(jsonFiles)
-	for _, z := range zips {
-		b.expected += len(z.zr.File)
-	}
-	for _, p := range jsonFiles {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := b.readJSONFile(p); err != nil {
-			return err
-		}
-	}
-	for _, z := range zips {
-		if err := b.readZipEntries(ctx, z.path, z.zr); err != nil {
-			return err
-		}
-	}
-	return nil
+	b.expected += len(units)
+	return b.read(ctx, units)
 }
 
 func isJSONName(name string) bool {
 	return strings.HasSuffix(strings.ToLower(name), ".json")
 }
 
-func (b *batch) readJSONFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return b.fail(path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return b.fail(path, err)
-	}
-	if fi.Size() > b.lim.maxRecord {
-		return b.fail(path, fmt.Errorf("%d bytes, larger than the %d-byte limit for one record", fi.Size(), b.lim.maxRecord))
-	}
-	raw, err := io.ReadAll(io.LimitReader(f, b.lim.maxRecord+1))
-	if err != nil {
-		return b.fail(path, err)
-	}
-	if int64(len(raw)) > b.lim.maxRecord {
-		return b.fail(path, fmt.Errorf("larger than the %d-byte limit for one record", b.lim.maxRecord))
-	}
-	return b.add(path, raw)
+func (b *batch) fileUnit(path string) unit {
+	return unit{where: path, read: func() ([]byte, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if fi.Size() > b.lim.maxRecord {
+			return nil, fmt.Errorf("%d bytes, larger than the %d-byte limit for one record", fi.Size(), b.lim.maxRecord)
+		}
+		raw, err := io.ReadAll(io.LimitReader(f, b.lim.maxRecord+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(raw)) > b.lim.maxRecord {
+			return nil, fmt.Errorf("larger than the %d-byte limit for one record", b.lim.maxRecord)
+		}
+		return raw, nil
+	}}
 }
 
 // openZip opens an archive of size bytes, refusing it when it is larger
@@ -253,37 +311,30 @@ func (b *batch) readZip(ctx context.Context, label string, r io.ReaderAt, size i
 	if err != nil {
 		return err
 	}
-	b.expected += len(zr.File)
-	return b.readZipEntries(ctx, label, zr)
+	units := b.zipUnits(label, zr)
+	b.expected += len(units)
+	return b.read(ctx, units)
 }
 
-func (b *batch) readZipEntries(ctx context.Context, label string, zr *zip.Reader) error {
+// zipUnits lists an archive's *.json entries. (archive/zip reads entries
+// of one archive concurrently through its io.ReaderAt.)
+func (b *batch) zipUnits(label string, zr *zip.Reader) []unit {
+	var units []unit
 	for _, f := range zr.File {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		if f.FileInfo().IsDir() || !isJSONName(f.Name) {
 			continue
 		}
-		where := fmt.Sprintf("%s: entry %q", label, f.Name)
-		if f.UncompressedSize64 > uint64(b.lim.maxRecord) {
-			if err := b.fail(where, fmt.Errorf("%d bytes uncompressed, larger than the %d-byte limit for one record (refused unread)", f.UncompressedSize64, b.lim.maxRecord)); err != nil {
-				return err
-			}
-			continue
-		}
-		raw, err := readZipEntry(f, b.lim.maxRecord)
-		if err != nil {
-			if err := b.fail(where, err); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := b.add(where, raw); err != nil {
-			return err
-		}
+		units = append(units, unit{
+			where: fmt.Sprintf("%s: entry %q", label, f.Name),
+			read: func() ([]byte, error) {
+				if f.UncompressedSize64 > uint64(b.lim.maxRecord) {
+					return nil, fmt.Errorf("%d bytes uncompressed, larger than the %d-byte limit for one record (refused unread)", f.UncompressedSize64, b.lim.maxRecord)
+				}
+				return readZipEntry(f, b.lim.maxRecord)
+			},
+		})
 	}
-	return nil
+	return units
 }
 
 // readZipEntry reads at most max bytes of an entry. The entry's declared
@@ -296,10 +347,12 @@ func readZipEntry(f *zip.File, max int64) ([]byte, error) {
 	}
 	defer rc.Close()
 	raw, err := io.ReadAll(io.LimitReader(rc, max+1))
-	if err != nil {
+	switch {
+	case errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum):
+		return nil, fmt.Errorf("corrupt entry: its data does not match its header (a zip bomb?): %w", err)
+	case err != nil:
 		return nil, err
-	}
-	if int64(len(raw)) > max {
+	case int64(len(raw)) > max:
 		return nil, fmt.Errorf("inflates to more than the %d-byte limit for one record (a zip bomb?)", max)
 	}
 	return raw, nil

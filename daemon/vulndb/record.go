@@ -29,6 +29,7 @@ type record struct {
 	withdrawn bool
 	packages  []pkgKey // distinct (ecosystem, normalized name)
 	aliases   []string // distinct aliases and upstream ids, the record's own id excluded
+	seq       int      // position in the input, set by batch.collect
 }
 
 // pkgKey is one index entry's package.

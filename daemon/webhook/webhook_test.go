@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -384,7 +385,7 @@ func TestRealisticEnvelope(t *testing.T) {
 	wantCounts(t, w, counts{Accepted: 1, Ignored: 2})
 	got := f.sub.requests()
 	want := []scans.Request{{Image: "mirror.internal:5000/library/debian@" + manifestDigest, Trigger: "webhook"}}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("submitted %+v, want %+v", got, want)
 	}
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {

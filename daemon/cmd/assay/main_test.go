@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -251,7 +252,7 @@ func TestScanWaitTable(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	f.mu.Lock()
-	if len(f.submitted) != 1 || f.submitted[0] != (scans.Request{Image: "registry.test/app:1", Platform: "linux/amd64"}) {
+	if len(f.submitted) != 1 || !reflect.DeepEqual(f.submitted[0], scans.Request{Image: "registry.test/app:1", Platform: "linux/amd64"}) {
 		t.Errorf("submitted %+v", f.submitted)
 	}
 	f.mu.Unlock()

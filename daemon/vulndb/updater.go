@@ -1,0 +1,331 @@
+package vulndb
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/assayhq/assay/daemon/errdefs"
+)
+
+// DefaultUpdateTimeout bounds one source's fetch and import when
+// Updater.Timeout is zero.
+const DefaultUpdateTimeout = 10 * time.Minute
+
+// Updater keeps the scheduled sources current. Each source is an http(s)
+// URL of an OSV zip archive (fetched with If-None-Match / If-Modified-Since),
+// a file:// URL or a local path of a zip, a JSON file or a directory
+// (checked by size and modification time). Each new version of a source
+// replaces that source's records; a failed, invalid or suspicious version
+// (no records, or fewer than half of the current ones) is refused, its
+// error recorded in the source's metadata, and the old data kept.
+type Updater struct {
+	DB      *DB
+	Sources []string
+	// Interval between runs; 0 runs once at start only.
+	Interval time.Duration
+	// Client fetches http(s) sources; nil means http.DefaultClient.
+	Client *http.Client
+	// Timeout bounds one source's fetch and import (DefaultUpdateTimeout
+	// when zero).
+	Timeout time.Duration
+	// OnChange, if set, is called after a run that changed records (the
+	// daemon re-matches stored inventories then).
+	OnChange func(context.Context)
+	Logger   *slog.Logger
+
+	mu sync.Mutex // one update at a time
+}
+
+// Run updates every source at once and then every Interval until ctx is
+// done. Errors are logged and recorded per source, never fatal.
+func (u *Updater) Run(ctx context.Context) {
+	log := u.logger()
+	if len(u.Sources) == 0 {
+		log.Info("vulndb: no sources configured; the database changes only by import")
+		return
+	}
+	if err := u.UpdateOnce(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("vulndb: update failed; keeping the previous data", "err", err)
+	}
+	if u.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(u.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := u.UpdateOnce(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("vulndb: update failed; keeping the previous data", "err", err)
+			}
+		}
+	}
+}
+
+// UpdateOnce updates every source once, then calls OnChange if any
+// changed. The error joins the sources' errors; sources that worked are
+// applied regardless.
+func (u *Updater) UpdateOnce(ctx context.Context) error {
+	var errs []error
+	changed := false
+	for _, src := range u.sources() {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		res, err := u.Update(ctx, src, false)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		changed = changed || res.Changed()
+	}
+	if changed && u.OnChange != nil {
+		u.OnChange(ctx)
+	}
+	return errors.Join(errs...)
+}
+
+func (u *Updater) sources() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range u.Sources {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (u *Updater) logger() *slog.Logger {
+	if u.Logger != nil {
+		return u.Logger
+	}
+	return slog.Default()
+}
+
+// Update fetches and applies one configured source. force accepts a new
+// version with fewer than half of the source's current records. It does
+// not call OnChange.
+func (u *Updater) Update(ctx context.Context, source string, force bool) (res ImportResult, err error) {
+	found := false
+	for _, s := range u.Sources {
+		found = found || s == source
+	}
+	if !found {
+		return ImportResult{Source: source}, fmt.Errorf("vulndb: %q is not a configured source: %w", source, errdefs.ErrNotFound)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	log := u.logger().With("source", source)
+	start := time.Now()
+	timeout := u.Timeout
+	if timeout <= 0 {
+		timeout = DefaultUpdateTimeout
+	}
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	defer func() {
+		// A bad source must never take the daemon down.
+		if p := recover(); p != nil {
+			log.Error("vulndb: update panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("vulndb: update of %s failed unexpectedly: %v", source, p)
+		}
+		res.Duration = time.Since(start)
+		if err != nil {
+			if rerr := u.DB.recordAttempt(ctx, source, source, err); rerr != nil {
+				log.Error("vulndb: cannot record the failed update", "err", rerr)
+			}
+			log.Warn("vulndb: update failed; keeping the previous data", "err", err, "duration", res.Duration)
+			return
+		}
+		if res.NotModified {
+			log.Debug("vulndb: source not modified", "duration", res.Duration)
+			return
+		}
+		log.Info("vulndb: source updated", "records", res.Records, "added", res.Added, "updated", res.Updated,
+			"removed", res.Removed, "unchanged", res.Unchanged, "withdrawn", res.Withdrawn, "invalid", res.Invalid,
+			"duration", res.Duration)
+	}()
+	res, err = u.update(fctx, source, force)
+	if err != nil {
+		err = fmt.Errorf("vulndb: update %s: %w", source, err)
+	}
+	return res, err
+}
+
+func (u *Updater) update(ctx context.Context, source string, force bool) (ImportResult, error) {
+	info, _, err := u.DB.source(ctx, source)
+	if err != nil {
+		return ImportResult{Source: source}, err
+	}
+	switch {
+	case strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://"):
+		return u.updateHTTP(ctx, source, info, force)
+	case strings.HasPrefix(source, "file://"):
+		p, err := url.Parse(source)
+		if err != nil || p.Path == "" || (p.Host != "" && p.Host != "localhost") {
+			return ImportResult{Source: source}, fmt.Errorf("%q is not a usable file:// URL: %w", source, errdefs.ErrInvalid)
+		}
+		return u.updateLocal(ctx, source, p.Path, info, force)
+	case strings.Contains(source, "://"):
+		return ImportResult{Source: source}, fmt.Errorf("unsupported URL scheme in %q (http, https and file are): %w", source, errdefs.ErrInvalid)
+	default:
+		return u.updateLocal(ctx, source, source, info, force)
+	}
+}
+
+// notModified records a successful check that found nothing new.
+func (u *Updater) notModified(ctx context.Context, source string, info SourceInfo) (ImportResult, error) {
+	if err := u.DB.recordAttempt(ctx, source, source, nil); err != nil {
+		return ImportResult{Source: source}, err
+	}
+	return ImportResult{Source: source, NotModified: true, Records: info.Records, Unchanged: info.Records}, nil
+}
+
+func (u *Updater) updateHTTP(ctx context.Context, source string, info SourceInfo, force bool) (ImportResult, error) {
+	res := ImportResult{Source: source}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
+	}
+	// Validators are stored only with the version they describe, and sent
+	// only while that version's records are held.
+	conditional := info.Records > 0
+	if conditional && info.ETag != "" {
+		req.Header.Set("If-None-Match", info.ETag)
+	}
+	if conditional && info.LastModified != "" {
+		req.Header.Set("If-Modified-Since", info.LastModified)
+	}
+	req.Header.Set("User-Agent", "assay-vulndb")
+	client := u.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return res, fmt.Errorf("fetch: %w: %w", err, errdefs.ErrUnavailable)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return u.notModified(ctx, source, info)
+	case http.StatusOK:
+	default:
+		return res, fmt.Errorf("fetch: the server answered %s: %w", resp.Status, errdefs.ErrUnavailable)
+	}
+	max := u.DB.opts.MaxArchiveBytes
+	if resp.ContentLength > max {
+		return res, fmt.Errorf("the archive is %d bytes, larger than the %d-byte limit: %w", resp.ContentLength, max, errdefs.ErrInvalid)
+	}
+	f, err := os.CreateTemp(u.DB.opts.TempDir, downloadPattern)
+	if err != nil {
+		return res, fmt.Errorf("create a temporary file for the download: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	n, err := io.Copy(f, io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return res, fmt.Errorf("download (%d bytes read): %w: %w", n, err, errdefs.ErrUnavailable)
+	}
+	if n > max {
+		return res, fmt.Errorf("the archive is larger than the %d-byte limit: %w", max, errdefs.ErrInvalid)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return res, fmt.Errorf("download truncated: %d of %d bytes: %w", n, resp.ContentLength, errdefs.ErrUnavailable)
+	}
+	b := newBatch(u.DB.opts.limits())
+	if err := b.readZip(ctx, "downloaded archive", f, n); err != nil {
+		return b.result(source), err
+	}
+	etag, lastMod := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	return u.apply(ctx, source, b, force, etag, lastMod)
+}
+
+func (u *Updater) apply(ctx context.Context, source string, b *batch, force bool, etag, lastMod string) (ImportResult, error) {
+	if err := b.finish(); err != nil {
+		return b.result(source), err
+	}
+	return u.DB.apply(ctx, applyRequest{
+		source: source, kind: KindScheduled, url: source, force: force, batch: b,
+		setValidators: func(s *SourceInfo) {
+			s.ETag, s.LastModified = etag, lastMod
+		},
+	})
+}
+
+func (u *Updater) updateLocal(ctx context.Context, source, path string, info SourceInfo, force bool) (ImportResult, error) {
+	res := ImportResult{Source: source}
+	fp, err := fingerprint(ctx, path)
+	if err != nil {
+		return res, err
+	}
+	if info.Records > 0 && info.ETag == fp {
+		return u.notModified(ctx, source, info)
+	}
+	b := newBatch(u.DB.opts.limits())
+	if err := b.readPaths(ctx, []string{path}); err != nil {
+		return b.result(source), err
+	}
+	return u.apply(ctx, source, b, force, fp, "")
+}
+
+// fingerprint is a local source's "ETag": size and modification time of a
+// file, or a hash of every *.json file's path, size and modification time
+// under a directory.
+func fingerprint(ctx context.Context, path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", err, errdefs.ErrUnavailable)
+	}
+	if !fi.IsDir() {
+		return fmt.Sprintf("%d-%d", fi.Size(), fi.ModTime().UnixNano()), nil
+	}
+	var lines []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || !isJSONName(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		lines = append(lines, fmt.Sprintf("%s\x00%d\x00%d\n", p, fi.Size(), fi.ModTime().UnixNano()))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read directory %s: %w", path, err)
+	}
+	sort.Strings(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		io.WriteString(h, l)
+	}
+	return "dir-" + hex.EncodeToString(h.Sum(nil)), nil
+}
