@@ -22,7 +22,7 @@ help:
 # assayd needs cgo (libcontainer's nsenter) and libseccomp (-tags seccomp).
 # Plugins are static binaries with a manifest carrying their sha256:
 # NAME:PACKAGE of each plugin built into bin/plugins.
-PLUGINS := example:./plugins/example/cmd/assay-example dpkg:./analyzers/cmd/assay-dpkg gobinary:./analyzers/cmd/assay-gobinary apk:./analyzers/cmd/assay-apk python:./analyzers/cmd/assay-python npm:./analyzers/cmd/assay-npm java:./analyzers/cmd/assay-java ruby:./analyzers/cmd/assay-ruby rust:./analyzers/cmd/assay-rust
+PLUGINS := example:./plugins/example/cmd/assay-example dpkg:./analyzers/cmd/assay-dpkg gobinary:./analyzers/cmd/assay-gobinary apk:./analyzers/cmd/assay-apk python:./analyzers/cmd/assay-python npm:./analyzers/cmd/assay-npm java:./analyzers/cmd/assay-java ruby:./analyzers/cmd/assay-ruby rust:./analyzers/cmd/assay-rust rpm:./analyzers/cmd/assay-rpm
 
 build: bin/containerd
 	@mkdir -p bin/plugins

@@ -19,6 +19,7 @@ var Names = []string{
 	"java",
 	"npm",
 	"python",
+	"rpm",
 	"ruby",
 	"rust",
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/assayhq/assay/analyzers/java"
 	"github.com/assayhq/assay/analyzers/npm"
 	"github.com/assayhq/assay/analyzers/python"
+	"github.com/assayhq/assay/analyzers/rpm"
 	"github.com/assayhq/assay/analyzers/ruby"
 	"github.com/assayhq/assay/analyzers/rust"
 	"github.com/assayhq/assay/plugins/sdk"
@@ -28,6 +29,7 @@ var implementations = map[string]sdk.Analyzer{
 	"java":     java.Analyzer{},
 	"npm":      npm.Analyzer{},
 	"python":   python.Analyzer{},
+	"rpm":      rpm.Analyzer{},
 	"ruby":     ruby.Analyzer{},
 	"rust":     rust.Analyzer{},
 }
