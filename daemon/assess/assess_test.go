@@ -1,0 +1,144 @@
+package assess
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assayhq/assay/daemon/policy"
+	"github.com/assayhq/assay/daemon/report"
+)
+
+// fakeMatcher reports one finding per package named in vulnerable.
+type fakeMatcher struct{ vulnerable map[string]string }
+
+func (m fakeMatcher) Match(ctx context.Context, pkgs []report.Package) ([]report.Finding, []string, error) {
+	var out []report.Finding
+	for _, p := range pkgs {
+		if id, ok := m.vulnerable[p.Name]; ok && (p.Owner == "") {
+			out = append(out, report.Finding{ID: id, Severity: report.High, FixedVersion: "9.9",
+				Package: report.PackageRef{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version}})
+		}
+	}
+	return out, nil, nil
+}
+
+type fakeDB struct {
+	records    int
+	ecosystems map[string]bool
+}
+
+func (d fakeDB) State(context.Context) (report.DBInfo, error) {
+	return report.DBInfo{Records: d.records, UpdatedAt: time.Unix(1e9, 0)}, nil
+}
+func (d fakeDB) HasEcosystem(_ context.Context, e string) (bool, error) { return d.ecosystems[e], nil }
+
+func newReport() *report.Report {
+	return &report.Report{
+		Digest:    "sha256:aa",
+		Analyzers: []report.Analyzer{{Name: "dpkg", Status: report.AnalyzerOK}},
+		Packages: []report.Package{
+			{Ecosystem: "Debian:12", Name: "perl-base", Version: "5.36"},
+			{Ecosystem: "PyPI", Name: "urllib3", Version: "1.26", Owner: "python3-urllib3"},
+		},
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	ctx := context.Background()
+	covered := fakeDB{records: 10, ecosystems: map[string]bool{"Debian:12": true}}
+	for _, tt := range []struct {
+		name    string
+		a       Assessor
+		want    report.Verdict
+		warning string
+	}{
+		{"findings remain", Assessor{Matcher: fakeMatcher{map[string]string{"perl-base": "CVE-1"}}, DB: covered}, report.Unhealthy, ""},
+		{"nothing found, covered", Assessor{Matcher: fakeMatcher{}, DB: covered, RequireCoverage: true}, report.Healthy, ""},
+		{"empty database", Assessor{Matcher: fakeMatcher{}, DB: fakeDB{}}, report.Incomplete, "holds no advisories"},
+		// The Debian-owned PyPI package is not matched by default, so PyPI
+		// coverage is not needed; with OSOwned it is.
+		{"owned package needs no coverage", Assessor{Matcher: fakeMatcher{}, DB: covered, RequireCoverage: true}, report.Healthy, ""},
+		{"uncovered ecosystem", Assessor{Matcher: fakeMatcher{}, DB: covered, RequireCoverage: true, OSOwned: true}, report.Incomplete, "no advisories for PyPI"},
+		{"uncovered but not required", Assessor{Matcher: fakeMatcher{}, DB: covered, OSOwned: true}, report.Healthy, "no advisories for PyPI"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newReport()
+			if err := tt.a.Assess(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Verdict != tt.want {
+				t.Errorf("verdict %s, want %s (warnings %q)", r.Verdict, tt.want, r.Warnings)
+			}
+			if tt.warning != "" && !strings.Contains(strings.Join(r.Warnings, "\n"), tt.warning) {
+				t.Errorf("warnings %q lack %q", r.Warnings, tt.warning)
+			}
+			if r.VulnDB == nil || r.MatchedAt.IsZero() {
+				t.Errorf("no database state or match time: %+v %v", r.VulnDB, r.MatchedAt)
+			}
+		})
+	}
+}
+
+// Re-assessing replaces matched findings and assess's own warnings but
+// keeps an analyzer's findings and warnings; a scan request's policy is
+// applied again from the report.
+func TestReassessKeepsAnalyzerFindings(t *testing.T) {
+	ctx := context.Background()
+	a := Assessor{Matcher: fakeMatcher{map[string]string{"perl-base": "CVE-1"}}, DB: fakeDB{records: 1, ecosystems: map[string]bool{"Debian:12": true}}}
+	r := newReport()
+	r.Findings = []report.Finding{{ID: "secret-1", Analyzer: "secrets", Severity: report.Critical}}
+	r.Warnings = []string{"dpkg: something skipped"}
+	r.RequestPolicy = []byte(`{"ignore":[{"id":"CVE-1","reason":"accepted"}]}`)
+	for i := 0; i < 2; i++ {
+		if err := a.Assess(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(r.Findings) != 2 {
+		t.Fatalf("%d findings after two assessments, want 2: %+v", len(r.Findings), r.Findings)
+	}
+	var cve *report.Finding
+	for i := range r.Findings {
+		if r.Findings[i].ID == "CVE-1" {
+			cve = &r.Findings[i]
+		}
+	}
+	if cve == nil || cve.Suppressed == nil || cve.Suppressed.Kind != report.SuppressedIgnore {
+		t.Fatalf("the request's ignore rule did not apply: %+v", cve)
+	}
+	if r.Verdict != report.Unhealthy || r.Summary.Critical != 1 || r.Summary.Suppressed != 1 {
+		t.Errorf("verdict %s summary %+v: the analyzer's critical finding remains", r.Verdict, r.Summary)
+	}
+	if len(r.Warnings) != 1 || r.Warnings[0] != "dpkg: something skipped" {
+		t.Errorf("warnings %q", r.Warnings)
+	}
+	if err := (&Assessor{Matcher: fakeMatcher{}, DB: fakeDB{records: 1}, Policy: policy.Policy{MinSeverity: "bogus"}}).Assess(ctx, newReport()); err == nil {
+		t.Error("an invalid policy was accepted")
+	}
+}
+
+func TestChanged(t *testing.T) {
+	a := newReport()
+	a.Findings = []report.Finding{{ID: "CVE-1", Severity: report.High}}
+	b := newReport()
+	b.Findings = []report.Finding{{ID: "CVE-1", Severity: report.High}}
+	if Changed(a, b) {
+		t.Error("equal findings reported as changed")
+	}
+	b.Findings[0].FixedVersion = "2.0"
+	if !Changed(a, b) {
+		t.Error("a new fixed version is a change")
+	}
+	b.Findings[0].FixedVersion = ""
+	b.Findings[0].Suppressed = &report.Suppression{Kind: report.SuppressedVEX}
+	if !Changed(a, b) {
+		t.Error("a suppression is a change")
+	}
+	b.Findings[0].Suppressed = nil
+	b.Verdict = report.Healthy
+	if !Changed(a, b) {
+		t.Error("a verdict change is a change")
+	}
+}
