@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"syscall"
@@ -159,8 +160,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Interval: cfg.VulnDB.UpdateInterval,
 		Timeout:  cfg.VulnDB.Timeout,
 		Client:   updaterClient(),
-		OnChange: rm.Kick,
-		Logger:   log,
+		OnChange: func(ctx context.Context) {
+			debug.FreeOSMemory() // an update held a whole archive in memory
+			rm.Kick(ctx)
+		},
+		Logger: log,
 	}
 	go updater.Run(ctx)
 	vsvc := &vulnService{db: vdb, st: st, tmpDir: cfg.StateDir, changed: rm.Kick}

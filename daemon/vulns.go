@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -199,6 +200,9 @@ func (v *vulnService) ImportDB(ctx context.Context, source string, body io.Reade
 		return vulndb.ImportResult{}, fmt.Errorf("import: reading the upload: %w", err)
 	}
 	res, err := v.db.ImportZip(ctx, source, tmp, n)
+	// An import holds the whole batch in memory; give it back to the
+	// system now rather than keep a scan worker's peak that high.
+	debug.FreeOSMemory()
 	if err != nil {
 		return res, fmt.Errorf("import: %w: %w", err, errdefs.ErrInvalid)
 	}
