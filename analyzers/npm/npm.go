@@ -143,26 +143,23 @@ func (a *analysis) walk() error {
 	for len(stack) > 0 {
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		ents, err := a.list(dir)
-		if err != nil {
+		l, err := a.list(dir)
+		if err != nil && !(errors.Is(err, errStop) && l != nil) {
 			return err
 		}
-		slices.SortFunc(ents, func(x, y fs.DirEntry) int { return strings.Compare(x.Name(), y.Name()) })
-		hasNodeModules := false
+		stop := err
+		slices.Sort(l.subdirs)
 		var files []string
-		var subdirs []string
-		for _, e := range ents {
-			switch {
-			case e.IsDir():
-				if e.Name() == nodeModules {
-					hasNodeModules = true
-				}
-				subdirs = append(subdirs, path.Join(dir, e.Name()))
-			case e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0:
-				if e.Name() == manifestName || e.Name() == lockfileName {
-					files = append(files, e.Name())
-				}
-			}
+		if l.manifest {
+			files = append(files, manifestName)
+		}
+		if l.lockfile {
+			files = append(files, lockfileName)
+		}
+		hasNodeModules := l.nodeModules
+		subdirs := make([]string, len(l.subdirs))
+		for i, name := range l.subdirs {
+			subdirs[i] = path.Join(dir, name)
 		}
 		for _, f := range files {
 			if err := a.ctx.Err(); err != nil {
@@ -179,6 +176,9 @@ func (a *analysis) walk() error {
 				return err
 			}
 		}
+		if stop != nil {
+			return stop
+		}
 		// Pushed in reverse so that they are popped in lexical order.
 		for i := len(subdirs) - 1; i >= 0; i-- {
 			stack = append(stack, subdirs[i])
@@ -187,22 +187,31 @@ func (a *analysis) walk() error {
 	return nil
 }
 
-// list returns the entries of dir, counting them against maxFiles; past
-// the limit it warns and returns errStop. A directory that cannot be
-// listed is warned about and yields nothing.
-func (a *analysis) list(dir string) ([]fs.DirEntry, error) {
+// listing is what the walk keeps of a directory: the names of its
+// subdirectories and whether it holds the files the analyzer reads. A
+// directory of a million entries costs its subdirectories' names, not a
+// million fs.DirEntry values.
+type listing struct {
+	subdirs                         []string
+	manifest, lockfile, nodeModules bool
+}
+
+// list reads dir in batches, counting its entries against maxFiles; past
+// the limit it warns and returns what it read with errStop. A directory
+// that cannot be listed is warned about and yields nothing.
+func (a *analysis) list(dir string) (*listing, error) {
 	if err := a.ctx.Err(); err != nil {
 		return nil, err
 	}
+	l := &listing{}
 	f, err := a.root.Open(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return l, nil
 		}
-		return nil, a.warn(imagePath(dir), "skipped: %v", unwrap(err))
+		return l, a.warn(imagePath(dir), "skipped: %v", unwrap(err))
 	}
 	defer f.Close()
-	var out []fs.DirEntry
 	for {
 		if err := a.ctx.Err(); err != nil {
 			return nil, err
@@ -213,16 +222,29 @@ func (a *analysis) list(dir string) ([]fs.DirEntry, error) {
 				if werr := a.warn("", "more than %d entries in the image: the walk stopped there, at %s", a.maxFiles, imagePath(dir)); werr != nil {
 					return nil, werr
 				}
-				return out, errStop
+				return l, errStop
 			}
 			a.stats.Entries++
-			out = append(out, e)
+			switch name := e.Name(); {
+			case e.IsDir():
+				if name == nodeModules {
+					l.nodeModules = true
+				}
+				l.subdirs = append(l.subdirs, name)
+			case e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0:
+				switch name {
+				case manifestName:
+					l.manifest = true
+				case lockfileName:
+					l.lockfile = true
+				}
+			}
 		}
 		if err == io.EOF || (err == nil && len(batch) == 0) {
-			return out, nil
+			return l, nil
 		}
 		if err != nil {
-			return out, a.warn(imagePath(dir), "listing cut short: %v", unwrap(err))
+			return l, a.warn(imagePath(dir), "listing cut short: %v", unwrap(err))
 		}
 	}
 }
