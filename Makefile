@@ -69,6 +69,7 @@ bench: build
 	ASSAY_E2E=1 ASSAY_BIN=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench . -benchtime 2000x ./e2e/...
 	ASSAY_INTEGRATION=1 ASSAY_CONTAINERD=$(CURDIR)/bin/containerd $(GO) test -count=1 -run '^$$' -bench . -benchtime 5x ./daemon/images/
 	ASSAY_INTEGRATION=1 CGO_ENABLED=1 $(GO) test -tags seccomp -count=1 -run '^$$' -bench . -benchtime 200x ./sandbox/
+	$(GO) test -count=1 -run '^$$' -bench . ./daemon/match/ ./daemon/vulndb/ ./daemon/formats/
 
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2

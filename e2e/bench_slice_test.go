@@ -40,7 +40,7 @@ import (
 //	ASSAY_E2E=1 ASSAY_BIN=$PWD/../bin go test -run '^$' -bench 'PushToReport|ColdScanMultiLayer|DBImport' -benchtime 1x -v .
 
 // benchPlugins are the analyzers the slice benchmarks enable.
-const benchPlugins = "dpkg,gobinary,npm,python,java,ruby,rust"
+const benchPlugins = "dpkg,gobinary,npm,python,java,ruby,rust,rpm"
 
 // benchRuns is how many scans each scan benchmark measures.
 const benchRuns = 5
