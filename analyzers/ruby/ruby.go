@@ -120,32 +120,14 @@ type stats struct {
 	Owned     int // packages given an Owner
 }
 
-// errStop ends the walk once MaxFiles entries were seen.
-var errStop = errors.New("stop")
-
 func (a *analysis) run() error {
-	err := fs.WalkDir(a.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if cerr := a.ctx.Err(); cerr != nil {
-			return cerr
-		}
-		if a.stats.Entries >= a.maxFiles {
-			if werr := a.warn("", "more than %d entries in the image: only the first %d (in lexical order) were looked at", a.maxFiles, a.maxFiles); werr != nil {
-				return werr
-			}
-			return errStop
+	err := imageroot.Walk(a.ctx, a.root, imageroot.WalkOptions{MaxEntries: a.maxFiles}, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			// A directory that could not be listed (in full): its
+			// entries (the rest of them) are not looked at.
+			return a.warn("/"+name, "skipped: %v", err)
 		}
 		a.stats.Entries++
-		if err != nil {
-			// A directory that could not be listed: its entries are
-			// not looked at.
-			if werr := a.warn("/"+name, "skipped: %v", err); werr != nil {
-				return werr
-			}
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
 		if d.IsDir() || !IsSpecification(name) {
 			return nil // directories are walked; links to them are not followed
 		}
@@ -153,7 +135,10 @@ func (a *analysis) run() error {
 		// refused (with a warning) before it is opened.
 		return a.specification("/" + name)
 	})
-	if err != nil && !errors.Is(err, errStop) {
+	if errors.Is(err, imageroot.ErrTooManyEntries) {
+		err = a.warn("", "more than %d entries in the image: only the first %d were looked at", a.maxFiles, a.maxFiles)
+	}
+	if err != nil {
 		return err
 	}
 	slog.InfoContext(a.ctx, "ruby: inventory done",
