@@ -1,7 +1,6 @@
 package python
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
+	"github.com/assayhq/assay/analyzers/dpkgowner"
 	"github.com/assayhq/assay/analyzers/imageroot"
 	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
@@ -30,7 +30,7 @@ const (
 const Ecosystem = "PyPI"
 
 // DpkgInfoDir holds the dpkg file lists (<package>.list) read for Owner.
-const DpkgInfoDir = "/var/lib/dpkg/info"
+const DpkgInfoDir = dpkgowner.InfoDir
 
 // Bounds the analyzer applies when the request sets none (zero). Metadata
 // files are a few KB (a long description makes some a few hundred), dpkg
@@ -88,6 +88,11 @@ func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitt
 	if a.maxFiles <= 0 {
 		a.maxFiles = DefaultMaxFiles
 	}
+	a.lists = &dpkgowner.Lists{
+		Root: root, MaxBytes: a.maxBytes, MaxFiles: a.maxFiles, What: "Python distributions",
+		Keep: func(p string) bool { return strings.HasSuffix(p, ".dist-info") || strings.HasSuffix(p, ".egg-info") },
+		Warn: a.warn,
+	}
 	if err := a.run(); err != nil {
 		return a.stats, fmt.Errorf("python: %w", err)
 	}
@@ -102,11 +107,8 @@ type analysis struct {
 	maxBytes int64
 	maxFiles int64
 
-	// owners maps the image path of each .dist-info or .egg-info a dpkg
-	// file list names to its package; read when the first distribution
-	// is found.
-	owners     map[string]string
-	ownersRead bool
+	// lists finds the dpkg package that ships a file (Owner).
+	lists *dpkgowner.Lists
 
 	warned warncap.Capped
 	stats  stats
@@ -148,6 +150,7 @@ func (a *analysis) run() error {
 	if err != nil {
 		return err
 	}
+	a.stats.Lists = a.lists.Read
 	slog.InfoContext(a.ctx, "python: inventory done",
 		"entries", a.stats.Entries, "metadata", a.stats.Metadata, "malformed", a.stats.Malformed,
 		"dpkg_lists", a.stats.Lists, "packages", a.stats.Packages, "owned", a.stats.Owned)
@@ -205,7 +208,7 @@ func (a *analysis) distribution(dist, meta string) error {
 		}
 		return a.warn(meta, "skipped: %v", err)
 	}
-	owner, err := a.owner(dist)
+	owner, err := a.lists.Owner(a.ctx, dist)
 	if err != nil {
 		return err
 	}
@@ -233,84 +236,4 @@ func (a *analysis) exists(name string) bool {
 // purl returns pkg:pypi/<PEP 503 name>@<version>.
 func purl(name, version string) string {
 	return packageurl.NewPackageURL(packageurl.TypePyPi, "", NormalizeName(name), version, nil, "").ToString()
-}
-
-// owner returns the dpkg package whose file list names dist, reading the
-// file lists the first time.
-func (a *analysis) owner(dist string) (string, error) {
-	if !a.ownersRead {
-		a.ownersRead = true
-		if err := a.readLists(); err != nil {
-			return "", err
-		}
-	}
-	return a.owners[dist], nil
-}
-
-// readLists reads /var/lib/dpkg/info/*.list, keeping only the lines that
-// name a .dist-info or .egg-info. An image without the directory has no
-// owners and no warning.
-func (a *analysis) readLists() error {
-	a.owners = map[string]string{}
-	dir, err := imageroot.Resolve(a.root, DpkgInfoDir)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist) && !a.exists(DpkgInfoDir):
-		return nil
-	default:
-		return a.warn(DpkgInfoDir, "dpkg file lists not read, no package gets an owner: %v", err)
-	}
-	entries, err := fs.ReadDir(a.root.FS(), dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return a.warn(DpkgInfoDir, "dpkg file lists not read, no package gets an owner: %v", err)
-	}
-	n := int64(0)
-	for _, e := range entries {
-		if err := a.ctx.Err(); err != nil {
-			return err
-		}
-		pkg, ok := strings.CutSuffix(e.Name(), ".list")
-		if !ok || pkg == "" {
-			continue
-		}
-		if n >= a.maxFiles {
-			return a.warn(DpkgInfoDir, "more than %d dpkg file lists: only the first %d were read", a.maxFiles, a.maxFiles)
-		}
-		n++
-		if err := a.readList(path.Join(DpkgInfoDir, e.Name()), pkg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readList reads one dpkg file list of package pkg ("python3-six", or
-// "libpython3.11-stdlib:amd64" of a Multi-Arch: same package).
-func (a *analysis) readList(name, pkg string) error {
-	pkg, _, _ = strings.Cut(pkg, ":")
-	f, fi, err := imageroot.OpenRegular(a.root, name, a.maxBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file: its Python distributions get no owner", fi.Size(), a.maxBytes)
-	default:
-		return a.warn(name, "skipped: %v: its Python distributions get no owner", err)
-	}
-	defer f.Close()
-	a.stats.Lists++
-	sc := bufio.NewScanner(imageroot.Limit(f, a.maxBytes))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasSuffix(line, ".dist-info") || strings.HasSuffix(line, ".egg-info") {
-			a.owners[path.Clean("/"+line)] = pkg
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return a.warn(name, "read cut short: %v: some of its Python distributions may get no owner", err)
-	}
-	return nil
 }

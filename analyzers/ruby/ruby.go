@@ -1,7 +1,6 @@
 package ruby
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
+	"github.com/assayhq/assay/analyzers/dpkgowner"
 	"github.com/assayhq/assay/analyzers/imageroot"
 	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
@@ -30,7 +30,7 @@ const (
 const Ecosystem = "RubyGems"
 
 // DpkgInfoDir holds the dpkg file lists (<package>.list) read for Owner.
-const DpkgInfoDir = "/var/lib/dpkg/info"
+const DpkgInfoDir = dpkgowner.InfoDir
 
 // Bounds the analyzer applies when the request sets none (zero).
 // Specifications are a few KB (a long file list makes some a few hundred),
@@ -87,6 +87,11 @@ func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitt
 	if a.maxFiles <= 0 {
 		a.maxFiles = DefaultMaxFiles
 	}
+	a.lists = &dpkgowner.Lists{
+		Root: root, MaxBytes: a.maxBytes, MaxFiles: a.maxFiles, What: "gems",
+		Keep: func(p string) bool { return strings.HasSuffix(p, ".gemspec") },
+		Warn: a.warn,
+	}
 	if err := a.run(); err != nil {
 		return a.stats, fmt.Errorf("ruby: %w", err)
 	}
@@ -101,10 +106,8 @@ type analysis struct {
 	maxBytes int64
 	maxFiles int64
 
-	// owners maps the image path of each .gemspec a dpkg file list names
-	// to its package; read when the first specification is found.
-	owners     map[string]string
-	ownersRead bool
+	// lists finds the dpkg package that ships a file (Owner).
+	lists *dpkgowner.Lists
 
 	warned warncap.Capped
 	stats  stats
@@ -141,6 +144,7 @@ func (a *analysis) run() error {
 	if err != nil {
 		return err
 	}
+	a.stats.Lists = a.lists.Read
 	slog.InfoContext(a.ctx, "ruby: inventory done",
 		"entries", a.stats.Entries, "specifications", a.stats.Specs, "malformed", a.stats.Malformed,
 		"dpkg_lists", a.stats.Lists, "packages", a.stats.Packages, "owned", a.stats.Owned)
@@ -194,7 +198,7 @@ func (a *analysis) specification(name string) error {
 		}
 		return a.warn(name, "skipped: %v", err)
 	}
-	owner, err := a.owner(name)
+	owner, err := a.lists.Owner(a.ctx, name)
 	if err != nil {
 		return err
 	}
@@ -227,83 +231,4 @@ func purl(g Gemspec) string {
 		q = packageurl.Qualifiers{{Key: "platform", Value: g.Platform}}
 	}
 	return packageurl.NewPackageURL(packageurl.TypeGem, "", g.Name, g.Version, q, "").ToString()
-}
-
-// owner returns the dpkg package whose file list names the specification
-// spec, reading the file lists the first time.
-func (a *analysis) owner(spec string) (string, error) {
-	if !a.ownersRead {
-		a.ownersRead = true
-		if err := a.readLists(); err != nil {
-			return "", err
-		}
-	}
-	return a.owners[spec], nil
-}
-
-// readLists reads /var/lib/dpkg/info/*.list, keeping only the lines that
-// name a specification. An image without the directory has no owners and
-// no warning.
-func (a *analysis) readLists() error {
-	a.owners = map[string]string{}
-	dir, err := imageroot.Resolve(a.root, DpkgInfoDir)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist) && !a.exists(DpkgInfoDir):
-		return nil
-	default:
-		return a.warn(DpkgInfoDir, "dpkg file lists not read, no gem gets an owner: %v", err)
-	}
-	entries, err := fs.ReadDir(a.root.FS(), dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return a.warn(DpkgInfoDir, "dpkg file lists not read, no gem gets an owner: %v", err)
-	}
-	n := int64(0)
-	for _, e := range entries {
-		if err := a.ctx.Err(); err != nil {
-			return err
-		}
-		pkg, ok := strings.CutSuffix(e.Name(), ".list")
-		if !ok || pkg == "" {
-			continue
-		}
-		if n >= a.maxFiles {
-			return a.warn(DpkgInfoDir, "more than %d dpkg file lists: only the first %d were read", a.maxFiles, a.maxFiles)
-		}
-		n++
-		if err := a.readList(path.Join(DpkgInfoDir, e.Name()), pkg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readList reads one dpkg file list of package pkg ("ruby-rack", or
-// "libruby3.1:amd64" of a Multi-Arch: same package).
-func (a *analysis) readList(name, pkg string) error {
-	pkg, _, _ = strings.Cut(pkg, ":")
-	f, fi, err := imageroot.OpenRegular(a.root, name, a.maxBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file: its gems get no owner", fi.Size(), a.maxBytes)
-	default:
-		return a.warn(name, "skipped: %v: its gems get no owner", err)
-	}
-	defer f.Close()
-	a.stats.Lists++
-	sc := bufio.NewScanner(imageroot.Limit(f, a.maxBytes))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasSuffix(line, ".gemspec") {
-			a.owners[path.Clean("/"+line)] = pkg
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return a.warn(name, "read cut short: %v: some of its gems may get no owner", err)
-	}
-	return nil
 }
