@@ -199,7 +199,8 @@ func TestDebianInventoryInSandbox(t *testing.T) {
 	if len(rep.Analyzers) != 1 || rep.Analyzers[0].Status != report.AnalyzerOK {
 		t.Fatalf("analyzers: %+v", rep.Analyzers)
 	}
-	// No matcher yet: an unmatched inventory is not "healthy".
+	// The database is empty here: an inventory matched against nothing is
+	// never "healthy".
 	if rep.Verdict != report.Incomplete {
 		t.Fatalf("verdict %s", rep.Verdict)
 	}
