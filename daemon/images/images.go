@@ -409,7 +409,11 @@ func (im *Images) limitHandler(h images.Handler) images.Handler {
 }
 
 // watchUnpack measures the snapshots this scan is unpacking and cancels the
-// pull when they hold more than limits.max_unpacked_bytes.
+// pull when they hold more than limits.max_unpacked_bytes. Measuring walks
+// the growing tree, which costs containerd CPU, so the next measurement
+// comes when even the fastest unpack (maxUnpackRate) could have used the
+// remaining headroom: often while close to the limit, rarely while far
+// from it (between UnpackPoll and maxUnpackPoll).
 func (im *Images) watchUnpack(ctx context.Context, scanID string, cancel context.CancelCauseFunc) {
 	max := im.o.Limits.MaxUnpackedBytes
 	if max <= 0 {
@@ -417,7 +421,7 @@ func (im *Images) watchUnpack(ctx context.Context, scanID string, cancel context
 	}
 	sn := im.c.SnapshotService(Snapshotter)
 	filter := fmt.Sprintf(`labels."%s"==%s`, LabelScan, scanID)
-	t := time.NewTicker(im.o.UnpackPoll)
+	t := time.NewTimer(im.o.UnpackPoll)
 	defer t.Stop()
 	for {
 		select {
@@ -434,14 +438,33 @@ func (im *Images) watchUnpack(ctx context.Context, scanID string, cancel context
 			used += u.Size
 			return nil
 		}, filter)
-		if err != nil {
-			continue
-		}
-		if used > max {
+		if err == nil && used > max {
 			cancel(fmt.Errorf("%w: unpacking reached %d bytes, more than limits.max_unpacked_bytes (%d); stopped", ErrLimit, used, max))
 			return
 		}
+		t.Reset(nextUnpackPoll(max-used, im.o.UnpackPoll))
 	}
+}
+
+// maxUnpackRate is the fastest unpacking assumed, in bytes per second (a
+// fast NVMe disk), and maxUnpackPoll the longest wait between measurements.
+const (
+	maxUnpackRate = 2 << 30
+	maxUnpackPoll = time.Second
+)
+
+// nextUnpackPoll is how long the fastest unpack takes to use headroom
+// bytes, within [min, maxUnpackPoll].
+func nextUnpackPoll(headroom int64, min time.Duration) time.Duration {
+	d := time.Duration(float64(headroom) / maxUnpackRate * float64(time.Second))
+	return max(min, minDuration(d, maxUnpackPoll))
+}
+
+func minDuration(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
 }
 
 // describe fills img from the pulled target: the platform's manifest, its
