@@ -544,3 +544,34 @@ func TestHealth(t *testing.T) {
 		t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", code, stdout, want)
 	}
 }
+
+// scan's policy flags become the request's policy, as the API takes it;
+// a malformed --ignore is a usage error and sends nothing.
+func TestScanPolicyFlags(t *testing.T) {
+	f := &fakeDaemon{polls: progression(scans.Done, report.Healthy, "")}
+	sock := serve(t, f)
+	code, _, stderr := runCLI(t, sock, "scan", "registry.test/app:1", "--min-severity", "high", "--only-fixed",
+		"--ignore", "CVE-2023-4039=not reachable here", "--ignore", "GHSA-xvch-5gv4-984h = dev only")
+	if code != codeOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	f.mu.Lock()
+	got := f.submitted
+	f.mu.Unlock()
+	want := `{"min_severity":"high","only_fixed":true,"ignore":[{"id":"CVE-2023-4039","reason":"not reachable here"},{"id":"GHSA-xvch-5gv4-984h","reason":"dev only"}]}`
+	if len(got) != 1 || string(got[0].Policy) != want {
+		t.Fatalf("submitted %+v, want the policy %s", got, want)
+	}
+
+	for _, bad := range []string{"CVE-2023-4039", "=reason", "CVE-1= "} {
+		code, _, stderr := runCLI(t, sock, "scan", "registry.test/app:1", "--ignore", bad)
+		if code != codeUsage || !strings.Contains(stderr, "ID=REASON") {
+			t.Errorf("--ignore %q: exit %d, stderr %q", bad, code, stderr)
+		}
+	}
+	f.mu.Lock()
+	if len(f.submitted) != 1 {
+		t.Errorf("a malformed --ignore still sent a request: %d submitted", len(f.submitted))
+	}
+	f.mu.Unlock()
+}

@@ -24,6 +24,9 @@ func (a *app) scanCmd() *cobra.Command {
 		fail         failOn
 		waitTimeout  time.Duration
 		pollInterval time.Duration
+		minSeverity  severityFlag
+		onlyFixed    bool
+		ignores      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "scan IMAGE",
@@ -32,7 +35,8 @@ func (a *app) scanCmd() *cobra.Command {
 and status and return at once. With --wait, follow the scan (progress goes to
 stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 		Example: `  assay scan docker.io/library/nginx:1.25
-  assay scan --wait --fail-on-unhealthy registry.example/app@sha256:...`,
+  assay scan --wait --fail-on-unhealthy registry.example/app@sha256:...
+  assay scan --wait --min-severity high --ignore "CVE-2023-4039=not reachable in our use" IMAGE`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if !wait {
@@ -49,7 +53,13 @@ stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 			c := a.client()
 			defer c.CloseIdleConnections()
 
-			s, dedup, err := c.Submit(ctx, scans.Request{Image: args[0], Platform: platform})
+			req := scans.Request{Image: args[0], Platform: platform}
+			pol, err := scanPolicy(minSeverity.v, onlyFixed, ignores)
+			if err != nil {
+				return err
+			}
+			req.Policy = pol
+			s, dedup, err := c.Submit(ctx, req)
 			if err != nil {
 				return err
 			}
@@ -74,9 +84,37 @@ stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the scan to finish and print its report")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 0, "give up waiting after this long (0: wait as long as it takes)")
 	cmd.Flags().DurationVar(&pollInterval, "poll-interval", time.Second, "how often to ask assayd about the scan while waiting")
+	cmd.Flags().Var(&minSeverity, "min-severity", "this scan's report hides findings below this severity (added to assayd's policy)")
+	cmd.Flags().BoolVar(&onlyFixed, "only-fixed", false, "this scan's report hides findings with no fixed version")
+	cmd.Flags().StringArrayVar(&ignores, "ignore", nil, "ID=REASON: this scan's report hides the advisory ID (or alias), with the reason (repeatable)")
 	addOutputFlag(cmd, &output)
 	fail.addFlags(cmd)
 	return cmd
+}
+
+// scanPolicy is the policy a scan request adds to assayd's, as the API
+// takes it; nil when the flags set none.
+func scanPolicy(minSeverity report.Severity, onlyFixed bool, ignores []string) (json.RawMessage, error) {
+	type rule struct {
+		ID     string `json:"id"`
+		Reason string `json:"reason"`
+	}
+	pol := struct {
+		MinSeverity report.Severity `json:"min_severity,omitempty"`
+		OnlyFixed   bool            `json:"only_fixed,omitempty"`
+		Ignore      []rule          `json:"ignore,omitempty"`
+	}{MinSeverity: minSeverity, OnlyFixed: onlyFixed}
+	for _, ig := range ignores {
+		id, reason, _ := strings.Cut(ig, "=")
+		if strings.TrimSpace(id) == "" || strings.TrimSpace(reason) == "" {
+			return nil, usageErrorf("--ignore %q: want ID=REASON, like CVE-2023-4039=\"not reachable\"", ig)
+		}
+		pol.Ignore = append(pol.Ignore, rule{ID: strings.TrimSpace(id), Reason: strings.TrimSpace(reason)})
+	}
+	if pol.MinSeverity == "" && !pol.OnlyFixed && len(pol.Ignore) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(pol)
 }
 
 func (a *app) waitAndReport(ctx context.Context, c *client.Client, s scans.Scan, waitTimeout, every time.Duration, output outputFormat, fail failOn) error {
