@@ -43,44 +43,41 @@ func (d dbState) HasEcosystem(ctx context.Context, ecosystem string) (bool, erro
 	return d.db.HasEcosystem(ctx, ecosystem)
 }
 
-// loadPolicy builds the configured policy: the policy keys and the rules of
-// policy.ignore_file.
-func loadPolicy(ctx context.Context, cfg *config.Config) (policy.Policy, error) {
+// loadPolicy builds the configured policy (the policy keys and the rules
+// of policy.ignore_file) and compiles it once: a bad rule or VEX document
+// stops the daemon at start, and scans do not read the documents again.
+func loadPolicy(ctx context.Context, cfg *config.Config) (*policy.Compiled, error) {
 	p := policy.Policy{OnlyFixed: cfg.Policy.OnlyFixed, VEX: cfg.Policy.VEX}
 	if cfg.Policy.MinSeverity != "" {
 		sev, err := report.ParseSeverity(cfg.Policy.MinSeverity)
 		if err != nil {
-			return p, fmt.Errorf("policy.min_severity: %w", err)
+			return nil, fmt.Errorf("policy.min_severity: %w", err)
 		}
 		p.MinSeverity = sev
 	}
 	if f := cfg.Policy.IgnoreFile; f != "" {
 		rules, err := loadRules(f)
 		if err != nil {
-			return p, fmt.Errorf("policy.ignore_file: %w", err)
+			return nil, fmt.Errorf("policy.ignore_file: %w", err)
 		}
 		p.Ignore = rules
 	}
-	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("policy: %w", err)
+	c, err := p.Compile(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
-	// Compile once now so that a bad VEX document stops the daemon at
-	// start, not each scan.
-	if _, err := p.Compile(ctx); err != nil {
-		return p, fmt.Errorf("policy: %w", err)
-	}
-	return p, nil
+	c.Compare = match.Compare
+	return c, nil
 }
 
 // newAssessor wires matching, coverage and policy.
-func newAssessor(cfg *config.Config, db *vulndb.DB, pol policy.Policy) *assess.Assessor {
+func newAssessor(cfg *config.Config, db *vulndb.DB, pol *policy.Compiled) *assess.Assessor {
 	return &assess.Assessor{
 		Matcher:         &match.Matcher{DB: db, Options: match.Options{MatchOSOwned: cfg.Match.OSOwnedLanguagePackages}},
 		DB:              dbState{db},
 		Policy:          pol,
 		RequireCoverage: cfg.VulnDB.RequireCoverage,
 		OSOwned:         cfg.Match.OSOwnedLanguagePackages,
-		Compare:         match.Compare,
 	}
 }
 

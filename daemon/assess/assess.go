@@ -48,41 +48,38 @@ const EmptyDBWarning = warnCoverage + "it holds no advisories (import OSV data w
 type Assessor struct {
 	Matcher Matcher
 	DB      DB
-	// Policy is the configured policy; a scan request's policy is added to
-	// it.
-	Policy policy.Policy
+	// Policy is the configured policy, compiled once (its VEX documents
+	// loaded, its Compare set); a scan request's policy is added to it.
+	// nil applies none.
+	Policy *policy.Compiled
 	// RequireCoverage makes an image with packages of an ecosystem the
 	// database has no advisory for incomplete rather than healthy.
 	RequireCoverage bool
 	// OSOwned: language packages owned by an OS package are matched (and
 	// so need coverage) only when true.
 	OSOwned bool
-	// Compare orders versions of an ecosystem (match.Compare), for the
-	// recommendations' fixed versions.
-	Compare func(ecosystem, a, b string) (int, error)
 	Now     func() time.Time
 }
 
 // Assess (re)computes rep's findings, summary, verdict and
 // recommendations from its packages. Findings that an analyzer reported
-// (Analyzer set) are kept; matched ones are replaced. requestPolicy is the
-// scan request's policy as JSON (may be empty).
+// (Analyzer set) are kept; matched ones are replaced. The scan request's
+// policy (rep.RequestPolicy) is added to the configured one.
 func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 	now := a.now()
-	pol := a.Policy
+	compiled := a.Policy
+	if compiled == nil {
+		compiled = &policy.Compiled{}
+	}
 	if len(rep.RequestPolicy) > 0 {
 		var req policy.Policy
 		if err := json.Unmarshal(rep.RequestPolicy, &req); err != nil {
 			return fmt.Errorf("assess: the scan request's policy: %w", err)
 		}
-		pol = pol.Merge(req)
-	}
-	compiled, err := pol.Compile(ctx)
-	if err != nil {
-		return fmt.Errorf("assess: policy: %w", err)
-	}
-	if a.Compare != nil {
-		compiled.Compare = a.Compare
+		var err error
+		if compiled, err = compiled.With(ctx, req); err != nil {
+			return fmt.Errorf("assess: the scan request's policy: %w", err)
+		}
 	}
 
 	state, err := a.DB.State(ctx)

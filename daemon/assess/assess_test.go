@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/assayhq/assay/daemon/policy"
 	"github.com/assayhq/assay/daemon/report"
 )
 
@@ -114,7 +113,9 @@ func TestReassessKeepsAnalyzerFindings(t *testing.T) {
 	if len(r.Warnings) != 1 || r.Warnings[0] != "dpkg: something skipped" {
 		t.Errorf("warnings %q", r.Warnings)
 	}
-	if err := (&Assessor{Matcher: fakeMatcher{}, DB: fakeDB{records: 1}, Policy: policy.Policy{MinSeverity: "bogus"}}).Assess(ctx, newReport()); err == nil {
+	bad := newReport()
+	bad.RequestPolicy = []byte(`{"min_severity":"bogus"}`)
+	if err := (&Assessor{Matcher: fakeMatcher{}, DB: fakeDB{records: 1}}).Assess(ctx, bad); err == nil {
 		t.Error("an invalid policy was accepted")
 	}
 }

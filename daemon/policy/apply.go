@@ -30,6 +30,12 @@ type Compiled struct {
 	onlyFixed   bool
 	rules       []rule
 	vex         []statement
+
+	// policy is what was compiled, and loaded its VEX documents' statements
+	// by file, so that With adds a scan request's policy without reading
+	// the configured documents again.
+	policy Policy
+	loaded map[string][]vex.Statement
 }
 
 // WarningPrefix starts every warning Apply adds to a report (expired
@@ -41,10 +47,28 @@ const WarningPrefix = "policy: "
 // name the setting, rule or file at fault, and are errdefs.ErrInvalid
 // unless ctx ended.
 func (p Policy) Compile(ctx context.Context) (*Compiled, error) {
+	return p.compile(ctx, nil)
+}
+
+// With returns c with a scan request's policy added, as Merge adds it:
+// the same as c's policy merged with req and compiled, except that the VEX
+// documents c already loaded are not read again. c is not changed.
+func (c *Compiled) With(ctx context.Context, req Policy) (*Compiled, error) {
+	out, err := c.policy.Merge(req).compile(ctx, c.loaded)
+	if err != nil {
+		return nil, err
+	}
+	out.Compare = c.Compare
+	return out, nil
+}
+
+// compile is Compile taking the statements of documents already loaded
+// from loaded (which it does not change).
+func (p Policy) compile(ctx context.Context, loaded map[string][]vex.Statement) (*Compiled, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Compiled{onlyFixed: p.OnlyFixed}
+	c := &Compiled{onlyFixed: p.OnlyFixed, policy: p, loaded: map[string][]vex.Statement{}}
 	if p.MinSeverity != "" {
 		c.minSeverity, _ = report.ParseSeverity(string(p.MinSeverity)) // checked by Validate
 	}
@@ -55,17 +79,24 @@ func (p Policy) Compile(ctx context.Context) (*Compiled, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("policy: loading VEX documents: %w", err)
 		}
-		stmts, err := loadVEX(ctx, file)
+		stmts, ok := loaded[file]
+		var err error
+		if !ok {
+			stmts, err = loadVEX(ctx, file)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("policy: loading VEX document %s: %w", file, err)
 			}
 			return nil, invalid(fmt.Errorf("policy: VEX document %s %w", file, err))
 		}
+		c.loaded[file] = stmts
 		for _, s := range stmts {
 			c.vex = append(c.vex, statement{Statement: s, file: file, order: len(c.vex)})
 		}
-		slog.DebugContext(ctx, "policy: VEX document loaded", "file", file, "statements", len(stmts))
+		if !ok {
+			slog.DebugContext(ctx, "policy: VEX document loaded", "file", file, "statements", len(stmts))
+		}
 	}
 	return c, nil
 }

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -445,4 +447,51 @@ func dump(t *testing.T, r *report.Report) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// With adds a scan request's policy to a compiled one exactly as Merge and
+// Compile would, without reading the configured VEX documents again.
+func TestWithIsMergeWithoutRereading(t *testing.T) {
+	dir := t.TempDir()
+	doc, err := os.ReadFile(vendorVEX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "vendor.openvex.json")
+	if err := os.WriteFile(file, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := Policy{VEX: []string{file}, MinSeverity: report.Low}
+	req := Policy{MinSeverity: report.Critical, Ignore: []Rule{{Package: "perl-base", Reason: "maintainer scripts only"}}}
+	compiled := compile(t, base)
+	// The document is gone: With must not need it again.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	with, err := compiled.With(t.Context(), req)
+	if err != nil {
+		t.Fatalf("With after the VEX document was removed: %v", err)
+	}
+	if err := os.WriteFile(file, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	merged := compile(t, base.Merge(req))
+
+	a, b := debianReport(t), debianReport(t)
+	with.Apply(a, now)
+	merged.Apply(b, now)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("With and Merge+Compile differ:\nwith:   %+v\nmerged: %+v", a.Summary, b.Summary)
+	}
+	if a.Summary.Suppressed == 0 {
+		t.Fatal("the fixture suppressed nothing: the comparison shows nothing")
+	}
+	// The compiled base is unchanged.
+	c := debianReport(t)
+	compiled.Apply(c, now)
+	d := debianReport(t)
+	compile(t, base).Apply(d, now)
+	if !reflect.DeepEqual(c, d) {
+		t.Error("With changed the policy it was called on")
+	}
 }
