@@ -268,8 +268,9 @@ func goVersion(s string) string {
 // NormalizeName returns the form of a package name under which an
 // ecosystem's advisories and inventories are compared. PyPI names are
 // normalised as PEP 503 says (lower case, runs of "-", "_" and "." made
-// one "-"); other ecosystems' names are compared as they are. daemon/vulndb
-// indexes records by the same rule.
+// one "-"); other ecosystems' names are compared as they are. It is the
+// one rule: daemon/vulndb indexes records and daemon/store indexes
+// inventories by it.
 func NormalizeName(ecosystem, name string) string {
 	if BaseEcosystem(ecosystem) == "PyPI" {
 		return strings.ToLower(pep503Separators.ReplaceAllString(name, "-"))

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/assayhq/assay/daemon/errdefs"
+	"github.com/assayhq/assay/daemon/match"
 	"github.com/assayhq/assay/daemon/report"
 )
 
@@ -19,7 +19,7 @@ import (
 // kept in the transaction that stores a report: the entries of the digest's
 // previous latest report are removed and the new report's added.
 var (
-	// name 0x00 ecosystem 0x00 digest -> PackageHit JSON
+	// name (match.NormalizeName) 0x00 ecosystem 0x00 digest -> PackageHit JSON
 	bucketPkgIndex = []byte("pkgidx")
 	// ID 0x00 digest 0x00 ecosystem 0x00 name 0x00 version -> VulnHit JSON,
 	// once under the finding's id and once under each alias (upper case).
@@ -56,20 +56,8 @@ type VulnHit struct {
 	Locations  []string          `json:"locations,omitempty"`
 }
 
-var pep503 = regexp.MustCompile(`[-_.]+`)
-
-// indexName is the name as the package index keys it: PyPI names are
-// normalised as PEP 503 says (the form OSV and pip compare), other names
-// are kept, case included.
-func indexName(ecosystem, name string) string {
-	if ecosystem == "PyPI" {
-		return pep503.ReplaceAllString(strings.ToLower(name), "-")
-	}
-	return name
-}
-
 func pkgKey(ecosystem, name, digest string) []byte {
-	return []byte(indexName(ecosystem, name) + "\x00" + ecosystem + "\x00" + digest)
+	return []byte(match.NormalizeName(ecosystem, name) + "\x00" + ecosystem + "\x00" + digest)
 }
 
 func vulnKey(id, digest string, p report.PackageRef) []byte {
@@ -260,10 +248,10 @@ func (s *Store) PackageImages(ctx context.Context, ecosystem, name string) ([]Pa
 	var out []PackageHit
 	prefixes := map[string]bool{}
 	if ecosystem != "" {
-		prefixes[indexName(ecosystem, name)] = true
+		prefixes[match.NormalizeName(ecosystem, name)] = true
 	} else {
 		prefixes[name] = true
-		prefixes[indexName("PyPI", name)] = true
+		prefixes[match.NormalizeName("PyPI", name)] = true
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketPkgIndex).Cursor()

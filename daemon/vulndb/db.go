@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/assayhq/assay/daemon/match"
 	"io"
 	"log/slog"
 	"os"
@@ -308,7 +309,7 @@ func prefixIDs(ctx context.Context, b *bolt.Bucket, prefix []byte) ([]string, er
 // Query returns the non-withdrawn records that affect package name of
 // ecosystem (spelled as in OSV: "Go", "PyPI", "Debian:12"; Debian and
 // Ubuntu name source packages), in id order. The name is normalized with
-// NormalizeName. No record is not an error.
+// match.NormalizeName. No record is not an error.
 func (db *DB) Query(ctx context.Context, ecosystem, name string) ([]*osvschema.Vulnerability, error) {
 	var out []*osvschema.Vulnerability
 	err := db.view(ctx, func(tx *bolt.Tx) error {
@@ -334,7 +335,7 @@ func (db *DB) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 
 // queryIDs is Query without decoding: the ids, in order.
 func queryIDs(ctx context.Context, tx *bolt.Tx, ecosystem, name string) ([]string, error) {
-	name = NormalizeName(ecosystem, name)
+	name = match.NormalizeName(ecosystem, name)
 	if ecosystem == "" || name == "" || checkKeyPart("ecosystem", ecosystem) != nil || checkKeyPart("name", name) != nil {
 		return nil, nil
 	}

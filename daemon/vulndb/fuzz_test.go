@@ -3,6 +3,7 @@ package vulndb
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/assayhq/assay/daemon/match"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -54,7 +55,7 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("reparse differs:\n%+v\n%+v", r, again)
 		}
 		for _, p := range r.packages {
-			if NormalizeName(p.Ecosystem, p.Name) != p.Name {
+			if match.NormalizeName(p.Ecosystem, p.Name) != p.Name {
 				t.Fatalf("index name %q not normalized", p.Name)
 			}
 		}

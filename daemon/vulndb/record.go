@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/assayhq/assay/daemon/match"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func parseRecord(raw []byte) (*record, error) {
 		if err := checkKeyPart("package name", name); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
-		k := pkgKey{eco, NormalizeName(eco, name)}
+		k := pkgKey{eco, match.NormalizeName(eco, name)}
 		if !seenPkg[k] {
 			seenPkg[k] = true
 			r.packages = append(r.packages, k)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/assayhq/assay/daemon/match"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -584,11 +585,11 @@ func TestNormalizeName(t *testing.T) {
 		{"Debian:12", "libpcre2-8-0", "libpcre2-8-0"},
 		{"pypi", "Foo_Bar", "Foo_Bar"}, // only the ecosystem spelled as OSV spells it
 	} {
-		if got := NormalizeName(tc.eco, tc.in); got != tc.want {
-			t.Errorf("NormalizeName(%q, %q) = %q, want %q", tc.eco, tc.in, got, tc.want)
+		if got := match.NormalizeName(tc.eco, tc.in); got != tc.want {
+			t.Errorf("match.NormalizeName(%q, %q) = %q, want %q", tc.eco, tc.in, got, tc.want)
 		}
-		if got := NormalizeName(tc.eco, tc.in); got != indepName(tc.eco, tc.in) {
-			t.Errorf("NormalizeName(%q, %q) = %q, the regexp says %q", tc.eco, tc.in, got, indepName(tc.eco, tc.in))
+		if got := match.NormalizeName(tc.eco, tc.in); got != indepName(tc.eco, tc.in) {
+			t.Errorf("match.NormalizeName(%q, %q) = %q, the regexp says %q", tc.eco, tc.in, got, indepName(tc.eco, tc.in))
 		}
 	}
 }
