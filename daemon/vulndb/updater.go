@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,11 @@ type Updater struct {
 // done. Errors are logged and recorded per source, never fatal.
 func (u *Updater) Run(ctx context.Context) {
 	log := u.logger()
+	if removed, err := u.Prune(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("vulndb: removing sources no longer configured failed", "err", err)
+	} else if removed > 0 && u.OnChange != nil {
+		u.OnChange(ctx)
+	}
 	if len(u.Sources) == 0 {
 		log.Info("vulndb: no sources configured; the database changes only by import")
 		return
@@ -77,6 +83,31 @@ func (u *Updater) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// Prune removes the scheduled sources that Sources no longer lists, with
+// the records they own, and returns how many records went. Imported
+// sources stay: they were not configured.
+func (u *Updater) Prune(ctx context.Context) (int, error) {
+	info, err := u.DB.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	var errs []error
+	for _, src := range info.Sources {
+		if src.Kind != KindScheduled || slices.Contains(u.Sources, src.Name) {
+			continue
+		}
+		res, err := u.DB.RemoveSource(ctx, src.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed += res.Removed
+		u.logger().Info("vulndb: removed a source no longer configured", "source", src.Name, "records", res.Removed)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // UpdateOnce updates every source once, then calls OnChange if any

@@ -332,3 +332,34 @@ func TestUpdaterRun(t *testing.T) {
 		t.Errorf("Run did not update at start")
 	}
 }
+
+// A scheduled source dropped from the configuration is removed with its
+// records when the updater starts; imported records stay.
+func TestPruneDroppedSources(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	samplesZip := filepath.Join(dir, "samples.zip")
+	os.WriteFile(samplesZip, buildZip(t, dirFiles(t, "samples"), nil), 0o600)
+	db := newDB(t, Options{})
+	if err := (&Updater{DB: db, Sources: []string{samplesZip}, Logger: quiet}).UpdateOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Import(ctx, DefaultImportSource, filepath.Join(testdataDir("go"), "GO-2020-0001.json")); err != nil {
+		t.Fatal(err)
+	}
+	changes := 0
+	u := &Updater{DB: db, Logger: quiet, OnChange: func(context.Context) { changes++ }} // samplesZip no longer configured
+	u.Run(ctx)
+	info, _ := db.Info(ctx)
+	if info.Records != 1 || changes != 1 {
+		t.Fatalf("after the restart without the source: %d records (want the 1 imported), %d changes", info.Records, changes)
+	}
+	if _, ok := sourcesByName(t, db)[samplesZip]; ok {
+		t.Errorf("the dropped source is still listed")
+	}
+	// Nothing left to prune: no change.
+	u.Run(ctx)
+	if changes != 1 {
+		t.Errorf("a second start changed the database: %d changes", changes)
+	}
+}
