@@ -200,16 +200,22 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// send makes one request; the response body is the caller's to close.
+// send makes one request with in as its JSON body (none when nil); the
+// response body is the caller's to close.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, fmt.Errorf("client: %s %s: encode request: %w", method, path, err)
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.sendBody(ctx, method, path, query, nil, "", -1)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: encode request: %w", method, path, err)
+	}
+	return c.sendBody(ctx, method, path, query, bytes.NewReader(b), "application/json", int64(len(b)))
+}
+
+// sendBody makes one request with body of contentType and size (-1:
+// unknown); the response body is the caller's to close.
+func (c *Client) sendBody(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, size int64) (*http.Response, error) {
 	u := baseURL + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -218,11 +224,12 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
 	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", contentType)
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "assay-client")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, method, path, err)
@@ -257,6 +264,12 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, query url.V
 	if err != nil {
 		return nil, err
 	}
+	return readAnswer(ctx, method, path, resp)
+}
+
+// readAnswer reads and closes resp's body; a non-2xx answer is an
+// *APIError, returned with the body.
+func readAnswer(ctx context.Context, method, path string, resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

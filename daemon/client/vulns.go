@@ -40,31 +40,12 @@ func (c *Client) DBInfo(ctx context.Context) (json.RawMessage, error) {
 func (c *Client) ImportDB(ctx context.Context, source string, archive io.Reader, size int64) (json.RawMessage, error) {
 	q := url.Values{}
 	setIf(q, "source", source)
-	u := baseURL + "/v1/db/import"
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, archive)
+	const path = "/v1/db/import"
+	resp, err := c.sendBody(ctx, http.MethodPost, path, q, archive, "application/zip", size)
 	if err != nil {
-		return nil, fmt.Errorf("client: POST /v1/db/import: %w", err)
+		return nil, err
 	}
-	req.ContentLength = size
-	req.Header.Set("Content-Type", "application/zip")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "assay-client")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, transportError(ctx, http.MethodPost, "/v1/db/import", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("client: POST /v1/db/import: read response: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return b, decodeError(resp.StatusCode, b)
-	}
-	return b, nil
+	return readAnswer(ctx, http.MethodPost, path, resp)
 }
 
 // Vulnerability returns GET /v1/vulnerabilities/{id}: the advisory's

@@ -454,17 +454,10 @@ const (
 )
 
 // nextUnpackPoll is how long the fastest unpack takes to use headroom
-// bytes, within [min, maxUnpackPoll].
-func nextUnpackPoll(headroom int64, min time.Duration) time.Duration {
+// bytes, within [floor, maxUnpackPoll].
+func nextUnpackPoll(headroom int64, floor time.Duration) time.Duration {
 	d := time.Duration(float64(headroom) / maxUnpackRate * float64(time.Second))
-	return max(min, minDuration(d, maxUnpackPoll))
-}
-
-func minDuration(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
+	return max(floor, min(d, maxUnpackPoll))
 }
 
 // describe fills img from the pulled target: the platform's manifest, its
