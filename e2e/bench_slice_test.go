@@ -22,10 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/assayhq/assay/daemon/client"
 	"github.com/assayhq/assay/daemon/scans"
@@ -169,24 +167,6 @@ func benchUniqueImage(tb testing.TB, base v1.Image, label string) v1.Image {
 		tb.Fatal(err)
 	}
 	return img
-}
-
-// benchPushTo writes img to the registry at addr (plain HTTP) and returns
-// its digest (pushTo for a benchmark).
-func benchPushTo(tb testing.TB, addr, repoTag string, img v1.Image) string {
-	tb.Helper()
-	ref, err := name.ParseReference(addr+"/"+repoTag, name.Insecure)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		tb.Fatalf("pushing %s: %v", ref, err)
-	}
-	dg, err := img.Digest()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return dg.String()
 }
 
 // benchWebhookScan waits for the scan the push of digest started and for
@@ -503,7 +483,7 @@ func BenchmarkPushToReport(b *testing.B) {
 				benchResetPeak(s, pid)
 				benchResetPeak(s, cpid)
 				mark := len(d.log.String())
-				digest := benchPushTo(s, reg, fmt.Sprintf("bench/cold:%d", i), img)
+				digest := pushTo(s, reg, fmt.Sprintf("bench/cold:%d", i), img)
 				sc := benchWebhookScan(s, d, digest, 5*time.Minute)
 				runs = append(runs, measureBenchScan(s, d, phases, sc, mark, fmt.Sprintf("cold %d", i+1)))
 				assaydPeak = max(assaydPeak, vmHWM(s, pid))
@@ -521,7 +501,7 @@ func BenchmarkPushToReport(b *testing.B) {
 		benchImport(s, d)
 		phases := recordBenchPhases(s, d)
 		mark := len(d.log.String())
-		digest := benchPushTo(s, reg, "bench/warm:first", benchUniqueImage(s, base, "warm-first"))
+		digest := pushTo(s, reg, "bench/warm:first", benchUniqueImage(s, base, "warm-first"))
 		first := measureBenchScan(s, d, phases, benchWebhookScan(s, d, digest, 5*time.Minute), mark, "first")
 		b.Logf("not counted: %s", first)
 		pid, cpid := d.cmd.Process.Pid, managedPID(s, d)
@@ -532,7 +512,7 @@ func BenchmarkPushToReport(b *testing.B) {
 			img := benchUniqueImage(s, base, fmt.Sprintf("warm-%d", i))
 			blobs := benchContentBlobs(d)
 			mark := len(d.log.String())
-			digest := benchPushTo(s, reg, fmt.Sprintf("bench/warm:%d", i), img)
+			digest := pushTo(s, reg, fmt.Sprintf("bench/warm:%d", i), img)
 			sc := benchWebhookScan(s, d, digest, 5*time.Minute)
 			runs = append(runs, measureBenchScan(s, d, phases, sc, mark, fmt.Sprintf("warm %d", i+1)))
 			b.Logf("warm %d: before the push, containerd held %s", i+1, blobs)
@@ -542,20 +522,6 @@ func BenchmarkPushToReport(b *testing.B) {
 		}
 		reportBenchScans(b, runs, assaydPeak, containerdPeak)
 	})
-}
-
-// benchGoBinary builds the gobinary analyzer's test program (as
-// buildVulnerableGo does, for a benchmark).
-func benchGoBinary(tb testing.TB) string {
-	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "prog")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	build.Dir = "../analyzers/gobinary/testdata/prog"
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // benchContainerdProfile takes a CPU profile of the managed containerd over its
@@ -596,7 +562,7 @@ func benchContainerdProfile(ctx context.Context, d *daemonProc, seconds int, pat
 func BenchmarkColdScanMultiLayer(b *testing.B) {
 	img, err := mutate.AppendLayers(loadDebian(b),
 		dirLayer(b, "../analyzers/npm/testdata/app", "app"),
-		fileLayer(b, benchGoBinary(b), "usr/local/bin/prog"),
+		fileLayer(b, buildGoProg(b), "usr/local/bin/prog"),
 		dirLayer(b, "../analyzers/python/testdata/debian", ""),
 		whiteoutLayer(b, "usr/lib/python3/dist-packages/six-1.16.0.egg-info"),
 	)

@@ -3,10 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -75,16 +72,11 @@ func BenchmarkIdleRSS(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		_ = i
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
+	rss := procStatusBytes(d.cmd.Process.Pid, "VmRSS")
+	if rss == 0 {
+		b.Fatal("no VmRSS for assayd")
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			b.ReportMetric(float64(kb)/1024, "RSS-MiB")
-		}
-	}
+	b.ReportMetric(float64(rss)/(1<<20), "RSS-MiB")
 }
 
 // From SIGKILL of a daemon holding queued scans to the restarted daemon

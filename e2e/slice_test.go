@@ -216,18 +216,25 @@ func waitReport(t *testing.T, ch <-chan *report.Report, digest string, timeout t
 	}
 }
 
-// buildVulnerableGo builds the gobinary analyzer's test program, pinned to
-// golang.org/x/text v0.3.7, and returns its path and `go version -m`'s
-// modules (stdlib as v<go version>).
-func buildVulnerableGo(t *testing.T) (string, map[string]string) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "prog")
+// buildGoProg builds the gobinary analyzer's test program, pinned to
+// golang.org/x/text v0.3.7, and returns its path.
+func buildGoProg(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "prog")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	build.Dir = "../analyzers/gobinary/testdata/prog"
 	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		tb.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// buildVulnerableGo builds the test program (buildGoProg) and returns its
+// path and `go version -m`'s modules (stdlib as v<go version>).
+func buildVulnerableGo(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	bin := buildGoProg(t)
 	out, err := exec.Command("go", "version", "-m", bin).Output()
 	if err != nil {
 		t.Fatal(err)
@@ -250,13 +257,18 @@ func buildVulnerableGo(t *testing.T) (string, map[string]string) {
 	return bin, mods
 }
 
-func vmHWM(t testing.TB, pid int) int64 {
+// vmHWM is the peak resident memory of pid, in bytes (0 if unknown).
+func vmHWM(t testing.TB, pid int) int64 { return procStatusBytes(pid, "VmHWM") }
+
+// procStatusBytes reads a "kB" field of /proc/<pid>/status, in bytes (0
+// if unknown).
+func procStatusBytes(pid int, field string) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field+":") {
 			f := strings.Fields(line)
 			n, _ := strconv.ParseInt(f[1], 10, 64)
 			return n << 10
@@ -438,18 +450,18 @@ func TestSliceEndToEnd(t *testing.T) {
 
 // pushTo writes img to the registry at addr (plain HTTP) and returns its
 // digest.
-func pushTo(t *testing.T, addr, repoTag string, img v1.Image) string {
-	t.Helper()
+func pushTo(tb testing.TB, addr, repoTag string, img v1.Image) string {
+	tb.Helper()
 	ref, err := name.ParseReference(addr+"/"+repoTag, name.Insecure)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
+		tb.Fatalf("pushing %s: %v", ref, err)
 	}
 	dg, err := img.Digest()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return dg.String()
 }
