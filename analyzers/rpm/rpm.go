@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assayhq/assay/analyzers/distro"
 	"github.com/assayhq/assay/analyzers/imageroot"
 	"github.com/assayhq/assay/analyzers/osrelease"
 	"github.com/assayhq/assay/analyzers/warncap"
@@ -79,7 +80,7 @@ func (Analyzer) Describe(context.Context) (sdk.Description, error) {
 		Name:       Name,
 		Version:    Version,
 		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: slices.Clone(Ecosystems),
+		Ecosystems: slices.Clone(distro.Ecosystems),
 		Resources:  sdk.Resources{MemoryBytes: 512 << 20, Pids: 64, Timeout: 5 * time.Minute},
 	}, nil
 }
@@ -138,9 +139,9 @@ type analysis struct {
 	maxBytes    int64
 	readTimeout time.Duration
 
-	seen   map[string]bool // databases read, by resolved path
-	tmp    string          // the private temporary directory, once made
-	distro *Distro         // read when the first database has packages
+	seen map[string]bool // databases read, by resolved path
+	tmp  string          // the private temporary directory, once made
+	dist *distro.Distro  // read when the first database has packages
 
 	// The packages of all databases, in the order first found; a package
 	// in two databases is one package with two locations.
@@ -375,7 +376,7 @@ func (a *analysis) records(loc string, recs []record) error {
 			malformed++
 			continue
 		}
-		if a.distro == nil {
+		if a.dist == nil {
 			if err := a.readDistro(); err != nil {
 				return err
 			}
@@ -389,10 +390,10 @@ func (a *analysis) records(loc string, recs []record) error {
 			continue
 		}
 		p := sdk.Package{
-			Ecosystem: a.distro.Ecosystem,
+			Ecosystem: a.dist.Ecosystem,
 			Name:      r.Name,
-			Version:   a.distro.EVR(epoch, r.Version, r.Release),
-			PURL:      a.distro.PURL(r.Name, epoch, r.Version, r.Release, r.Arch),
+			Version:   a.dist.EVR(epoch, r.Version, r.Release),
+			PURL:      a.dist.PURL(r.Name, epoch, r.Version, r.Release, r.Arch),
 			Locations: []string{loc},
 		}
 		if r.SourceRPM != "" {
@@ -424,17 +425,17 @@ func (a *analysis) records(loc string, recs []record) error {
 // ID.
 func (a *analysis) readDistro() error {
 	rel, err := osrelease.Read(a.root, a.maxBytes)
-	d := DistroOf(rel)
+	d := distro.RPM(rel)
 	if err != nil {
-		d = DistroOf(osrelease.Release{})
+		d = distro.RPM(osrelease.Release{})
 	}
-	a.distro = &d
+	a.dist = &d
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return a.warn("", "no os-release (%s): rpm packages are reported as ecosystem %q, which OSV does not know", strings.Join(osrelease.Paths, ", "), d.Ecosystem)
 	case err != nil:
 		return a.warn(rel.Path, "os-release unreadable: rpm packages are reported as ecosystem %q, which OSV does not know", d.Ecosystem)
-	case d.Ecosystem == UnknownEcosystem:
+	case d.Ecosystem == distro.UnknownEcosystem:
 		return a.warn(rel.Path, "os-release has no valid ID: rpm packages are reported as ecosystem %q, which OSV does not know", d.Ecosystem)
 	case !d.OSV:
 		return a.warn(rel.Path, "OSV has no ecosystem for the distribution %q: rpm packages are reported as ecosystem %q, which no OSV advisory names", rel.ID, d.Ecosystem)

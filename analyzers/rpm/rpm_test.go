@@ -236,7 +236,7 @@ func TestWriteAheadLog(t *testing.T) {
 	} {
 		root := t.TempDir()
 		copyTo(t, main, filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"))
-		copyTo(t, "testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
+		copyTo(t, "../distro/testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
 		bad.setup(filepath.Join(root, "var/lib/rpm/rpmdb.sqlite-wal"))
 		pkgs, warnings := collect(t, Analyzer{}, sdk.Request{Root: root, MaxFileBytes: 512 << 10})
 		if len(pkgs) != 5 || len(warnings) != 1 || warnings[0].Path != "/var/lib/rpm/rpmdb.sqlite-wal" ||
@@ -286,7 +286,7 @@ func TestSeveralDatabases(t *testing.T) {
 	root := t.TempDir()
 	copyTo(t, "testdata/ndb/usr/lib/sysimage/rpm/Packages.db", filepath.Join(root, "usr/lib/sysimage/rpm/Packages.db"))
 	copyTo(t, "testdata/sqlite/var/lib/rpm/rpmdb.sqlite", filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"))
-	copyTo(t, "testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
+	copyTo(t, "../distro/testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
 	pkgs, warnings := collect(t, Analyzer{}, sdk.Request{Root: root})
 	if len(pkgs) != 5 || len(warnings) != 0 {
 		t.Fatalf("packages %+v, warnings %+v", pkgs, warnings)
@@ -300,7 +300,7 @@ func TestSeveralDatabases(t *testing.T) {
 
 func TestNoDatabase(t *testing.T) {
 	root := t.TempDir()
-	copyTo(t, "testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
+	copyTo(t, "../distro/testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
 	if err := os.MkdirAll(filepath.Join(root, "var/lib/rpm"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestHostile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			write(t, filepath.Join(root, "etc/shadow"), []byte(secret))
-			copyTo(t, "testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
+			copyTo(t, "../distro/testdata/os-release/rhel", filepath.Join(root, "etc/os-release"))
 			// A good database beside the bad one, where it does not
 			// take the bad one's place.
 			an, wantPkgs := Analyzer{}, 5

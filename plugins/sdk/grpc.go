@@ -36,7 +36,13 @@ func (s *grpcServer) Describe(ctx context.Context, _ *analyzerv1.DescribeRequest
 func (s *grpcServer) Analyze(req *analyzerv1.AnalyzeRequest, stream grpc.ServerStreamingServer[analyzerv1.AnalyzeResponse]) error {
 	ctx := stream.Context()
 	e := &streamEmitter{stream: stream}
-	err := s.impl.Analyze(ctx, requestFromProto(req), e)
+	r := requestFromProto(req)
+	var err error
+	if ia, ok := s.impl.(ItemAnalyzer); ok {
+		err = ia.AnalyzeItems(ctx, r, e.sendItem)
+	} else {
+		err = s.impl.Analyze(ctx, r, e)
+	}
 	e.close()
 	if err != nil {
 		return toStatus(ctx, err)
@@ -80,6 +86,13 @@ func (e *streamEmitter) send(m *analyzerv1.AnalyzeResponse) error {
 		return err
 	}
 	return e.stream.Send(m)
+}
+
+func (e *streamEmitter) sendItem(it Item) error {
+	if err := it.Validate(); err != nil {
+		return err
+	}
+	return e.send(itemToProto(it))
 }
 
 func (e *streamEmitter) close() {
@@ -189,12 +202,64 @@ func itemFromProto(m *analyzerv1.AnalyzeResponse) Item {
 		it.Finding = &f
 	case *analyzerv1.AnalyzeResponse_Warning:
 		it.Warning = &Warning{Message: x.Warning.GetMessage(), Path: x.Warning.GetPath()}
+	case *analyzerv1.AnalyzeResponse_Entries:
+		e := x.Entries
+		le := &LayerEntries{Paths: e.GetPaths(), Whiteouts: e.GetWhiteouts(), OpaqueDirs: e.GetOpaqueDirs()}
+		for _, h := range e.GetHardLinks() {
+			le.HardLinks = append(le.HardLinks, HardLink{Path: h.GetPath(), Target: h.GetTarget()})
+		}
+		it.Entries = le
+	case *analyzerv1.AnalyzeResponse_OwnedFiles:
+		o := x.OwnedFiles
+		it.Owned = &OwnedFiles{OS: o.GetOs(), Owner: o.GetOwner(), Location: o.GetLocation(), Paths: o.GetPaths()}
+	case *analyzerv1.AnalyzeResponse_OsRelease:
+		o := x.OsRelease
+		it.OSRelease = &OSRelease{Path: o.GetPath(), LinkTarget: o.GetLinkTarget(), Fields: o.GetFields()}
+	case *analyzerv1.AnalyzeResponse_LayerEnd:
+		e := x.LayerEnd
+		it.LayerEnd = &LayerEnd{Digest: e.GetDigest(), Entries: e.GetEntries(), Bytes: e.GetBytes()}
 	}
+	it.Layer = int(m.GetLayer())
+	it.Extractor = m.GetExtractor()
 	return it
 }
 
+// itemToProto is itemFromProto's inverse (without Size).
+func itemToProto(it Item) *analyzerv1.AnalyzeResponse {
+	m := &analyzerv1.AnalyzeResponse{Layer: uint32(max(it.Layer, 0)), Extractor: it.Extractor}
+	switch {
+	case it.Package != nil:
+		m.Item = &analyzerv1.AnalyzeResponse_Package{Package: packageToProto(*it.Package)}
+	case it.Finding != nil:
+		m.Item = &analyzerv1.AnalyzeResponse_Finding{Finding: findingToProto(*it.Finding)}
+	case it.Warning != nil:
+		m.Item = &analyzerv1.AnalyzeResponse_Warning{Warning: &analyzerv1.Warning{Message: it.Warning.Message, Path: it.Warning.Path}}
+	case it.Entries != nil:
+		e := &analyzerv1.LayerEntries{Paths: it.Entries.Paths, Whiteouts: it.Entries.Whiteouts, OpaqueDirs: it.Entries.OpaqueDirs}
+		for _, h := range it.Entries.HardLinks {
+			e.HardLinks = append(e.HardLinks, &analyzerv1.HardLink{Path: h.Path, Target: h.Target})
+		}
+		m.Item = &analyzerv1.AnalyzeResponse_Entries{Entries: e}
+	case it.Owned != nil:
+		o := it.Owned
+		m.Item = &analyzerv1.AnalyzeResponse_OwnedFiles{OwnedFiles: &analyzerv1.OwnedFiles{Os: o.OS, Owner: o.Owner, Location: o.Location, Paths: o.Paths}}
+	case it.OSRelease != nil:
+		o := it.OSRelease
+		m.Item = &analyzerv1.AnalyzeResponse_OsRelease{OsRelease: &analyzerv1.OSRelease{Path: o.Path, LinkTarget: o.LinkTarget, Fields: o.Fields}}
+	case it.LayerEnd != nil:
+		e := it.LayerEnd
+		m.Item = &analyzerv1.AnalyzeResponse_LayerEnd{LayerEnd: &analyzerv1.LayerEnd{Digest: e.Digest, Entries: e.Entries, Bytes: e.Bytes}}
+	}
+	return m
+}
+
 func describeToProto(d Description) *analyzerv1.DescribeResponse {
+	var ex []*analyzerv1.ExtractorInfo
+	for _, e := range d.Extractors {
+		ex = append(ex, &analyzerv1.ExtractorInfo{Name: e.Name, Version: e.Version, MaxFileBytes: e.MaxFileBytes})
+	}
 	return &analyzerv1.DescribeResponse{
+		Extractors: ex,
 		Name:       d.Name,
 		Version:    d.Version,
 		Kinds:      d.Kinds,
@@ -209,7 +274,12 @@ func describeToProto(d Description) *analyzerv1.DescribeResponse {
 
 func describeFromProto(r *analyzerv1.DescribeResponse) Description {
 	res := r.GetResources()
+	var ex []ExtractorInfo
+	for _, e := range r.GetExtractors() {
+		ex = append(ex, ExtractorInfo{Name: e.GetName(), Version: e.GetVersion(), MaxFileBytes: e.GetMaxFileBytes()})
+	}
 	return Description{
+		Extractors: ex,
 		Name:       r.GetName(),
 		Version:    r.GetVersion(),
 		Kinds:      r.GetKinds(),
@@ -223,22 +293,44 @@ func describeFromProto(r *analyzerv1.DescribeResponse) Description {
 }
 
 func requestToProto(r Request) *analyzerv1.AnalyzeRequest {
-	return &analyzerv1.AnalyzeRequest{
+	l := r.LayerLimits
+	m := &analyzerv1.AnalyzeRequest{
 		Root:        r.Root,
 		ImageConfig: r.ImageConfig,
 		Options:     r.Options,
-		Limits:      &analyzerv1.Limits{MaxFileBytes: r.MaxFileBytes, MaxFiles: r.MaxFiles},
+		Limits: &analyzerv1.Limits{
+			MaxFileBytes: r.MaxFileBytes, MaxFiles: r.MaxFiles,
+			MaxLayerEntries: l.MaxLayerEntries, MaxLayerBytes: l.MaxLayerBytes,
+			MaxEntries: l.MaxEntries, MaxBytes: l.MaxBytes,
+			MaxFileBytesByExtractor: l.MaxFileBytes,
+		},
+		Extractors: r.Extractors,
 	}
+	for _, ly := range r.Layers {
+		m.Layers = append(m.Layers, &analyzerv1.Layer{Index: uint32(max(ly.Index, 0)), Digest: ly.Digest, MediaType: ly.MediaType, Fd: int32(ly.FD)})
+	}
+	return m
 }
 
 func requestFromProto(r *analyzerv1.AnalyzeRequest) Request {
-	return Request{
+	l := r.GetLimits()
+	req := Request{
 		Root:         r.GetRoot(),
 		ImageConfig:  r.GetImageConfig(),
 		Options:      r.GetOptions(),
-		MaxFileBytes: r.GetLimits().GetMaxFileBytes(),
-		MaxFiles:     r.GetLimits().GetMaxFiles(),
+		MaxFileBytes: l.GetMaxFileBytes(),
+		MaxFiles:     l.GetMaxFiles(),
+		Extractors:   r.GetExtractors(),
+		LayerLimits: LayerLimits{
+			MaxLayerEntries: l.GetMaxLayerEntries(), MaxLayerBytes: l.GetMaxLayerBytes(),
+			MaxEntries: l.GetMaxEntries(), MaxBytes: l.GetMaxBytes(),
+			MaxFileBytes: l.GetMaxFileBytesByExtractor(),
+		},
 	}
+	for _, ly := range r.GetLayers() {
+		req.Layers = append(req.Layers, Layer{Index: int(ly.GetIndex()), Digest: ly.GetDigest(), MediaType: ly.GetMediaType(), FD: int(ly.GetFd())})
+	}
+	return req
 }
 
 func packageToProto(p Package) *analyzerv1.Package {
@@ -251,6 +343,9 @@ func packageToProto(p Package) *analyzerv1.Package {
 		SourceVersion: p.SourceVersion,
 		Locations:     p.Locations,
 		Owner:         p.Owner,
+		Os:            p.OS,
+		Arch:          p.Arch,
+		Epoch:         int32(p.Epoch),
 	}
 }
 
@@ -264,6 +359,9 @@ func packageFromProto(p *analyzerv1.Package) Package {
 		SourceVersion: p.GetSourceVersion(),
 		Locations:     p.GetLocations(),
 		Owner:         p.GetOwner(),
+		OS:            p.GetOs(),
+		Arch:          p.GetArch(),
+		Epoch:         int(p.GetEpoch()),
 	}
 }
 

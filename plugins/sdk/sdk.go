@@ -27,6 +27,18 @@ type Description struct {
 	// Resources the plugin would like. The host clamps them to its caps;
 	// zero means "the host's cap".
 	Resources Resources
+	// Extractors are the extractors of a plugin that reads layers
+	// (ServeExtractors); empty for a tree analyzer.
+	Extractors []ExtractorInfo
+}
+
+// ExtractorInfo names one extractor of a layer-reading plugin.
+type ExtractorInfo struct {
+	Name    string
+	Version string
+	// MaxFileBytes is the largest file it reads unless the request
+	// overrides it.
+	MaxFileBytes int64
 }
 
 // Produces reports whether kind is among d.Kinds.
@@ -80,6 +92,36 @@ type Request struct {
 	// means no limit was set.
 	MaxFileBytes int64
 	MaxFiles     int64
+
+	// Layers are the layer blobs to stream, for a plugin that reads
+	// layers; empty for a tree analyzer.
+	Layers []Layer
+	// Extractors selects extractors by name; empty runs them all.
+	Extractors []string
+	// LayerLimits bound the layer stream.
+	LayerLimits LayerLimits
+}
+
+// Layer is one layer blob handed to a plugin as an open file descriptor.
+type Layer struct {
+	// Index is the layer's 1-based position in the image, bottom first.
+	Index     int
+	Digest    string
+	MediaType string
+	// FD is the descriptor's number in the plugin's process.
+	FD int
+}
+
+// LayerLimits bound what streaming layers may cost. Zero fields take the
+// defaults (DefaultLayerLimits).
+type LayerLimits struct {
+	MaxLayerEntries int64
+	MaxLayerBytes   int64
+	// MaxEntries and MaxBytes count over all layers of one request.
+	MaxEntries int64
+	MaxBytes   int64
+	// MaxFileBytes replaces an extractor's own file size cap, by name.
+	MaxFileBytes map[string]int64
 }
 
 // Package is one installed package.
@@ -96,6 +138,13 @@ type Package struct {
 	Owner string
 	// Locations are absolute paths in the image ("/var/lib/dpkg/status").
 	Locations []string
+	// OS names the OS package database of a package found in a layer
+	// ("dpkg", "apk", "rpm"): the image merge then sets Ecosystem, the
+	// version (rpm's epoch) and the purl's distro from the image's
+	// os-release. Such a package's Ecosystem is the family ("Debian").
+	OS    string
+	Arch  string
+	Epoch int
 }
 
 // Validate checks what every package must have.
@@ -137,18 +186,72 @@ func (w Warning) Validate() error {
 	return nil
 }
 
+// LayerEntries is what a layer changes in the image besides packages: the
+// merge uses it to drop what lower layers found at paths this layer
+// replaces or deletes. Long lists come in several chunks.
+type LayerEntries struct {
+	// Paths of the layer's non-directory entries.
+	Paths []string
+	// Whiteouts are the paths deleted (".wh.NAME" → NAME).
+	Whiteouts []string
+	// OpaqueDirs are directories whose lower content is hidden.
+	OpaqueDirs []string
+	HardLinks  []HardLink
+}
+
+// HardLink is a tar hard link: Path is another name of Target.
+type HardLink struct{ Path, Target string }
+
+// OwnedFiles lists the files an OS package owns.
+type OwnedFiles struct {
+	OS       string // "dpkg", "apk", "rpm"
+	Owner    string // the package's name
+	Location string // where the list was read
+	Paths    []string
+}
+
+// OSRelease is an os-release(5) file or a link to one.
+type OSRelease struct {
+	Path       string
+	LinkTarget string
+	Fields     map[string]string
+}
+
+// LayerEnd closes a layer's results.
+type LayerEnd struct {
+	Digest  string
+	Entries int64
+	Bytes   int64
+}
+
 // Item is one message of an analysis as the host receives it: exactly one
-// of Package, Finding and Warning is set.
+// of the pointers is set.
 type Item struct {
-	Package *Package
-	Finding *Finding
-	Warning *Warning
+	Package   *Package
+	Finding   *Finding
+	Warning   *Warning
+	Entries   *LayerEntries
+	Owned     *OwnedFiles
+	OSRelease *OSRelease
+	LayerEnd  *LayerEnd
+	// Layer is the Layer.Index the item comes from (0: the whole tree);
+	// Extractor the extractor that produced it.
+	Layer     int
+	Extractor string
 	// Size is the wire size of the message in bytes (proto.Size).
 	Size int64
 }
 
-// Kind returns KindPackage, KindFinding, KindWarning, or "" for an empty
-// item.
+// Kinds of the layer items (never listed in Description.Kinds).
+const (
+	KindEntries   = "entries"
+	KindOwned     = "owned-files"
+	KindOSRelease = "os-release"
+	KindLayerEnd  = "layer-end"
+)
+
+// Kind returns KindPackage, KindFinding, KindWarning, one of the layer
+// kinds, or "" for an empty item.
 func (it Item) Kind() string {
 	switch {
 	case it.Package != nil:
@@ -157,6 +260,14 @@ func (it Item) Kind() string {
 		return KindFinding
 	case it.Warning != nil:
 		return KindWarning
+	case it.Entries != nil:
+		return KindEntries
+	case it.Owned != nil:
+		return KindOwned
+	case it.OSRelease != nil:
+		return KindOSRelease
+	case it.LayerEnd != nil:
+		return KindLayerEnd
 	}
 	return ""
 }
@@ -177,8 +288,18 @@ func (it Item) Validate() error {
 		n++
 		err = it.Warning.Validate()
 	}
+	for _, set := range []bool{it.Entries != nil, it.Owned != nil, it.OSRelease != nil, it.LayerEnd != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 || (n == 1 && it.Package == nil && it.Finding == nil && it.Warning == nil) {
+		if it.Layer <= 0 && n == 1 {
+			return fmt.Errorf("sdk: a %s item must name its layer", it.Kind())
+		}
+	}
 	if n != 1 {
-		return fmt.Errorf("sdk: an item must hold exactly one of package, finding, warning (it holds %d)", n)
+		return fmt.Errorf("sdk: an item must hold exactly one of package, finding, warning, entries, owned files, os-release, layer end (it holds %d)", n)
 	}
 	return err
 }

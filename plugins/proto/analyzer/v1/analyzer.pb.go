@@ -77,7 +77,9 @@ type DescribeResponse struct {
 	// Ecosystems the plugin knows, in OSV spelling: "Debian", "Go", "PyPI".
 	Ecosystems []string `protobuf:"bytes,4,rep,name=ecosystems,proto3" json:"ecosystems,omitempty"`
 	// What the plugin would like; the host clamps it to its configured caps.
-	Resources     *Resources `protobuf:"bytes,5,opt,name=resources,proto3" json:"resources,omitempty"`
+	Resources *Resources `protobuf:"bytes,5,opt,name=resources,proto3" json:"resources,omitempty"`
+	// The extractors of a plugin that reads layers.
+	Extractors    []*ExtractorInfo `protobuf:"bytes,6,rep,name=extractors,proto3" json:"extractors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -147,6 +149,74 @@ func (x *DescribeResponse) GetResources() *Resources {
 	return nil
 }
 
+func (x *DescribeResponse) GetExtractors() []*ExtractorInfo {
+	if x != nil {
+		return x.Extractors
+	}
+	return nil
+}
+
+type ExtractorInfo struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// The largest file the extractor reads, unless the request overrides it.
+	MaxFileBytes  int64 `protobuf:"varint,3,opt,name=max_file_bytes,json=maxFileBytes,proto3" json:"max_file_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtractorInfo) Reset() {
+	*x = ExtractorInfo{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtractorInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtractorInfo) ProtoMessage() {}
+
+func (x *ExtractorInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtractorInfo.ProtoReflect.Descriptor instead.
+func (*ExtractorInfo) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExtractorInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExtractorInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ExtractorInfo) GetMaxFileBytes() int64 {
+	if x != nil {
+		return x.MaxFileBytes
+	}
+	return 0
+}
+
 type Resources struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MemoryBytes   int64                  `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
@@ -158,7 +228,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[2]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +240,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[2]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +253,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{2}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Resources) GetMemoryBytes() int64 {
@@ -212,16 +282,23 @@ type AnalyzeRequest struct {
 	// Path of the image root inside the sandbox, e.g. "/target". Read-only.
 	Root string `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
 	// The OCI image config (JSON), as stored in the image.
-	ImageConfig   []byte            `protobuf:"bytes,2,opt,name=image_config,json=imageConfig,proto3" json:"image_config,omitempty"`
-	Options       map[string]string `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Limits        *Limits           `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	ImageConfig []byte            `protobuf:"bytes,2,opt,name=image_config,json=imageConfig,proto3" json:"image_config,omitempty"`
+	Options     map[string]string `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Limits      *Limits           `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	// Layers to stream, for a plugin that reads layers (its manifest says
+	// "input": "layers"): each is an open, read-only file descriptor of the
+	// layer blob as stored (gzip, zstd or plain tar). Empty for a plugin that
+	// reads the tree at root.
+	Layers []*Layer `protobuf:"bytes,5,rep,name=layers,proto3" json:"layers,omitempty"`
+	// Extractors to run, by name; empty runs all of the plugin's extractors.
+	Extractors    []string `protobuf:"bytes,6,rep,name=extractors,proto3" json:"extractors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnalyzeRequest) Reset() {
 	*x = AnalyzeRequest{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[3]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +310,7 @@ func (x *AnalyzeRequest) String() string {
 func (*AnalyzeRequest) ProtoMessage() {}
 
 func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[3]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +323,7 @@ func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeRequest.ProtoReflect.Descriptor instead.
 func (*AnalyzeRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{3}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AnalyzeRequest) GetRoot() string {
@@ -277,18 +354,110 @@ func (x *AnalyzeRequest) GetLimits() *Limits {
 	return nil
 }
 
-// Limits let a plugin bound its own work. Zero means no limit was set.
-type Limits struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MaxFileBytes  int64                  `protobuf:"varint,1,opt,name=max_file_bytes,json=maxFileBytes,proto3" json:"max_file_bytes,omitempty"`
-	MaxFiles      int64                  `protobuf:"varint,2,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+func (x *AnalyzeRequest) GetLayers() []*Layer {
+	if x != nil {
+		return x.Layers
+	}
+	return nil
+}
+
+func (x *AnalyzeRequest) GetExtractors() []string {
+	if x != nil {
+		return x.Extractors
+	}
+	return nil
+}
+
+type Layer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-based position of the layer in the image, bottom first.
+	Index     uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Digest    string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	MediaType string `protobuf:"bytes,3,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// The file descriptor number in the plugin's process.
+	Fd            int32 `protobuf:"varint,4,opt,name=fd,proto3" json:"fd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *Layer) Reset() {
+	*x = Layer{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Layer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Layer) ProtoMessage() {}
+
+func (x *Layer) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Layer.ProtoReflect.Descriptor instead.
+func (*Layer) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Layer) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Layer) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Layer) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *Layer) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+// Limits let a plugin bound its own work. Zero means no limit was set.
+type Limits struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MaxFileBytes int64                  `protobuf:"varint,1,opt,name=max_file_bytes,json=maxFileBytes,proto3" json:"max_file_bytes,omitempty"`
+	MaxFiles     int64                  `protobuf:"varint,2,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	// Bounds of the layer stream: tar entries and uncompressed bytes, per
+	// layer and over all layers of one request.
+	MaxLayerEntries int64 `protobuf:"varint,3,opt,name=max_layer_entries,json=maxLayerEntries,proto3" json:"max_layer_entries,omitempty"`
+	MaxLayerBytes   int64 `protobuf:"varint,4,opt,name=max_layer_bytes,json=maxLayerBytes,proto3" json:"max_layer_bytes,omitempty"`
+	MaxEntries      int64 `protobuf:"varint,5,opt,name=max_entries,json=maxEntries,proto3" json:"max_entries,omitempty"`
+	MaxBytes        int64 `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// Per-extractor file size caps that replace the extractor's own.
+	MaxFileBytesByExtractor map[string]int64 `protobuf:"bytes,7,rep,name=max_file_bytes_by_extractor,json=maxFileBytesByExtractor,proto3" json:"max_file_bytes_by_extractor,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[4]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +469,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[4]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +482,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{4}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Limits) GetMaxFileBytes() int64 {
@@ -330,6 +499,41 @@ func (x *Limits) GetMaxFiles() int64 {
 	return 0
 }
 
+func (x *Limits) GetMaxLayerEntries() int64 {
+	if x != nil {
+		return x.MaxLayerEntries
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxLayerBytes() int64 {
+	if x != nil {
+		return x.MaxLayerBytes
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxEntries() int64 {
+	if x != nil {
+		return x.MaxEntries
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxFileBytesByExtractor() map[string]int64 {
+	if x != nil {
+		return x.MaxFileBytesByExtractor
+	}
+	return nil
+}
+
 type AnalyzeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Item:
@@ -337,14 +541,22 @@ type AnalyzeResponse struct {
 	//	*AnalyzeResponse_Package
 	//	*AnalyzeResponse_Finding
 	//	*AnalyzeResponse_Warning
-	Item          isAnalyzeResponse_Item `protobuf_oneof:"item"`
+	//	*AnalyzeResponse_Entries
+	//	*AnalyzeResponse_OwnedFiles
+	//	*AnalyzeResponse_OsRelease
+	//	*AnalyzeResponse_LayerEnd
+	Item isAnalyzeResponse_Item `protobuf_oneof:"item"`
+	// The Layer.index the item comes from; 0 for an item of the whole tree.
+	Layer uint32 `protobuf:"varint,10,opt,name=layer,proto3" json:"layer,omitempty"`
+	// The extractor that produced the item ("" for a tree analyzer).
+	Extractor     string `protobuf:"bytes,11,opt,name=extractor,proto3" json:"extractor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnalyzeResponse) Reset() {
 	*x = AnalyzeResponse{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[5]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +568,7 @@ func (x *AnalyzeResponse) String() string {
 func (*AnalyzeResponse) ProtoMessage() {}
 
 func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[5]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +581,7 @@ func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeResponse.ProtoReflect.Descriptor instead.
 func (*AnalyzeResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{5}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AnalyzeResponse) GetItem() isAnalyzeResponse_Item {
@@ -406,6 +618,56 @@ func (x *AnalyzeResponse) GetWarning() *Warning {
 	return nil
 }
 
+func (x *AnalyzeResponse) GetEntries() *LayerEntries {
+	if x != nil {
+		if x, ok := x.Item.(*AnalyzeResponse_Entries); ok {
+			return x.Entries
+		}
+	}
+	return nil
+}
+
+func (x *AnalyzeResponse) GetOwnedFiles() *OwnedFiles {
+	if x != nil {
+		if x, ok := x.Item.(*AnalyzeResponse_OwnedFiles); ok {
+			return x.OwnedFiles
+		}
+	}
+	return nil
+}
+
+func (x *AnalyzeResponse) GetOsRelease() *OSRelease {
+	if x != nil {
+		if x, ok := x.Item.(*AnalyzeResponse_OsRelease); ok {
+			return x.OsRelease
+		}
+	}
+	return nil
+}
+
+func (x *AnalyzeResponse) GetLayerEnd() *LayerEnd {
+	if x != nil {
+		if x, ok := x.Item.(*AnalyzeResponse_LayerEnd); ok {
+			return x.LayerEnd
+		}
+	}
+	return nil
+}
+
+func (x *AnalyzeResponse) GetLayer() uint32 {
+	if x != nil {
+		return x.Layer
+	}
+	return 0
+}
+
+func (x *AnalyzeResponse) GetExtractor() string {
+	if x != nil {
+		return x.Extractor
+	}
+	return ""
+}
+
 type isAnalyzeResponse_Item interface {
 	isAnalyzeResponse_Item()
 }
@@ -422,11 +684,361 @@ type AnalyzeResponse_Warning struct {
 	Warning *Warning `protobuf:"bytes,3,opt,name=warning,proto3,oneof"`
 }
 
+type AnalyzeResponse_Entries struct {
+	// What a layer holds besides packages, for the merge on the host.
+	Entries *LayerEntries `protobuf:"bytes,4,opt,name=entries,proto3,oneof"`
+}
+
+type AnalyzeResponse_OwnedFiles struct {
+	OwnedFiles *OwnedFiles `protobuf:"bytes,5,opt,name=owned_files,json=ownedFiles,proto3,oneof"`
+}
+
+type AnalyzeResponse_OsRelease struct {
+	OsRelease *OSRelease `protobuf:"bytes,6,opt,name=os_release,json=osRelease,proto3,oneof"`
+}
+
+type AnalyzeResponse_LayerEnd struct {
+	// The last message of a layer: everything before it that names the
+	// layer is the layer's complete result.
+	LayerEnd *LayerEnd `protobuf:"bytes,7,opt,name=layer_end,json=layerEnd,proto3,oneof"`
+}
+
 func (*AnalyzeResponse_Package) isAnalyzeResponse_Item() {}
 
 func (*AnalyzeResponse_Finding) isAnalyzeResponse_Item() {}
 
 func (*AnalyzeResponse_Warning) isAnalyzeResponse_Item() {}
+
+func (*AnalyzeResponse_Entries) isAnalyzeResponse_Item() {}
+
+func (*AnalyzeResponse_OwnedFiles) isAnalyzeResponse_Item() {}
+
+func (*AnalyzeResponse_OsRelease) isAnalyzeResponse_Item() {}
+
+func (*AnalyzeResponse_LayerEnd) isAnalyzeResponse_Item() {}
+
+// LayerEntries lists, in chunks, what a layer changes in the image: its
+// non-directory entries, whiteouts and opaque directories, hard links.
+type LayerEntries struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absolute paths of the layer's non-directory entries.
+	Paths []string `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	// Paths deleted by a whiteout (".wh.NAME" gives NAME's path).
+	Whiteouts []string `protobuf:"bytes,2,rep,name=whiteouts,proto3" json:"whiteouts,omitempty"`
+	// Directories made opaque (".wh..wh..opq"): lower layers' content under
+	// them is hidden.
+	OpaqueDirs    []string    `protobuf:"bytes,3,rep,name=opaque_dirs,json=opaqueDirs,proto3" json:"opaque_dirs,omitempty"`
+	HardLinks     []*HardLink `protobuf:"bytes,4,rep,name=hard_links,json=hardLinks,proto3" json:"hard_links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LayerEntries) Reset() {
+	*x = LayerEntries{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LayerEntries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LayerEntries) ProtoMessage() {}
+
+func (x *LayerEntries) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LayerEntries.ProtoReflect.Descriptor instead.
+func (*LayerEntries) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LayerEntries) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *LayerEntries) GetWhiteouts() []string {
+	if x != nil {
+		return x.Whiteouts
+	}
+	return nil
+}
+
+func (x *LayerEntries) GetOpaqueDirs() []string {
+	if x != nil {
+		return x.OpaqueDirs
+	}
+	return nil
+}
+
+func (x *LayerEntries) GetHardLinks() []*HardLink {
+	if x != nil {
+		return x.HardLinks
+	}
+	return nil
+}
+
+type HardLink struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HardLink) Reset() {
+	*x = HardLink{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HardLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HardLink) ProtoMessage() {}
+
+func (x *HardLink) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HardLink.ProtoReflect.Descriptor instead.
+func (*HardLink) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HardLink) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HardLink) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+// OwnedFiles lists the files an OS package owns (dpkg's *.list, apk's
+// R: lines, rpm's file list).
+type OwnedFiles struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The OS package system: "dpkg", "apk", "rpm".
+	Os string `protobuf:"bytes,1,opt,name=os,proto3" json:"os,omitempty"`
+	// The owning package's name.
+	Owner string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Where the list was read: the merge drops it when a higher layer
+	// replaces or deletes that file.
+	Location      string   `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	Paths         []string `protobuf:"bytes,4,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OwnedFiles) Reset() {
+	*x = OwnedFiles{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OwnedFiles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OwnedFiles) ProtoMessage() {}
+
+func (x *OwnedFiles) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OwnedFiles.ProtoReflect.Descriptor instead.
+func (*OwnedFiles) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *OwnedFiles) GetOs() string {
+	if x != nil {
+		return x.Os
+	}
+	return ""
+}
+
+func (x *OwnedFiles) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *OwnedFiles) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *OwnedFiles) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+// OSRelease is an os-release(5) file or a link to one.
+type OSRelease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// For a symbolic link: its target, as stored.
+	LinkTarget    string            `protobuf:"bytes,2,opt,name=link_target,json=linkTarget,proto3" json:"link_target,omitempty"`
+	Fields        map[string]string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OSRelease) Reset() {
+	*x = OSRelease{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OSRelease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OSRelease) ProtoMessage() {}
+
+func (x *OSRelease) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OSRelease.ProtoReflect.Descriptor instead.
+func (*OSRelease) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *OSRelease) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *OSRelease) GetLinkTarget() string {
+	if x != nil {
+		return x.LinkTarget
+	}
+	return ""
+}
+
+func (x *OSRelease) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+type LayerEnd struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Digest  string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	Entries int64                  `protobuf:"varint,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	// Uncompressed bytes of the layer's tar stream.
+	Bytes         int64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LayerEnd) Reset() {
+	*x = LayerEnd{}
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LayerEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LayerEnd) ProtoMessage() {}
+
+func (x *LayerEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LayerEnd.ProtoReflect.Descriptor instead.
+func (*LayerEnd) Descriptor() ([]byte, []int) {
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LayerEnd) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *LayerEnd) GetEntries() int64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *LayerEnd) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
 
 type Package struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -443,14 +1055,21 @@ type Package struct {
 	Locations []string `protobuf:"bytes,7,rep,name=locations,proto3" json:"locations,omitempty"`
 	// The OS package that owns these files, if known (e.g. Debian's
 	// python3-urllib3 for a dist-info directory it installed).
-	Owner         string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	// For a package of an OS package database ("dpkg", "apk", "rpm") found
+	// in a layer: the merge sets its ecosystem, version and purl from the
+	// image's os-release.
+	Os   string `protobuf:"bytes,9,opt,name=os,proto3" json:"os,omitempty"`
+	Arch string `protobuf:"bytes,10,opt,name=arch,proto3" json:"arch,omitempty"`
+	// rpm's epoch; version is then "<version>-<release>".
+	Epoch         int32 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[6]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +1081,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[6]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +1094,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{6}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Package) GetEcosystem() string {
@@ -534,6 +1153,27 @@ func (x *Package) GetOwner() string {
 	return ""
 }
 
+func (x *Package) GetOs() string {
+	if x != nil {
+		return x.Os
+	}
+	return ""
+}
+
+func (x *Package) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
+func (x *Package) GetEpoch() int32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type Finding struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -547,7 +1187,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[7]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +1199,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[7]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +1212,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{7}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Finding) GetId() string {
@@ -620,7 +1260,7 @@ type Warning struct {
 
 func (x *Warning) Reset() {
 	*x = Warning{}
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[8]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +1272,7 @@ func (x *Warning) String() string {
 func (*Warning) ProtoMessage() {}
 
 func (x *Warning) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[8]
+	mi := &file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +1285,7 @@ func (x *Warning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Warning.ProtoReflect.Descriptor instead.
 func (*Warning) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{8}
+	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Warning) GetMessage() string {
@@ -667,7 +1307,7 @@ var File_plugins_proto_analyzer_v1_analyzer_proto protoreflect.FileDescriptor
 const file_plugins_proto_analyzer_v1_analyzer_proto_rawDesc = "" +
 	"\n" +
 	"(plugins/proto/analyzer/v1/analyzer.proto\x12\x11assay.analyzer.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xb2\x01\n" +
+	"\x0fDescribeRequest\"\xf4\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
@@ -675,28 +1315,91 @@ const file_plugins_proto_analyzer_v1_analyzer_proto_rawDesc = "" +
 	"\n" +
 	"ecosystems\x18\x04 \x03(\tR\n" +
 	"ecosystems\x12:\n" +
-	"\tresources\x18\x05 \x01(\v2\x1c.assay.analyzer.v1.ResourcesR\tresources\"a\n" +
+	"\tresources\x18\x05 \x01(\v2\x1c.assay.analyzer.v1.ResourcesR\tresources\x12@\n" +
+	"\n" +
+	"extractors\x18\x06 \x03(\v2 .assay.analyzer.v1.ExtractorInfoR\n" +
+	"extractors\"c\n" +
+	"\rExtractorInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12$\n" +
+	"\x0emax_file_bytes\x18\x03 \x01(\x03R\fmaxFileBytes\"a\n" +
 	"\tResources\x12!\n" +
 	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x12\n" +
 	"\x04pids\x18\x02 \x01(\x03R\x04pids\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\x80\x02\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xd2\x02\n" +
 	"\x0eAnalyzeRequest\x12\x12\n" +
 	"\x04root\x18\x01 \x01(\tR\x04root\x12!\n" +
 	"\fimage_config\x18\x02 \x01(\fR\vimageConfig\x12H\n" +
 	"\aoptions\x18\x03 \x03(\v2..assay.analyzer.v1.AnalyzeRequest.OptionsEntryR\aoptions\x121\n" +
-	"\x06limits\x18\x04 \x01(\v2\x19.assay.analyzer.v1.LimitsR\x06limits\x1a:\n" +
+	"\x06limits\x18\x04 \x01(\v2\x19.assay.analyzer.v1.LimitsR\x06limits\x120\n" +
+	"\x06layers\x18\x05 \x03(\v2\x18.assay.analyzer.v1.LayerR\x06layers\x12\x1e\n" +
+	"\n" +
+	"extractors\x18\x06 \x03(\tR\n" +
+	"extractors\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"d\n" +
+	"\x05Layer\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x03 \x01(\tR\tmediaType\x12\x0e\n" +
+	"\x02fd\x18\x04 \x01(\x05R\x02fd\"\x9f\x03\n" +
 	"\x06Limits\x12$\n" +
 	"\x0emax_file_bytes\x18\x01 \x01(\x03R\fmaxFileBytes\x12\x1b\n" +
-	"\tmax_files\x18\x02 \x01(\x03R\bmaxFiles\"\xc1\x01\n" +
+	"\tmax_files\x18\x02 \x01(\x03R\bmaxFiles\x12*\n" +
+	"\x11max_layer_entries\x18\x03 \x01(\x03R\x0fmaxLayerEntries\x12&\n" +
+	"\x0fmax_layer_bytes\x18\x04 \x01(\x03R\rmaxLayerBytes\x12\x1f\n" +
+	"\vmax_entries\x18\x05 \x01(\x03R\n" +
+	"maxEntries\x12\x1b\n" +
+	"\tmax_bytes\x18\x06 \x01(\x03R\bmaxBytes\x12t\n" +
+	"\x1bmax_file_bytes_by_extractor\x18\a \x03(\v26.assay.analyzer.v1.Limits.MaxFileBytesByExtractorEntryR\x17maxFileBytesByExtractor\x1aJ\n" +
+	"\x1cMaxFileBytesByExtractorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xef\x03\n" +
 	"\x0fAnalyzeResponse\x126\n" +
 	"\apackage\x18\x01 \x01(\v2\x1a.assay.analyzer.v1.PackageH\x00R\apackage\x126\n" +
 	"\afinding\x18\x02 \x01(\v2\x1a.assay.analyzer.v1.FindingH\x00R\afinding\x126\n" +
-	"\awarning\x18\x03 \x01(\v2\x1a.assay.analyzer.v1.WarningH\x00R\awarningB\x06\n" +
-	"\x04item\"\xe5\x01\n" +
+	"\awarning\x18\x03 \x01(\v2\x1a.assay.analyzer.v1.WarningH\x00R\awarning\x12;\n" +
+	"\aentries\x18\x04 \x01(\v2\x1f.assay.analyzer.v1.LayerEntriesH\x00R\aentries\x12@\n" +
+	"\vowned_files\x18\x05 \x01(\v2\x1d.assay.analyzer.v1.OwnedFilesH\x00R\n" +
+	"ownedFiles\x12=\n" +
+	"\n" +
+	"os_release\x18\x06 \x01(\v2\x1c.assay.analyzer.v1.OSReleaseH\x00R\tosRelease\x12:\n" +
+	"\tlayer_end\x18\a \x01(\v2\x1b.assay.analyzer.v1.LayerEndH\x00R\blayerEnd\x12\x14\n" +
+	"\x05layer\x18\n" +
+	" \x01(\rR\x05layer\x12\x1c\n" +
+	"\textractor\x18\v \x01(\tR\textractorB\x06\n" +
+	"\x04item\"\x9f\x01\n" +
+	"\fLayerEntries\x12\x14\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\x12\x1c\n" +
+	"\twhiteouts\x18\x02 \x03(\tR\twhiteouts\x12\x1f\n" +
+	"\vopaque_dirs\x18\x03 \x03(\tR\n" +
+	"opaqueDirs\x12:\n" +
+	"\n" +
+	"hard_links\x18\x04 \x03(\v2\x1b.assay.analyzer.v1.HardLinkR\thardLinks\"6\n" +
+	"\bHardLink\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"d\n" +
+	"\n" +
+	"OwnedFiles\x12\x0e\n" +
+	"\x02os\x18\x01 \x01(\tR\x02os\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x1a\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x12\x14\n" +
+	"\x05paths\x18\x04 \x03(\tR\x05paths\"\xbd\x01\n" +
+	"\tOSRelease\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1f\n" +
+	"\vlink_target\x18\x02 \x01(\tR\n" +
+	"linkTarget\x12@\n" +
+	"\x06fields\x18\x03 \x03(\v2(.assay.analyzer.v1.OSRelease.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
+	"\bLayerEnd\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x18\n" +
+	"\aentries\x18\x02 \x01(\x03R\aentries\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\"\x9f\x02\n" +
 	"\aPackage\x12\x1c\n" +
 	"\tecosystem\x18\x01 \x01(\tR\tecosystem\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -706,7 +1409,11 @@ const file_plugins_proto_analyzer_v1_analyzer_proto_rawDesc = "" +
 	"sourceName\x12%\n" +
 	"\x0esource_version\x18\x06 \x01(\tR\rsourceVersion\x12\x1c\n" +
 	"\tlocations\x18\a \x03(\tR\tlocations\x12\x14\n" +
-	"\x05owner\x18\b \x01(\tR\x05owner\"\xea\x01\n" +
+	"\x05owner\x18\b \x01(\tR\x05owner\x12\x0e\n" +
+	"\x02os\x18\t \x01(\tR\x02os\x12\x12\n" +
+	"\x04arch\x18\n" +
+	" \x01(\tR\x04arch\x12\x14\n" +
+	"\x05epoch\x18\v \x01(\x05R\x05epoch\"\xea\x01\n" +
 	"\aFinding\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bseverity\x18\x02 \x01(\tR\bseverity\x12\x18\n" +
@@ -735,37 +1442,55 @@ func file_plugins_proto_analyzer_v1_analyzer_proto_rawDescGZIP() []byte {
 	return file_plugins_proto_analyzer_v1_analyzer_proto_rawDescData
 }
 
-var file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_plugins_proto_analyzer_v1_analyzer_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: assay.analyzer.v1.DescribeRequest
 	(*DescribeResponse)(nil), // 1: assay.analyzer.v1.DescribeResponse
-	(*Resources)(nil),        // 2: assay.analyzer.v1.Resources
-	(*AnalyzeRequest)(nil),   // 3: assay.analyzer.v1.AnalyzeRequest
-	(*Limits)(nil),           // 4: assay.analyzer.v1.Limits
-	(*AnalyzeResponse)(nil),  // 5: assay.analyzer.v1.AnalyzeResponse
-	(*Package)(nil),          // 6: assay.analyzer.v1.Package
-	(*Finding)(nil),          // 7: assay.analyzer.v1.Finding
-	(*Warning)(nil),          // 8: assay.analyzer.v1.Warning
-	nil,                      // 9: assay.analyzer.v1.AnalyzeRequest.OptionsEntry
-	nil,                      // 10: assay.analyzer.v1.Finding.DetailsEntry
+	(*ExtractorInfo)(nil),    // 2: assay.analyzer.v1.ExtractorInfo
+	(*Resources)(nil),        // 3: assay.analyzer.v1.Resources
+	(*AnalyzeRequest)(nil),   // 4: assay.analyzer.v1.AnalyzeRequest
+	(*Layer)(nil),            // 5: assay.analyzer.v1.Layer
+	(*Limits)(nil),           // 6: assay.analyzer.v1.Limits
+	(*AnalyzeResponse)(nil),  // 7: assay.analyzer.v1.AnalyzeResponse
+	(*LayerEntries)(nil),     // 8: assay.analyzer.v1.LayerEntries
+	(*HardLink)(nil),         // 9: assay.analyzer.v1.HardLink
+	(*OwnedFiles)(nil),       // 10: assay.analyzer.v1.OwnedFiles
+	(*OSRelease)(nil),        // 11: assay.analyzer.v1.OSRelease
+	(*LayerEnd)(nil),         // 12: assay.analyzer.v1.LayerEnd
+	(*Package)(nil),          // 13: assay.analyzer.v1.Package
+	(*Finding)(nil),          // 14: assay.analyzer.v1.Finding
+	(*Warning)(nil),          // 15: assay.analyzer.v1.Warning
+	nil,                      // 16: assay.analyzer.v1.AnalyzeRequest.OptionsEntry
+	nil,                      // 17: assay.analyzer.v1.Limits.MaxFileBytesByExtractorEntry
+	nil,                      // 18: assay.analyzer.v1.OSRelease.FieldsEntry
+	nil,                      // 19: assay.analyzer.v1.Finding.DetailsEntry
 }
 var file_plugins_proto_analyzer_v1_analyzer_proto_depIdxs = []int32{
-	2,  // 0: assay.analyzer.v1.DescribeResponse.resources:type_name -> assay.analyzer.v1.Resources
-	9,  // 1: assay.analyzer.v1.AnalyzeRequest.options:type_name -> assay.analyzer.v1.AnalyzeRequest.OptionsEntry
-	4,  // 2: assay.analyzer.v1.AnalyzeRequest.limits:type_name -> assay.analyzer.v1.Limits
-	6,  // 3: assay.analyzer.v1.AnalyzeResponse.package:type_name -> assay.analyzer.v1.Package
-	7,  // 4: assay.analyzer.v1.AnalyzeResponse.finding:type_name -> assay.analyzer.v1.Finding
-	8,  // 5: assay.analyzer.v1.AnalyzeResponse.warning:type_name -> assay.analyzer.v1.Warning
-	10, // 6: assay.analyzer.v1.Finding.details:type_name -> assay.analyzer.v1.Finding.DetailsEntry
-	0,  // 7: assay.analyzer.v1.Analyzer.Describe:input_type -> assay.analyzer.v1.DescribeRequest
-	3,  // 8: assay.analyzer.v1.Analyzer.Analyze:input_type -> assay.analyzer.v1.AnalyzeRequest
-	1,  // 9: assay.analyzer.v1.Analyzer.Describe:output_type -> assay.analyzer.v1.DescribeResponse
-	5,  // 10: assay.analyzer.v1.Analyzer.Analyze:output_type -> assay.analyzer.v1.AnalyzeResponse
-	9,  // [9:11] is the sub-list for method output_type
-	7,  // [7:9] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	3,  // 0: assay.analyzer.v1.DescribeResponse.resources:type_name -> assay.analyzer.v1.Resources
+	2,  // 1: assay.analyzer.v1.DescribeResponse.extractors:type_name -> assay.analyzer.v1.ExtractorInfo
+	16, // 2: assay.analyzer.v1.AnalyzeRequest.options:type_name -> assay.analyzer.v1.AnalyzeRequest.OptionsEntry
+	6,  // 3: assay.analyzer.v1.AnalyzeRequest.limits:type_name -> assay.analyzer.v1.Limits
+	5,  // 4: assay.analyzer.v1.AnalyzeRequest.layers:type_name -> assay.analyzer.v1.Layer
+	17, // 5: assay.analyzer.v1.Limits.max_file_bytes_by_extractor:type_name -> assay.analyzer.v1.Limits.MaxFileBytesByExtractorEntry
+	13, // 6: assay.analyzer.v1.AnalyzeResponse.package:type_name -> assay.analyzer.v1.Package
+	14, // 7: assay.analyzer.v1.AnalyzeResponse.finding:type_name -> assay.analyzer.v1.Finding
+	15, // 8: assay.analyzer.v1.AnalyzeResponse.warning:type_name -> assay.analyzer.v1.Warning
+	8,  // 9: assay.analyzer.v1.AnalyzeResponse.entries:type_name -> assay.analyzer.v1.LayerEntries
+	10, // 10: assay.analyzer.v1.AnalyzeResponse.owned_files:type_name -> assay.analyzer.v1.OwnedFiles
+	11, // 11: assay.analyzer.v1.AnalyzeResponse.os_release:type_name -> assay.analyzer.v1.OSRelease
+	12, // 12: assay.analyzer.v1.AnalyzeResponse.layer_end:type_name -> assay.analyzer.v1.LayerEnd
+	9,  // 13: assay.analyzer.v1.LayerEntries.hard_links:type_name -> assay.analyzer.v1.HardLink
+	18, // 14: assay.analyzer.v1.OSRelease.fields:type_name -> assay.analyzer.v1.OSRelease.FieldsEntry
+	19, // 15: assay.analyzer.v1.Finding.details:type_name -> assay.analyzer.v1.Finding.DetailsEntry
+	0,  // 16: assay.analyzer.v1.Analyzer.Describe:input_type -> assay.analyzer.v1.DescribeRequest
+	4,  // 17: assay.analyzer.v1.Analyzer.Analyze:input_type -> assay.analyzer.v1.AnalyzeRequest
+	1,  // 18: assay.analyzer.v1.Analyzer.Describe:output_type -> assay.analyzer.v1.DescribeResponse
+	7,  // 19: assay.analyzer.v1.Analyzer.Analyze:output_type -> assay.analyzer.v1.AnalyzeResponse
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_plugins_proto_analyzer_v1_analyzer_proto_init() }
@@ -773,10 +1498,14 @@ func file_plugins_proto_analyzer_v1_analyzer_proto_init() {
 	if File_plugins_proto_analyzer_v1_analyzer_proto != nil {
 		return
 	}
-	file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[5].OneofWrappers = []any{
+	file_plugins_proto_analyzer_v1_analyzer_proto_msgTypes[7].OneofWrappers = []any{
 		(*AnalyzeResponse_Package)(nil),
 		(*AnalyzeResponse_Finding)(nil),
 		(*AnalyzeResponse_Warning)(nil),
+		(*AnalyzeResponse_Entries)(nil),
+		(*AnalyzeResponse_OwnedFiles)(nil),
+		(*AnalyzeResponse_OsRelease)(nil),
+		(*AnalyzeResponse_LayerEnd)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -784,7 +1513,7 @@ func file_plugins_proto_analyzer_v1_analyzer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_proto_analyzer_v1_analyzer_proto_rawDesc), len(file_plugins_proto_analyzer_v1_analyzer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,4 +1,4 @@
-package rpm
+package distro
 
 import (
 	"regexp"
@@ -58,7 +58,7 @@ var validCPESuffix = regexp.MustCompile(`^[A-Za-z0-9._:~-]{1,128}$`)
 // PRETTY_NAME: "openEuler 24.03 (LTS-SP1)" is release "24.03-LTS-SP1".
 var openEulerPrettyName = regexp.MustCompile(`^openEuler\s+([0-9]{2}\.[0-9]{2})(?:\s*\((LTS(?:[- ]SP\d+)?)\))?$`)
 
-// DistroOf returns what packages take from the os-release rel, following
+// RPM returns what packages take from the os-release rel, following
 // osv-scalibr v0.5.3's mapping of os-release to OSV ecosystems
 // (extractor/filesystem/os/ecosystem, for rpm metadata):
 //
@@ -78,7 +78,7 @@ var openEulerPrettyName = regexp.MustCompile(`^openEuler\s+([0-9]{2}\.[0-9]{2})(
 // Oracle Linux, openSUSE Tumbleweed, ...): Ecosystem is then
 // osrelease's spelling ("Fedora:42") and OSV is false. Without a valid
 // ID, Ecosystem is UnknownEcosystem.
-func DistroOf(rel osrelease.Release) Distro {
+func RPM(rel osrelease.Release) Distro {
 	id := rel.ID
 	if !validID.MatchString(id) {
 		return Distro{Ecosystem: UnknownEcosystem, Epoch: true}

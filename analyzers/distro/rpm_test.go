@@ -1,4 +1,4 @@
-package rpm
+package distro
 
 import (
 	"os"
@@ -29,7 +29,7 @@ func readRelease(t *testing.T, name string) osrelease.Release {
 // the *rpmmeta.Metadata case), the purl namespaces and distro qualifiers
 // its purl code's and the purl specification's, except rhel → redhat (as
 // Red Hat's own purls have it).
-func TestDistroOf(t *testing.T) {
+func TestRPM(t *testing.T) {
 	for _, tc := range []struct {
 		file string
 		want Distro
@@ -48,13 +48,13 @@ func TestDistroOf(t *testing.T) {
 		{"opensusetumbleweed", Distro{Ecosystem: "Opensuse-tumbleweed:20220412", Epoch: true, Namespace: "opensuse", Qualifier: "opensuse-tumbleweed-20220412"}},
 		{"no-id", Distro{Ecosystem: "RPM", Epoch: true}},
 	} {
-		if got := DistroOf(readRelease(t, tc.file)); got != tc.want {
+		if got := RPM(readRelease(t, tc.file)); got != tc.want {
 			t.Errorf("%s: DistroOf = %+v\nwant %+v", tc.file, got, tc.want)
 		}
 	}
 }
 
-func TestDistroOfOddFields(t *testing.T) {
+func TestRPMOddFields(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		rel  osrelease.Release
@@ -75,15 +75,15 @@ func TestDistroOfOddFields(t *testing.T) {
 			Distro{Ecosystem: "openEuler:24.09", OSV: true, Namespace: "openeuler", Qualifier: "openeuler-24.09"}},
 		{"empty", osrelease.Release{}, Distro{Ecosystem: "RPM", Epoch: true}},
 	} {
-		if got := DistroOf(tc.rel); got != tc.want {
+		if got := RPM(tc.rel); got != tc.want {
 			t.Errorf("%s: DistroOf = %+v\nwant %+v", tc.name, got, tc.want)
 		}
 	}
 }
 
 func TestEVRAndPURL(t *testing.T) {
-	rh := DistroOf(readRelease(t, "rhel"))
-	suse := DistroOf(readRelease(t, "sles"))
+	rh := RPM(readRelease(t, "rhel"))
+	suse := RPM(readRelease(t, "sles"))
 	for _, tc := range []struct {
 		d                 Distro
 		epoch             int
@@ -100,36 +100,6 @@ func TestEVRAndPURL(t *testing.T) {
 		}
 		if got := tc.d.PURL(tc.name, tc.epoch, tc.v, tc.r, tc.arch); got != tc.wantPURL {
 			t.Errorf("PURL = %q, want %q", got, tc.wantPURL)
-		}
-	}
-}
-
-func TestParseSourceRPM(t *testing.T) {
-	for _, tc := range []struct {
-		in        string
-		name, ver string
-		ok        bool
-	}{
-		{"openssl-3.0.7-27.el9.src.rpm", "openssl", "3.0.7-27.el9", true},
-		{"gcc11-11.2.1+git610-1.3.9.src.rpm", "gcc11", "11.2.1+git610-1.3.9", true},
-		{"assay-tools-0.9~rc1-2.src.rpm", "assay-tools", "0.9~rc1-2", true},
-		{"system-user-root-20190513-3.3.1.src.rpm", "system-user-root", "20190513-3.3.1", true},
-		{"nvidia-driver-550.54-1.nosrc.rpm", "nvidia-driver", "550.54-1", true},
-		{"openssl-3.0.7-27.el9.x86_64.rpm", "", "", false},
-		{"openssl-3.0.7.src.rpm", "", "", false},
-		{"-3.0.7-27.src.rpm", "", "", false},
-		{"openssl--27.src.rpm", "", "", false},
-		{"openssl-3.0.7-.src.rpm", "", "", false},
-		{".src.rpm", "", "", false},
-		{"(none)", "", "", false},
-		{"", "", "", false},
-		{"a b-1-1.src.rpm", "", "", false},
-		{"../../x-1-1.src.rpm", "", "", false},
-		{"x-1-1\x00.src.rpm", "", "", false},
-	} {
-		name, ver, ok := ParseSourceRPM(tc.in)
-		if name != tc.name || ver != tc.ver || ok != tc.ok {
-			t.Errorf("ParseSourceRPM(%q) = %q, %q, %v; want %q, %q, %v", tc.in, name, ver, ok, tc.name, tc.ver, tc.ok)
 		}
 	}
 }

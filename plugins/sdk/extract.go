@@ -1,0 +1,171 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+)
+
+// FileInfo is one layer entry as an extractor sees it.
+type FileInfo struct {
+	// Path is absolute and clean, as seen from the image root:
+	// "/var/lib/dpkg/status".
+	Path string
+	// Mode has the type bits (regular file or symbolic link: only those
+	// are offered) and the permission bits.
+	Mode fs.FileMode
+	Size int64
+	// LinkTarget is a symbolic link's target, as stored in the layer.
+	LinkTarget string
+}
+
+// Extractor parses the files of a layer it asks for. The framework
+// (ExtractLayer) reads each layer's tar stream once and hands every
+// matching file to every extractor that wants it: an extractor never walks
+// anything itself. A fresh set of extractors is made for each layer
+// (ExtractorSet.New), so an extractor may keep state over one layer.
+type Extractor interface {
+	// Name and Version identify the extractor: results are cached per
+	// layer under them and the plugin binary's digest.
+	Name() string
+	Version() string
+	// MaxFileBytes is the largest file the extractor reads; larger files
+	// are skipped with a warning. The request may override it
+	// (LayerLimits.MaxFileBytes).
+	MaxFileBytes() int64
+	// Required reports whether Extract wants the file. It is called for
+	// every regular file and symbolic link of every layer: decide from
+	// the path and mode alone, cheaply.
+	Required(f FileInfo) bool
+	// Extract parses one file: r reads its content (f.Size bytes; nothing
+	// for a link). It must honour ctx. An error is reported as a warning
+	// about that file and the layer goes on; an error of out means the
+	// host is gone: return it.
+	Extract(ctx context.Context, f FileInfo, r io.Reader, out Output) error
+}
+
+// Finisher is an extractor that emits when the layer has been read
+// (a lockfile is reported only where no installed tree sits beside it).
+type Finisher interface {
+	Finish(ctx context.Context, layer LayerIndex, out Output) error
+}
+
+// LayerIndex answers what the layer just read holds.
+type LayerIndex interface {
+	// HasDir reports whether the layer holds the directory dir, as an
+	// entry or as the parent of one.
+	HasDir(dir string) bool
+}
+
+// Output is where an extractor sends its results; the framework adds the
+// layer and the extractor's name. It is safe for concurrent use.
+type Output interface {
+	Package(Package) error
+	Finding(Finding) error
+	Warning(Warning) error
+	OwnedFiles(OwnedFiles) error
+	OSRelease(OSRelease) error
+}
+
+// ExtractorSet is a plugin made of extractors: ServeExtractors serves it.
+type ExtractorSet struct {
+	Name      string
+	Version   string
+	Resources Resources
+	// New returns a fresh set of the extractors, for one layer.
+	New func() []Extractor
+}
+
+// Select returns the extractors named (all of them when names is empty),
+// freshly made; an unknown name is an error.
+func (s ExtractorSet) Select(names []string) ([]Extractor, error) {
+	all := s.New()
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []Extractor
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(e Extractor) bool { return e.Name() == n })
+		if i < 0 {
+			return nil, fmt.Errorf("sdk: %s has no extractor %q", s.Name, n)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// ServeExtractors serves set as a plugin that reads layers. Its manifest
+// must say "input": "layers".
+func ServeExtractors(set ExtractorSet) { Serve(LayerAnalyzer{Set: set}) }
+
+// LayerAnalyzer is the Analyzer of an ExtractorSet: Analyze streams each
+// layer of the request through the extractors.
+type LayerAnalyzer struct{ Set ExtractorSet }
+
+var _ Analyzer = LayerAnalyzer{}
+
+// Describe implements Analyzer.
+func (a LayerAnalyzer) Describe(context.Context) (Description, error) {
+	d := Description{Name: a.Set.Name, Version: a.Set.Version, Kinds: []string{KindPackage, KindFinding}, Resources: a.Set.Resources}
+	for _, e := range a.Set.New() {
+		d.Extractors = append(d.Extractors, ExtractorInfo{Name: e.Name(), Version: e.Version(), MaxFileBytes: e.MaxFileBytes()})
+	}
+	return d, nil
+}
+
+// Analyze implements Analyzer for a caller that can only take packages,
+// findings and warnings: layer items are dropped. The gRPC server calls
+// AnalyzeItems instead, which keeps them.
+func (a LayerAnalyzer) Analyze(ctx context.Context, req Request, emit Emitter) error {
+	return a.AnalyzeItems(ctx, req, func(it Item) error {
+		switch {
+		case it.Package != nil:
+			return emit.Package(*it.Package)
+		case it.Finding != nil:
+			return emit.Finding(*it.Finding)
+		case it.Warning != nil:
+			return emit.Warning(*it.Warning)
+		}
+		return nil
+	})
+}
+
+// ItemAnalyzer is an Analyzer that sends whole items, layer items
+// included; the gRPC server prefers it.
+type ItemAnalyzer interface {
+	AnalyzeItems(ctx context.Context, req Request, send func(Item) error) error
+}
+
+// AnalyzeItems streams every layer of req, in order, through the selected
+// extractors. The layers' file descriptors are closed when read.
+func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(Item) error) error {
+	if len(req.Layers) == 0 {
+		return fmt.Errorf("sdk: %s reads layers and the request names none (its manifest must say \"input\": \"layers\")", a.Set.Name)
+	}
+	if _, err := a.Set.Select(req.Extractors); err != nil {
+		return err
+	}
+	b := newBudget(req.LayerLimits)
+	var errs []error
+	for _, ly := range req.Layers {
+		f := openFD(ly.FD, ly.Digest)
+		if f == nil {
+			return fmt.Errorf("sdk: layer %d (%s): no such file descriptor %d", ly.Index, ly.Digest, ly.FD)
+		}
+		exs, _ := a.Set.Select(req.Extractors)
+		err := extractLayer(ctx, f, ly, exs, b, send)
+		f.Close()
+		if err != nil {
+			// A limit or a broken layer ends that layer; the host sees
+			// no LayerEnd for it and caches nothing of it.
+			if ctx.Err() != nil || errors.Is(err, errSend) {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
