@@ -78,3 +78,46 @@ func Warnings(items []sdk.Item) []sdk.Warning {
 	}
 	return out
 }
+
+// ExtractorConformance checks what the framework expects of every
+// extractor: a name and version, a positive file size cap, a Required
+// that offers nothing of an empty layer, an extraction of a layer holding
+// only unrelated files that sends only valid items, and a cancelled
+// context that stops the layer promptly.
+func ExtractorConformance(t *testing.T, e sdk.Extractor) {
+	t.Helper()
+	if e.Name() == "" || e.Version() == "" {
+		t.Errorf("sdktest: extractor %q version %q: both are required", e.Name(), e.Version())
+	}
+	if e.MaxFileBytes() <= 0 {
+		t.Errorf("sdktest: %s: MaxFileBytes = %d, want > 0", e.Name(), e.MaxFileBytes())
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i, name := range []string{"README", "srv/data.bin", "home/user/notes.txt"} {
+		body := bytes.Repeat([]byte{byte('a' + i)}, 100*(i+1))
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write(body)
+	}
+	tw.Close()
+	items, err := ExtractErr(context.Background(), buf.Bytes(), sdk.LayerLimits{}, e)
+	if err != nil {
+		t.Fatalf("sdktest: %s: unrelated layer: %v", e.Name(), err)
+	}
+	for _, it := range items {
+		if err := it.Validate(); err != nil {
+			t.Errorf("sdktest: %s: invalid item %+v: %v", e.Name(), it, err)
+		}
+		if it.Package != nil || it.Finding != nil {
+			t.Errorf("sdktest: %s: found something in unrelated files: %+v", e.Name(), it)
+		}
+	}
+	if last := items[len(items)-1]; last.LayerEnd == nil {
+		t.Errorf("sdktest: %s: the layer did not end with a LayerEnd: %+v", e.Name(), last)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ExtractErr(ctx, buf.Bytes(), sdk.LayerLimits{}, e); err == nil {
+		t.Errorf("sdktest: %s: a cancelled extraction succeeded", e.Name())
+	}
+}
