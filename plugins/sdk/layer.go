@@ -100,8 +100,13 @@ func ExtractLayer(ctx context.Context, r io.Reader, ly Layer, exs []Extractor, l
 
 func extractLayer(ctx context.Context, r io.Reader, ly Layer, exs []Extractor, b *budget, send func(Item) error) (err error) {
 	s := &layerStream{ctx: ctx, ly: ly, b: b, dirs: map[string]struct{}{"/": {}}}
+	// Extractors fed by fanOut send at the same time: one at a time
+	// reaches send.
+	var sendMu sync.Mutex
 	s.send = func(it Item) error {
 		it.Layer = ly.Index
+		sendMu.Lock()
+		defer sendMu.Unlock()
 		if err := send(it); err != nil {
 			return fmt.Errorf("%w: %w", errSend, err)
 		}
