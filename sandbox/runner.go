@@ -53,18 +53,27 @@ var _ runner.Runner = (*Runner)(nil)
 // Set UnixSocketConfig.TempDir to m.SocketTempDir(). The plugin's stdin is
 // /dev/null whatever cmd.Stdin is.
 func (m *Manager) RunnerFunc(layers []string, lim Limits) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
-	return m.runnerFunc(nil, "", layers, lim)
+	return m.runnerFunc(nil, "", layers, nil, lim)
+}
+
+// RunnerFuncFiles is RunnerFunc for a plugin that reads layer blobs
+// rather than a tree: files (open read-only by the caller, who closes
+// them after the run) become the plugin's descriptors 3, 4, ... in order;
+// there is no /target.
+func (m *Manager) RunnerFuncFiles(files []*os.File, lim Limits) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
+	return m.runnerFunc(nil, "", nil, files, lim)
 }
 
 // RunnerFuncContext is RunnerFunc with the caller's context, whose end
 // (deadline or cancellation) kills the sandbox, and the binary to run
 // (when not "", it replaces cmd.Path).
 func (m *Manager) RunnerFuncContext(ctx context.Context, binary string, layers []string, lim Limits) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
-	return m.runnerFunc(ctx, binary, layers, lim)
+	return m.runnerFunc(ctx, binary, layers, nil, lim)
 }
 
-func (m *Manager) runnerFunc(ctx context.Context, binary string, layers []string, lim Limits) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
+func (m *Manager) runnerFunc(ctx context.Context, binary string, layers []string, files []*os.File, lim Limits) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
 	layers = append([]string(nil), layers...)
+	files = append([]*os.File(nil), files...)
 	ctxFrom := time.Now()
 	return func(logger hclog.Logger, cmd *exec.Cmd, tmpDir string) (runner.Runner, error) {
 		bin := binary
@@ -94,6 +103,7 @@ func (m *Manager) runnerFunc(ctx context.Context, binary string, layers []string
 				args:    args,
 				env:     pluginEnv(cmd.Env, tmpDir),
 				layers:  layers,
+				files:   files,
 				sockDir: tmpDir,
 				lim:     m.cfg.tighten(lim),
 				ctx:     ctx,

@@ -38,11 +38,12 @@ const limitPoll = 100 * time.Millisecond
 
 // spec is one sandbox's program and inputs.
 type spec struct {
-	binary  string   // host path of a static executable
-	args    []string // after argv[0]
-	env     []string // the whole environment
-	layers  []string // image layer dirs, top first; may be empty
-	sockDir string   // host dir bound at /sock, or ""
+	binary  string     // host path of a static executable
+	args    []string   // after argv[0]
+	env     []string   // the whole environment
+	layers  []string   // image layer dirs, top first; may be empty
+	files   []*os.File // read-only files passed as descriptors 3, 4, ...
+	sockDir string     // host dir bound at /sock, or ""
 	lim     limits
 	ctx     context.Context // its end kills the sandbox; may be nil
 	ctxFrom time.Time       // when ctx was given, to put its deadline in words
@@ -144,6 +145,9 @@ func (m *Manager) start(ctx context.Context, sp spec) (_ *sandbox, retErr error)
 		Stdout: wOut,
 		Stderr: wErr,
 		Init:   true,
+		// Layer blobs, open read-only: the plugin reads them through
+		// these descriptors and can open nothing of the host.
+		ExtraFiles: sp.files,
 	}
 	// If ctx ends while libcontainer starts the init (a hung mount can
 	// hold it), kill what runs in the sandbox's cgroup: that fails Run
@@ -256,6 +260,17 @@ func checkInputs(sp spec) error {
 		}
 		if !st.IsDir() {
 			return fmt.Errorf("layer %s is not a directory", l)
+		}
+	}
+	for _, f := range sp.files {
+		// A descriptor open for writing would let the plugin change a
+		// host file: only read-only ones go in.
+		fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			return fmt.Errorf("file %s: %w", f.Name(), err)
+		}
+		if fl&unix.O_ACCMODE != unix.O_RDONLY {
+			return fmt.Errorf("file %s is not open read-only", f.Name())
 		}
 	}
 	return nil

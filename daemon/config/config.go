@@ -46,6 +46,7 @@ type Config struct {
 	API        API        `mapstructure:"api" yaml:"api"`
 	Store      Store      `mapstructure:"store" yaml:"store"`
 	Shutdown   Shutdown   `mapstructure:"shutdown" yaml:"shutdown"`
+	Cache      Cache      `mapstructure:"cache" yaml:"cache"`
 }
 
 // Socket is the unix socket the API listens on.
@@ -123,6 +124,20 @@ type Limits struct {
 	MaxLayers int `mapstructure:"max_layers" yaml:"max_layers"`
 	// MaxUnpackedBytes caps the size of an image's layers once unpacked.
 	MaxUnpackedBytes int64 `mapstructure:"max_unpacked_bytes" yaml:"max_unpacked_bytes"`
+	// MaxEntries caps the tar entries of an image's layers (files,
+	// directories, links): an image of millions of empty files is refused
+	// whatever its size.
+	MaxEntries int `mapstructure:"max_entries" yaml:"max_entries"`
+}
+
+// Cache bounds the layer cache: what extractors found in each layer,
+// kept so that a layer seen before is neither fetched nor read again.
+type Cache struct {
+	// MaxBytes caps the cache's size; least recently used entries go
+	// first. 0 turns the cache off.
+	MaxBytes int64 `mapstructure:"max_bytes" yaml:"max_bytes"`
+	// MaxAge is how long an entry is kept after it was last used.
+	MaxAge time.Duration `mapstructure:"max_age" yaml:"max_age"`
 }
 
 // Plugins are the analyzers a scan runs.
@@ -331,6 +346,7 @@ func Default() Config {
 			MaxImageBytes:    4 << 30,
 			MaxLayers:        128,
 			MaxUnpackedBytes: 16 << 30,
+			MaxEntries:       2_000_000,
 		},
 		Plugins: Plugins{
 			Dir:     "/usr/local/lib/assay/plugins",
@@ -384,6 +400,10 @@ func Default() Config {
 		},
 		Shutdown: Shutdown{
 			Timeout: 30 * time.Second,
+		},
+		Cache: Cache{
+			MaxBytes: 1 << 30,
+			MaxAge:   720 * time.Hour,
 		},
 	}
 }
@@ -626,6 +646,14 @@ func (c *Config) validate() []*keyError {
 	positive("store.scan_retention", c.Store.ScanRetention)
 
 	positive("shutdown.timeout", c.Shutdown.Timeout)
+
+	if c.Limits.MaxEntries < 1 {
+		bad("limits.max_entries", "must be at least 1, got %d", c.Limits.MaxEntries)
+	}
+	if c.Cache.MaxBytes < 0 {
+		bad("cache.max_bytes", "must not be negative, got %d", c.Cache.MaxBytes)
+	}
+	positive("cache.max_age", c.Cache.MaxAge)
 	return errs
 }
 

@@ -60,6 +60,8 @@ var keys = []key{
 		func(c *Config) any { return &c.Limits.MaxLayers }},
 	{"limits.max_unpacked_bytes", `largest unpacked image to scan, in bytes or like "16GiB"`,
 		func(c *Config) any { return &c.Limits.MaxUnpackedBytes }},
+	{"limits.max_entries", "most tar entries (files, directories, links) an image's layers may hold (at least 1)",
+		func(c *Config) any { return &c.Limits.MaxEntries }},
 	{"plugins.dir", "directory of analyzer plugins and their <name>.plugin.json manifests (absolute; need not exist while none is enabled)",
 		func(c *Config) any { return &c.Plugins.Dir }},
 	{"plugins.enabled", "plugins run for each scan, by manifest name, like a,b (none: no analyzer runs and every verdict is incomplete)",
@@ -126,6 +128,10 @@ var keys = []key{
 		func(c *Config) any { return &c.Store.ScanRetention }},
 	{"shutdown.timeout", "how long SIGTERM waits for running scans before cancelling them",
 		func(c *Config) any { return &c.Shutdown.Timeout }},
+	{"cache.max_bytes", `largest size of the layer cache, in bytes or like "1GiB"; 0 turns it off`,
+		func(c *Config) any { return &c.Cache.MaxBytes }},
+	{"cache.max_age", "how long a layer cache entry is kept after it was last used",
+		func(c *Config) any { return &c.Cache.MaxAge }},
 }
 
 const envPrefix = "ASSAY_"

@@ -284,12 +284,27 @@ func (h *Host) run(ctx context.Context, m Manifest, req *sdk.Request, emit func(
 		actx, cancel = context.WithTimeout(ctx, d.Resources.Timeout)
 		defer cancel()
 	}
+	layers := map[int]bool{}
+	for _, l := range req.Layers {
+		layers[l.Index] = true
+	}
 	err = c.Analyze(actx, *req, func(it sdk.Item) error {
 		if err := it.Validate(); err != nil {
 			return &protocolError{err}
 		}
-		if k := it.Kind(); k != sdk.KindWarning && !d.Produces(k) {
-			return &protocolError{fmt.Errorf("sent a %s but did not declare that kind (kinds %q)", k, d.Kinds)}
+		switch k := it.Kind(); k {
+		case sdk.KindWarning:
+		case sdk.KindEntries, sdk.KindOwned, sdk.KindOSRelease, sdk.KindLayerEnd:
+			if len(layers) == 0 {
+				return &protocolError{fmt.Errorf("sent a %s item but was given no layers", k)}
+			}
+		default:
+			if !d.Produces(k) {
+				return &protocolError{fmt.Errorf("sent a %s but did not declare that kind (kinds %q)", k, d.Kinds)}
+			}
+		}
+		if (len(layers) > 0 || it.Layer != 0) && !layers[it.Layer] {
+			return &protocolError{fmt.Errorf("sent an item of layer %d, which it was not given", it.Layer)}
 		}
 		if res.Bytes+it.Size > h.o.MaxResultBytes {
 			return &capError{h.o.MaxResultBytes}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -757,7 +758,7 @@ func TestDiscover(t *testing.T) {
 		{Name: "alpha", Version: "2", Binary: "bin-a", SHA256: sum},
 		{Name: "zeta", Version: "1", Binary: "bin-b", SHA256: sum},
 	}
-	if !slices.Equal(ms, want) {
+	if !reflect.DeepEqual(ms, want) {
 		t.Errorf("Discover = %+v", ms)
 	}
 

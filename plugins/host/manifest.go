@@ -36,7 +36,23 @@ type Manifest struct {
 	// SHA256 is the hex SHA-256 of the binary. A binary that does not
 	// match is never run.
 	SHA256 string `json:"sha256"`
+	// Input is what the plugin reads: InputTree (the default: the
+	// image's merged tree, unpacked into a read-only view) or
+	// InputLayers (the layer blobs, streamed by sdk.ServeExtractors).
+	Input string `json:"input,omitempty"`
+	// Extractors names the extractors of a layer plugin, so that
+	// plugins.enabled may name them one by one.
+	Extractors []string `json:"extractors,omitempty"`
 }
+
+// What a plugin reads (Manifest.Input).
+const (
+	InputTree   = "tree"
+	InputLayers = "layers"
+)
+
+// Layers reports whether the plugin reads layers.
+func (m Manifest) Layers() bool { return m.Input == InputLayers }
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -57,6 +73,17 @@ func (m Manifest) Validate() error {
 	}
 	if !sha256RE.MatchString(m.SHA256) {
 		return fmt.Errorf("invalid sha256 %q (want 64 lower-case hex digits, as sha256sum prints)", m.SHA256)
+	}
+	if m.Input != "" && m.Input != InputTree && m.Input != InputLayers {
+		return fmt.Errorf("invalid input %q (want %q or %q)", m.Input, InputTree, InputLayers)
+	}
+	if len(m.Extractors) > 0 && !m.Layers() {
+		return fmt.Errorf("extractors are listed but input is not %q", InputLayers)
+	}
+	for _, e := range m.Extractors {
+		if !nameRE.MatchString(e) {
+			return fmt.Errorf("invalid extractor name %q", e)
+		}
 	}
 	return nil
 }
