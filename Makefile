@@ -21,8 +21,11 @@ help:
 
 # assayd needs cgo (libcontainer's nsenter) and libseccomp (-tags seccomp).
 # Plugins are static binaries with a manifest carrying their sha256:
-# NAME:PACKAGE of each plugin built into bin/plugins.
-PLUGINS := example:./plugins/example/cmd/assay-example dpkg:./analyzers/cmd/assay-dpkg gobinary:./analyzers/cmd/assay-gobinary apk:./analyzers/cmd/assay-apk python:./analyzers/cmd/assay-python npm:./analyzers/cmd/assay-npm java:./analyzers/cmd/assay-java ruby:./analyzers/cmd/assay-ruby rust:./analyzers/cmd/assay-rust rpm:./analyzers/cmd/assay-rpm
+# NAME:PACKAGE of each tree plugin built into bin/plugins. The built-in
+# extractors are one layer plugin, builtin, whose manifest lists them
+# (analyzers.Names, read from analyzers/registry.go).
+PLUGINS := example:./plugins/example/cmd/assay-example
+EXTRACTORS := $(shell sed -n 's/^\t"\([a-z0-9._-]*\)",$$/\1/p' analyzers/registry.go)
 
 build: bin/containerd
 	@mkdir -p bin/plugins
@@ -36,6 +39,12 @@ build: bin/containerd
 	  sum=$$(sha256sum bin/plugins/assay-$$name | cut -d' ' -f1); \
 	  printf '{"name":"%s","version":"%s","binary":"assay-%s","sha256":"%s"}\n' $$name $(VERSION) $$name $$sum > bin/plugins/$$name.plugin.json; \
 	done
+	@echo "plugin builtin (./analyzers/cmd/assay-builtin: $(EXTRACTORS))"
+	CGO_ENABLED=0 $(GOBUILD) -o bin/plugins/assay-builtin ./analyzers/cmd/assay-builtin
+	@sum=$$(sha256sum bin/plugins/assay-builtin | cut -d' ' -f1); \
+	  list=$$(printf '"%s",' $(EXTRACTORS)); \
+	  printf '{"name":"builtin","version":"%s","binary":"assay-builtin","sha256":"%s","input":"layers","extractors":[%s]}\n' $(VERSION) $$sum "$${list%,}" > bin/plugins/builtin.plugin.json
+	@rm -f $(foreach n,apk dpkg gobinary java npm python rpm ruby rust,bin/plugins/assay-$(n) bin/plugins/$(n).plugin.json)
 
 # The managed containerd: the version pinned in go.mod (a go tool), rebuilt
 # when go.mod changes.

@@ -87,7 +87,7 @@ func TestPluginsBuildStatic(t *testing.T) {
 		t.Skip("builds binaries")
 	}
 	dir := t.TempDir()
-	for _, name := range analyzers.Names {
+	for _, name := range []string{analyzers.Plugin} {
 		bin := filepath.Join(dir, "assay-"+name)
 		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/assay-"+name)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -8,33 +8,12 @@ import (
 	"testing"
 
 	"github.com/assayhq/assay/analyzers"
-	"github.com/assayhq/assay/analyzers/apk"
-	"github.com/assayhq/assay/analyzers/dpkg"
-	"github.com/assayhq/assay/analyzers/gobinary"
-	"github.com/assayhq/assay/analyzers/java"
-	"github.com/assayhq/assay/analyzers/npm"
-	"github.com/assayhq/assay/analyzers/python"
-	"github.com/assayhq/assay/analyzers/rpm"
-	"github.com/assayhq/assay/analyzers/ruby"
-	"github.com/assayhq/assay/analyzers/rust"
+	"github.com/assayhq/assay/analyzers/builtin"
 	"github.com/assayhq/assay/plugins/sdk"
+	"github.com/assayhq/assay/plugins/sdk/sdktest"
 )
 
-// implementations maps each name to its analyzer, so that the test can ask
-// each for its description. A new analyzer goes into both lists.
-var implementations = map[string]sdk.Analyzer{
-	"apk":      apk.Analyzer{},
-	"dpkg":     dpkg.Analyzer{},
-	"gobinary": gobinary.Analyzer{},
-	"java":     java.Analyzer{},
-	"npm":      npm.Analyzer{},
-	"python":   python.Analyzer{},
-	"rpm":      rpm.Analyzer{},
-	"ruby":     ruby.Analyzer{},
-	"rust":     rust.Analyzer{},
-}
-
-// The manifest's rule for plugin names (docs/plugins.md).
+// The manifest's rule for plugin and extractor names (docs/plugins.md).
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 func TestNamesSortedAndUnique(t *testing.T) {
@@ -49,27 +28,29 @@ func TestNamesSortedAndUnique(t *testing.T) {
 	}
 }
 
-func TestEachNameIsAPlugin(t *testing.T) {
-	for _, name := range analyzers.Names {
-		if !nameRE.MatchString(name) {
-			t.Errorf("%q is not a valid plugin name", name)
-		}
-		a, ok := implementations[name]
-		if !ok {
-			t.Errorf("%s: not in this test's implementations", name)
-			continue
-		}
-		d, err := a.Describe(t.Context())
-		if err != nil || d.Validate() != nil || d.Name != name {
-			t.Errorf("%s: Describe = %+v, %v", name, d, err)
-		}
-		if _, err := os.Stat(filepath.Join("cmd", "assay-"+name, "main.go")); err != nil {
-			t.Errorf("%s: no command: %v", name, err)
-		}
+// The built-in set serves exactly analyzers.Names, in that order, each a
+// conforming extractor; the plugin describes them.
+func TestBuiltinServesTheNames(t *testing.T) {
+	set := builtin.Set()
+	if set.Name != analyzers.Plugin {
+		t.Errorf("set name %q, want %q", set.Name, analyzers.Plugin)
 	}
-	for name := range implementations {
-		if !slices.Contains(analyzers.Names, name) {
-			t.Errorf("%s is tested but not listed in analyzers.Names", name)
+	var names []string
+	for _, e := range set.New() {
+		names = append(names, e.Name())
+		if !nameRE.MatchString(e.Name()) {
+			t.Errorf("%q is not a valid extractor name", e.Name())
 		}
+		t.Run(e.Name(), func(t *testing.T) { sdktest.ExtractorConformance(t, e) })
+	}
+	if !slices.Equal(names, analyzers.Names) {
+		t.Errorf("builtin serves %q, analyzers.Names says %q", names, analyzers.Names)
+	}
+	d, err := sdk.LayerAnalyzer{Set: set}.Describe(t.Context())
+	if err != nil || d.Validate() != nil || len(d.Extractors) != len(analyzers.Names) {
+		t.Errorf("Describe = %+v, %v", d, err)
+	}
+	if _, err := os.Stat(filepath.Join("cmd", "assay-"+analyzers.Plugin, "main.go")); err != nil {
+		t.Errorf("no command: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/assayhq/assay/daemon/analyze"
 	"github.com/assayhq/assay/daemon/config"
+	"github.com/assayhq/assay/daemon/store"
 	"github.com/assayhq/assay/plugins/host"
 	"github.com/assayhq/assay/plugins/sdk"
 	"github.com/assayhq/assay/sandbox"
@@ -20,12 +21,16 @@ func (s sandboxes) RunnerFunc(layers []string) host.RunnerFunc {
 	return host.RunnerFunc(s.m.RunnerFunc(layers, sandbox.Limits{}))
 }
 
+func (s sandboxes) RunnerFuncFiles(files []*os.File) host.RunnerFunc {
+	return host.RunnerFunc(s.m.RunnerFuncFiles(files, sandbox.Limits{}))
+}
+
 func (s sandboxes) Target() string { return sandbox.TargetPath }
 
 // startAnalyzers removes what an earlier run left in the sandbox state and
 // the plugin cache, and, when plugins are enabled, starts the sandbox
 // manager. The returned stop func closes the manager.
-func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, func(), error) {
+func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *store.LayerCache, func(), error) {
 	sbDir := filepath.Join(cfg.StateDir, "sandbox")
 	if _, err := os.Stat(sbDir); err == nil {
 		if n, err := sandbox.Cleanup(sbDir); err != nil {
@@ -43,12 +48,34 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, f
 		StartTimeout:   cfg.Sandbox.StartTimeout,
 		MaxResultBytes: cfg.Sandbox.MaxResultBytes,
 		Caps:           sdk.Resources{MemoryBytes: cfg.Sandbox.Memory, Pids: int64(cfg.Sandbox.Pids), Timeout: cfg.Sandbox.Timeout},
-		MaxFileBytes:   64 << 20,
 		MaxFiles:       1_000_000,
 		Parallel:       cfg.Sandbox.Parallel,
-		Logger:         log,
+		LayerLimits: sdk.LayerLimits{
+			MaxLayerEntries: int64(cfg.Limits.MaxEntries), MaxEntries: int64(cfg.Limits.MaxEntries),
+			MaxLayerBytes: cfg.Limits.MaxUnpackedBytes, MaxBytes: cfg.Limits.MaxUnpackedBytes,
+		},
+		Logger: log,
 	}
+	var cache *store.LayerCache
 	stop := func() {}
+	if cfg.Cache.MaxBytes > 0 {
+		c, err := store.OpenLayerCache(filepath.Join(cfg.StateDir, "layers.db"), cfg.Cache.MaxBytes, cfg.Cache.MaxAge)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if n, err := c.Prune(); err != nil {
+			log.Warn("pruning the layer cache", "err", err)
+		} else if n > 0 {
+			log.Info("layer cache pruned", "entries", n)
+		}
+		cache = c
+		o.Cache = c
+		stop = func() {
+			if err := c.Close(); err != nil {
+				log.Warn("closing the layer cache", "err", err)
+			}
+		}
+	}
 	if len(cfg.Plugins.Enabled) > 0 {
 		start, count := cfg.Sandbox.IDs()
 		m, err := sandbox.NewManager(sandbox.Config{
@@ -64,12 +91,15 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, f
 			Timeout: cfg.Sandbox.Timeout + 10*time.Second,
 		})
 		if err != nil {
-			return nil, nil, err
+			stop()
+			return nil, nil, nil, err
 		}
+		closeCache := stop
 		stop = func() {
 			if err := m.Close(); err != nil {
 				log.Warn("closing the sandbox manager", "err", err)
 			}
+			closeCache()
 		}
 		o.Sandbox = sandboxes{m}
 		o.SocketDir = m.SocketTempDir()
@@ -77,7 +107,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, f
 	a, err := analyze.New(o)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(cfg.Plugins.Enabled) > 0 {
 		h, err := host.New(host.Options{Dir: cfg.Plugins.Dir, CacheDir: cacheDir})
@@ -90,5 +120,5 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, f
 			log.Info("analyzer plugin enabled", "name", m.Name, "version", m.Version, "sha256", m.SHA256)
 		}
 	}
-	return a, stop, nil
+	return a, cache, stop, nil
 }

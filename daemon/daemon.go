@@ -99,11 +99,18 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	defer ctr.close()
+	contentDir := ""
+	if ctr.managed != nil {
+		// The managed containerd's content store is ours, on this host:
+		// layer blobs are handed to sandboxes as open files.
+		contentDir = filepath.Join(cfg.StateDir, "containerd", "root", "io.containerd.content.v1.content")
+	}
 	im := images.New(ctr.client, images.Options{
-		Namespace: cfg.Containerd.Namespace,
-		HostsDir:  cfg.Registries.ConfigPath,
-		AuthFile:  cfg.Registries.AuthFile,
-		ViewsDir:  filepath.Join(cfg.StateDir, "views"),
+		ContentDir: contentDir,
+		Namespace:  cfg.Containerd.Namespace,
+		HostsDir:   cfg.Registries.ConfigPath,
+		AuthFile:   cfg.Registries.AuthFile,
+		ViewsDir:   filepath.Join(cfg.StateDir, "views"),
 		Limits: images.Limits{
 			MaxImageBytes:    cfg.Limits.MaxImageBytes,
 			MaxLayers:        cfg.Limits.MaxLayers,
@@ -122,11 +129,17 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if len(platforms) == 0 {
 		platforms = []string{hostPlatform()}
 	}
-	analyzers, stopAnalyzers, err := startAnalyzers(cfg, log)
+	analyzers, layerCache, stopAnalyzers, err := startAnalyzers(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer stopAnalyzers()
+	if layerCache != nil {
+		m.LayerCache(func() metrics.CacheCounts {
+			st := layerCache.Stats()
+			return metrics.CacheCounts{Entries: int64(st.Entries), Bytes: st.Bytes, Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions}
+		})
+	}
 	scanner := &scan.Scanner{
 		Images:    im,
 		Analyzers: analyzers,

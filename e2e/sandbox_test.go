@@ -196,7 +196,9 @@ func TestDebianInventoryInSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Analyzers) != 1 || rep.Analyzers[0].Status != report.AnalyzerOK {
+	// dpkg, and os-release, which runs with every built-in extractor.
+	if len(rep.Analyzers) != 2 || rep.Analyzers[0].Name != "dpkg" || rep.Analyzers[1].Name != "os-release" ||
+		rep.Analyzers[0].Status != report.AnalyzerOK || rep.Analyzers[1].Status != report.AnalyzerOK {
 		t.Fatalf("analyzers: %+v", rep.Analyzers)
 	}
 	// The database is empty here: an inventory matched against nothing is
@@ -266,7 +268,7 @@ func TestGoBinaryInventoryInSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Analyzers) != 1 || rep.Analyzers[0].Status != report.AnalyzerOK {
+	if len(rep.Analyzers) != 2 || rep.Analyzers[0].Name != "gobinary" || rep.Analyzers[0].Status != report.AnalyzerOK || rep.Analyzers[1].Status != report.AnalyzerOK {
 		t.Fatalf("analyzers: %+v", rep.Analyzers)
 	}
 	got := map[string]bool{}

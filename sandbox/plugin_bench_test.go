@@ -21,49 +21,48 @@ import (
 // handshake over AutoMTLS, Describe, one Analyze of an empty /target, stop
 // and tear down.
 func benchPluginRun(b *testing.B) {
-	benchPlugin(b, true, "example", "../plugins/example/cmd/assay-example", nil)
+	benchPlugin(b, true, "example", "../plugins/example/cmd/assay-example", nil, "")
 }
 
 // benchPluginUnsandboxed is the same path with the plugin as a plain child
 // process: the difference is what the sandbox costs.
 func benchPluginUnsandboxed(b *testing.B) {
-	benchPlugin(b, false, "example", "../plugins/example/cmd/assay-example", nil)
+	benchPlugin(b, false, "example", "../plugins/example/cmd/assay-example", nil, "")
 }
 
-// BenchmarkDebianInventory is the dpkg analyzer inventorying the shared
-// Debian 12 image (its one layer unpacked, id-mapped at /target) inside a
-// sandbox, the whole plugin path included.
+// BenchmarkDebianInventory is the built-in plugin's dpkg and os-release
+// extractors inventorying the shared Debian 12 image's one layer, the
+// gzip blob handed to the sandbox as a read-only descriptor, the whole
+// plugin path included (start, handshake, stream, teardown).
 //
 //	ASSAY_INTEGRATION=1 go test -tags seccomp -run '^$' -bench DebianInventory -benchtime 5x ./sandbox/
 func BenchmarkDebianInventory(b *testing.B) {
 	needIntegration(b)
-	layer := filepath.Join(workDir, "debian-layer")
-	if _, err := os.Stat(layer); err != nil {
-		oci := filepath.Join(workDir, "debian-oci")
+	oci := filepath.Join(workDir, "debian-oci")
+	if _, err := os.Stat(filepath.Join(oci, "index.json")); err != nil {
 		os.MkdirAll(oci, 0o755)
-		os.MkdirAll(layer, 0o755)
 		if out, err := exec.Command("tar", "-xf", "../../shared/testdata/images/debian-12-minbase.oci.tar", "-C", oci).CombinedOutput(); err != nil {
 			b.Fatalf("untar the shared image: %v %s", err, out)
 		}
-		// The one layer is the largest blob.
-		blobs, _ := filepath.Glob(filepath.Join(oci, "blobs/sha256/*"))
-		var biggest string
-		var size int64
-		for _, bl := range blobs {
-			if fi, err := os.Stat(bl); err == nil && fi.Size() > size {
-				biggest, size = bl, fi.Size()
-			}
-		}
-		if out, err := exec.Command("tar", "-xzf", biggest, "-C", layer).CombinedOutput(); err != nil {
-			b.Fatalf("unpack the layer: %v %s", err, out)
+	}
+	// The one layer is the largest blob.
+	blobs, _ := filepath.Glob(filepath.Join(oci, "blobs/sha256/*"))
+	var layer string
+	var size int64
+	for _, bl := range blobs {
+		if fi, err := os.Stat(bl); err == nil && fi.Size() > size {
+			layer, size = bl, fi.Size()
 		}
 	}
 	var packages int
-	benchPlugin(b, true, "dpkg", "../analyzers/cmd/assay-dpkg", []string{layer}, &packages)
+	benchPlugin(b, true, "builtin", "../analyzers/cmd/assay-builtin", nil, layer, &packages)
 	b.ReportMetric(float64(packages), "packages")
 }
 
-func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string, count ...*int) {
+// benchPlugin runs the plugin built from pkg b.N times. With blob set,
+// it is a layer plugin given that layer blob; else a tree plugin over
+// layers.
+func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string, blob string, count ...*int) {
 	cfg := testConfig(b)
 	cfg.StateDir = filepath.Join(workDir, "bp") // socket paths must stay short
 	m := newTestManager(b, cfg)
@@ -78,6 +77,9 @@ func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string
 	data, _ := os.ReadFile(bin)
 	sum := sha256.Sum256(data)
 	man := host.Manifest{Name: name, Version: "0.1.0", Binary: "assay-" + name, SHA256: hex.EncodeToString(sum[:])}
+	if blob != "" {
+		man.Input, man.Extractors = host.InputLayers, []string{"dpkg", "os-release"}
+	}
 	cache, err := os.MkdirTemp("/tmp", "bp-")
 	if err != nil {
 		b.Fatal(err)
@@ -89,17 +91,27 @@ func benchPlugin(b *testing.B, sandboxed bool, name, pkg string, layers []string
 		o.SocketDir = m.SocketTempDir()
 		o.Runner = host.RunnerFunc(m.RunnerFunc(layers, Limits{}))
 	}
-	h, err := host.New(o)
-	if err != nil {
-		b.Fatal(err)
-	}
 	root := TargetPath
 	if !sandboxed {
 		root = b.TempDir() // an empty image root, like the sandbox's
 	}
 	benchLatency(b, func() error {
+		req := sdk.Request{Root: root, MaxFiles: 10}
+		if blob != "" {
+			f, err := os.Open(blob)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			o.Runner = host.RunnerFunc(m.RunnerFuncFiles([]*os.File{f}, Limits{}))
+			req = sdk.Request{Layers: []sdk.Layer{{Index: 1, Digest: "sha256:" + filepath.Base(blob), FD: 3}}, Extractors: man.Extractors}
+		}
+		h, err := host.New(o)
+		if err != nil {
+			return err
+		}
 		n := 0
-		_, err := h.Run(context.Background(), man, sdk.Request{Root: root, MaxFiles: 10}, func(it sdk.Item) error {
+		_, err = h.Run(context.Background(), man, req, func(it sdk.Item) error {
 			if it.Package != nil {
 				n++
 			}

@@ -1,72 +1,90 @@
 package apk_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/package-url/packageurl-go"
 
 	"github.com/assayhq/assay/analyzers/apk"
+	"github.com/assayhq/assay/analyzers/distro"
+	"github.com/assayhq/assay/analyzers/osrelease"
 	"github.com/assayhq/assay/plugins/sdk"
 	"github.com/assayhq/assay/plugins/sdk/sdktest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden want.json files from the analyzer's output")
+var update = flag.Bool("update", false, "rewrite the golden want.json files from the extractor's output")
 
 const realRoot = "testdata/trivy-fixture"
 
 func TestConformance(t *testing.T) {
-	sdktest.Conformance(t, apk.Analyzer{})
+	sdktest.ExtractorConformance(t, apk.NewExtractor())
 }
 
-func TestDescribe(t *testing.T) {
-	d, err := sdktest.Connect(t, apk.Analyzer{}).Describe(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Name != "apk" || d.Version != "0.1.0" || !slices.Equal(d.Kinds, []string{"package"}) ||
-		!slices.Equal(d.Ecosystems, []string{"Alpine"}) ||
-		d.Resources != (sdk.Resources{MemoryBytes: 128 << 20, Pids: 16, Timeout: time.Minute}) {
-		t.Errorf("Describe = %+v", d)
+func TestIdentity(t *testing.T) {
+	e := apk.NewExtractor()
+	if e.Name() != "apk" || e.Version() != "0.2.0" || e.MaxFileBytes() != apk.DefaultMaxFileBytes || apk.DefaultMaxFileBytes != 64<<20 {
+		t.Errorf("extractor %q %q, max %d", e.Name(), e.Version(), e.MaxFileBytes())
 	}
 }
 
-// collect runs the analyzer over gRPC in this process, as assayd would
-// over its socket.
-func collect(t *testing.T, req sdk.Request) (pkgs []sdk.Package, warnings []string, items []sdk.Item) {
+// release parses the os-release of a testdata root, as the image merge
+// would.
+func release(t *testing.T, root string) (osrelease.Release, bool) {
 	t.Helper()
-	c := sdktest.Connect(t, apk.Analyzer{})
-	items, err := sdktest.Collect(t.Context(), c, req)
-	if err != nil {
-		t.Fatalf("Analyze: %v", err)
+	for _, p := range osrelease.Paths {
+		f, err := os.Open(filepath.Join(root, p))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		kv, err := osrelease.Parse(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := osrelease.FromFields(kv)
+		rel.Path = p
+		return rel, true
 	}
+	return osrelease.Release{}, false
+}
+
+// finish checks what the extractor leaves to the merge and lets
+// distro.Finish complete the packages.
+func finish(t *testing.T, items []sdk.Item, rel osrelease.Release, found bool) []sdk.Item {
+	t.Helper()
+	var out []sdk.Item
 	for _, it := range items {
-		if err := it.Validate(); err != nil {
-			t.Fatalf("invalid item %+v: %v", it, err)
+		if it.Package != nil {
+			p := *it.Package
+			if p.OS != "apk" || p.Ecosystem != "Alpine" || p.PURL != "" || p.Owner != "" || p.Epoch != 0 {
+				t.Errorf("%s: as extracted %+v", p.Name, p)
+			}
+			if w := distro.Finish(&p, rel, found); w != "" && found {
+				t.Errorf("%s: distro.Finish: %s", p.Name, w)
+			}
+			it.Package = &p
 		}
-		switch {
-		case it.Package != nil:
-			pkgs = append(pkgs, *it.Package)
-		case it.Warning != nil:
-			warnings = append(warnings, it.Warning.Path+": "+it.Warning.Message)
-		default:
-			t.Fatalf("unexpected item %+v", it)
-		}
+		out = append(out, it)
 	}
-	return pkgs, warnings, items
+	return out
 }
 
 // wantTSV reads a want.tsv written by awk (see testdata/README.md):
@@ -100,21 +118,42 @@ func tsv(t *testing.T, pkgs []sdk.Package) []string {
 		if p.SourceVersion != p.Version {
 			t.Errorf("%s: source version %q, version %q", p.Name, p.SourceVersion, p.Version)
 		}
+		if a := u.Qualifiers.Map()["arch"]; a != p.Arch {
+			t.Errorf("%s: arch %q, purl's %q", p.Name, p.Arch, a)
+		}
 		lines = append(lines, strings.Join([]string{p.Name, p.Version, p.SourceName, u.Qualifiers.Map()["arch"]}, "\t"))
 	}
 	return lines
 }
 
-// golden compares items with dir/want.json, or rewrites it under -update.
+// golden compares the packages and warnings of items with dir/want.json,
+// or rewrites it under -update. The packages are written with the fields
+// the tree analyzer had, so that the file still says what it said.
 func golden(t *testing.T, dir string, items []sdk.Item) {
 	t.Helper()
+	type pkg struct {
+		Ecosystem     string
+		Name          string
+		Version       string
+		PURL          string
+		SourceName    string
+		SourceVersion string
+		Owner         string
+		Locations     []string
+	}
 	type item struct {
-		Package *sdk.Package `json:",omitempty"`
+		Package *pkg         `json:",omitempty"`
 		Warning *sdk.Warning `json:",omitempty"`
 	}
 	var list []item
 	for _, it := range items {
-		list = append(list, item{Package: it.Package, Warning: it.Warning})
+		switch {
+		case it.Package != nil:
+			p := it.Package
+			list = append(list, item{Package: &pkg{p.Ecosystem, p.Name, p.Version, p.PURL, p.SourceName, p.SourceVersion, p.Owner, p.Locations}})
+		case it.Warning != nil:
+			list = append(list, item{Warning: it.Warning})
+		}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -140,37 +179,133 @@ func golden(t *testing.T, dir string, items []sdk.Item) {
 	}
 }
 
+// checkItems checks that every item is valid and of a kind the extractor
+// or the framework sends.
+func checkItems(t *testing.T, items []sdk.Item) {
+	t.Helper()
+	for _, it := range items {
+		if err := it.Validate(); err != nil {
+			t.Fatalf("invalid item %+v: %v", it, err)
+		}
+		if it.Finding != nil || it.OSRelease != nil {
+			t.Fatalf("unexpected item %+v", it)
+		}
+	}
+}
+
 // The real database's packages, compared exactly (and in order) with an
-// awk reading of the same file.
+// awk reading of the same file, once the merge's distro.Finish has named
+// the release.
 func TestRealDatabase(t *testing.T) {
-	pkgs, warnings, items := collect(t, sdk.Request{Root: realRoot, MaxFiles: 1000, MaxFileBytes: 1 << 20})
+	items := sdktest.ExtractDir(t, realRoot, apk.NewExtractor())
+	checkItems(t, items)
+	rel, found := release(t, realRoot)
+	if !found {
+		t.Fatal("no os-release in the testdata")
+	}
+	items = finish(t, items, rel, found)
+	var warnings []string
+	for _, w := range sdktest.Warnings(items) {
+		warnings = append(warnings, w.Path+": "+w.Message)
+	}
 	// trivy's fixture holds one paragraph without V:.
 	wantWarnings := []string{"/lib/apk/db/installed: malformed paragraphs skipped: 1 (the first: malformed paragraph 2: no V: (version) field)"}
 	if !slices.Equal(warnings, wantWarnings) {
 		t.Errorf("warnings %q, want %q", warnings, wantWarnings)
 	}
+	pkgs := sdktest.Packages(items)
 	got, want := tsv(t, pkgs), wantTSV(t, filepath.Join(realRoot, "want.tsv"))
 	if len(want) != 15 {
 		t.Fatalf("want.tsv lists %d packages, not 15", len(want))
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("analyzer:\n%s\nawk:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		t.Errorf("extractor:\n%s\nawk:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, p := range pkgs {
-		checkPackage(t, p)
+		if p.Ecosystem != "Alpine:v3.15" || p.Owner != "" || !slices.Equal(p.Locations, []string{"/lib/apk/db/installed"}) {
+			t.Errorf("%s: ecosystem %q, owner %q, locations %q", p.Name, p.Ecosystem, p.Owner, p.Locations)
+		}
+		want := fmt.Sprintf("pkg:apk/alpine/%s@%s?arch=x86_64&distro=alpine-3.15.4", p.Name, p.Version)
+		if p.PURL != want {
+			t.Errorf("%s: purl %q, want %q", p.Name, p.PURL, want)
+		}
 	}
 	golden(t, realRoot, items)
 }
 
-// checkPackage checks the fields that want.tsv does not hold.
-func checkPackage(t *testing.T, p sdk.Package) {
+// owned returns the paths each package owns according to items, and
+// checks the fields of the OwnedFiles.
+func owned(t *testing.T, items []sdk.Item) map[string][]string {
 	t.Helper()
-	if p.Ecosystem != "Alpine:v3.15" || p.Owner != "" || !slices.Equal(p.Locations, []string{"/lib/apk/db/installed"}) {
-		t.Errorf("%s: ecosystem %q, owner %q, locations %q", p.Name, p.Ecosystem, p.Owner, p.Locations)
+	got := map[string][]string{}
+	for _, it := range items {
+		if o := it.Owned; o != nil {
+			if o.OS != "apk" || o.Location != "/lib/apk/db/installed" || len(o.Paths) == 0 {
+				t.Errorf("owned files %+v", o)
+			}
+			got[o.Owner] = append(got[o.Owner], o.Paths...)
+		}
 	}
-	want := fmt.Sprintf("pkg:apk/alpine/%s@%s?arch=x86_64&distro=alpine-3.15.4", p.Name, p.Version)
-	if p.PURL != want {
-		t.Errorf("%s: purl %q, want %q", p.Name, p.PURL, want)
+	return got
+}
+
+// The file lists of the real database: per package, what a plain reading
+// of its F: and R: lines gives (split on blank lines, F: sets the
+// directory, R: adds a file), and a few files named by hand.
+func TestRealFileLists(t *testing.T) {
+	items := sdktest.ExtractDir(t, realRoot, apk.NewExtractor())
+	got := owned(t, items)
+	b, err := os.ReadFile(filepath.Join(realRoot, "lib/apk/db/installed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	total := 0
+	for para := range strings.SplitSeq(string(b), "\n\n") {
+		name, dir, hasVersion := "", "", false
+		var files []string
+		for l := range strings.SplitSeq(para, "\n") {
+			switch {
+			case strings.HasPrefix(l, "P:"):
+				name = l[2:]
+			case strings.HasPrefix(l, "V:"):
+				hasVersion = true
+			case strings.HasPrefix(l, "F:"):
+				dir = l[2:]
+			case strings.HasPrefix(l, "R:"):
+				files = append(files, "/"+dir+"/"+l[2:])
+			}
+		}
+		if name != "" && hasVersion && len(files) > 0 {
+			want[name] = files
+			total += len(files)
+		}
+	}
+	if total != 76 { // grep -c '^R:'
+		t.Fatalf("the plain reading found %d files, want 76", total)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d packages own files, want %d", len(got), len(want))
+	}
+	for name, files := range want {
+		if !slices.Equal(got[name], files) {
+			t.Errorf("%s owns\n%q\nwant\n%q", name, got[name], files)
+		}
+	}
+	for name, file := range map[string]string{"musl": "/lib/ld-musl-x86_64.so.1", "busybox": "/bin/busybox"} {
+		if !slices.Contains(got[name], file) {
+			t.Errorf("%s does not own %s: %q", name, file, got[name])
+		}
+	}
+	// Each package's files come right after it.
+	last := ""
+	for _, it := range items {
+		switch {
+		case it.Package != nil:
+			last = it.Package.Name
+		case it.Owned != nil && it.Owned.Owner != last:
+			t.Errorf("files of %s after the package %s", it.Owned.Owner, last)
+		}
 	}
 }
 
@@ -191,35 +326,36 @@ func paragraph(t *testing.T, name string) string {
 	return ""
 }
 
-const osRelease = "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\n"
+// entry is one member of a hand-built layer.
+type entry struct {
+	name string
+	typ  byte // tar.TypeReg when 0
+	body string
+	link string
+}
 
-// mkroot builds an image root from path → content; a content starting with
-// "->" makes a symbolic link, a path ending in "/" a directory.
-func mkroot(t *testing.T, files map[string]string) string {
+// layer builds a tar layer of entries, in order.
+func layer(t *testing.T, entries ...entry) []byte {
 	t.Helper()
-	root := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		if strings.HasSuffix(p, "/") {
-			if err := os.MkdirAll(full, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: 0o644, Linkname: e.link}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+			h.Size = int64(len(e.body))
 		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
-		var err error
-		if target, ok := strings.CutPrefix(c, "->"); ok {
-			err = os.Symlink(target, full)
-		} else {
-			err = os.WriteFile(full, []byte(c), 0o644)
-		}
-		if err != nil {
+		if _, err := io.WriteString(tw, e.body); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return root
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func names(pkgs []sdk.Package) []string {
@@ -232,8 +368,8 @@ func names(pkgs []sdk.Package) []string {
 
 const db = "lib/apk/db/installed"
 
-// Hostile and unusual images: what is reported, and the warnings.
-func TestImages(t *testing.T) {
+// Hostile and unusual layers: what is reported, and the warnings.
+func TestLayers(t *testing.T) {
 	musl, zlib := paragraph(t, "musl"), paragraph(t, "zlib")
 	garbage := make([]byte, 4096)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -247,91 +383,86 @@ func TestImages(t *testing.T) {
 	shadow := "root:$6$SECRET-HASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
 	for _, tc := range []struct {
 		name     string
-		files    map[string]string
+		entries  []entry
 		want     []string // package names, in order
 		warnings []string // regular expressions, in order
 	}{{
-		name:  "installed is an absolute link to /etc/shadow: the image's shadow is read",
-		files: map[string]string{"etc/os-release": osRelease, db: "->/etc/shadow", "etc/shadow": shadow},
+		name:    "installed is a link to /etc/shadow: never followed, nothing read",
+		entries: []entry{{name: "etc/shadow", body: musl}, {name: db, typ: tar.TypeSymlink, link: "/etc/shadow"}},
+	}, {
+		name:    "installed is a relative link: never followed",
+		entries: []entry{{name: "lib/apk/db/installed.old", body: musl}, {name: db, typ: tar.TypeSymlink, link: "installed.old"}},
+	}, {
+		name:    "installed is a hard link to shadow: not a regular file entry, not read",
+		entries: []entry{{name: "etc/shadow", body: shadow}, {name: db, typ: tar.TypeLink, link: "etc/shadow"}},
+	}, {
+		name:    "installed is a directory",
+		entries: []entry{{name: db + "/", typ: tar.TypeDir}, {name: db + "/x", body: musl}},
+	}, {
+		name:    "installed is a FIFO",
+		entries: []entry{{name: db, typ: tar.TypeFifo}},
+	}, {
+		name: "databases in other directories are not apk's",
+		entries: []entry{
+			{name: "usr/lib/apk/db/installed", body: musl},
+			{name: "srv/lib/apk/db/installed", body: musl},
+			{name: "lib/apk/db/installed.old", body: musl},
+			{name: "lib/apk/db/scripts.tar", body: musl},
+		},
+	}, {
+		name:    "a name with ./ and .. is cleaned by the framework",
+		entries: []entry{{name: "./lib/../lib/apk/db/installed", body: musl}},
+		want:    []string{"musl"},
+	}, {
+		name:    "the shadow file's content where the database is: no package, no quote",
+		entries: []entry{{name: db, body: shadow}},
 		warnings: []string{
 			`^/lib/apk/db/installed: malformed paragraphs skipped: 1 \(the first: malformed paragraph 1: a line is not "K:value"\)$`,
 		},
 	}, {
-		name:  "a link to /etc/shadow reads the image's file, here an apk paragraph",
-		files: map[string]string{"etc/os-release": osRelease, db: "->/etc/shadow", "etc/shadow": musl},
-		want:  []string{"musl"},
-	}, {
-		name:     "a link to /etc/shadow in an image without one: nothing, never the host's",
-		files:    map[string]string{"etc/os-release": osRelease, db: "->/etc/shadow"},
-		warnings: []string{`^/lib/apk/db/installed: skipped: it does not resolve to a file inside the image: .*no such file or directory$`},
-	}, {
-		name:  "a relative link climbing out of the root stays in it",
-		files: map[string]string{"etc/os-release": osRelease, db: "->../../../../../../../../../etc/shadow", "etc/shadow": zlib},
-		want:  []string{"zlib"},
-	}, {
-		name:     "a link loop",
-		files:    map[string]string{db: "->installed.old", "lib/apk/db/installed.old": "->/lib/apk/db/installed"},
-		warnings: []string{`^/lib/apk/db/installed: skipped: resolve /lib/apk/db/installed: too many levels of symbolic links$`},
-	}, {
-		name:     "a directory link loop",
-		files:    map[string]string{"lib/apk/db": "->db"},
-		warnings: []string{`^/lib/apk/db/installed: skipped: .*too many levels of symbolic links$`},
-	}, {
-		name:     "installed is a directory",
-		files:    map[string]string{db + "/": ""},
-		warnings: []string{`^/lib/apk/db/installed: skipped: /lib/apk/db/installed: not a regular file \(a directory\)$`},
-	}, {
 		name: "garbage, paragraphs without P or V, duplicated and invalid fields",
-		files: map[string]string{
-			"etc/os-release": osRelease,
-			db: musl + "\n" + string(garbage) + "\n\n" +
-				"V:1.0\nA:x86_64\n\n" +
-				"P:noversion\nA:x86_64\n\n" +
-				"P:twice\nP:twice\nV:1\n\n" +
-				"P:bad name\nV:1\n\n" +
-				"P:x\nV:\n\n" +
-				"P:y\n V:1\n\n" +
-				"P:long\nT:" + strings.Repeat("x", apk.MaxLineBytes+1) + "\nV:1\n\n" +
-				"P:SECRET\nV:1\xff\n\n" +
-				zlib,
-		},
+		entries: []entry{{name: db, body: musl + "\n" + string(garbage) + "\n\n" +
+			"V:1.0\nA:x86_64\n\n" +
+			"P:noversion\nA:x86_64\n\n" +
+			"P:twice\nP:twice\nV:1\n\n" +
+			"P:bad name\nV:1\n\n" +
+			"P:x\nV:\n\n" +
+			"P:y\n V:1\n\n" +
+			"P:long\nT:" + strings.Repeat("x", apk.MaxLineBytes+1) + "\nV:1\n\n" +
+			"P:SECRET\nV:1\xff\n\n" +
+			zlib}},
 		want: []string{"musl", "zlib"},
 		warnings: []string{
 			`^/lib/apk/db/installed: malformed paragraphs skipped: 9 \(the first: malformed paragraph 2: .*\)$`,
 		},
 	}, {
-		name:  "several blank lines between, CRLF, no final newline, no o: or A:",
-		files: map[string]string{"etc/os-release": osRelease, db: "\n\nP:a\r\nV:1-r0\r\n\r\n\n\nP:b\nV:2-r1"},
-		want:  []string{"a", "b"},
+		name:    "several blank lines between, CRLF, no final newline, no o: or A:",
+		entries: []entry{{name: db, body: "\n\nP:a\r\nV:1-r0\r\n\r\n\n\nP:b\nV:2-r1"}},
+		want:    []string{"a", "b"},
 	}, {
-		name:  "no os-release",
-		files: map[string]string{db: musl},
-		want:  []string{"musl"},
+		name:    "file entries that name no file",
+		entries: []entry{{name: db, body: "P:a\nV:1\nR:before-any-dir\nF:usr/../../etc\nR:shadow\nF:usr/bin\nR:ok\nR:../../etc/SECRET\nR:.\nR:\x01\nR:\xff\n"}},
+		want:    []string{"a"},
 		warnings: []string{
-			`^: no os-release \(/etc/os-release, /usr/lib/os-release\): apk packages are reported as ecosystem "Alpine", without a release$`,
+			`^/lib/apk/db/installed: file entries \(R:\) that name no file skipped: 6$`,
 		},
 	}, {
-		name:     "os-release of another distribution",
-		files:    map[string]string{"etc/os-release": "ID=SECRET\nVERSION_ID=1.2\n", db: musl},
-		want:     []string{"musl"},
-		warnings: []string{`^/etc/os-release: os-release's ID is not alpine: apk packages are reported as ecosystem "Alpine", without a release$`},
+		name:    "the database twice in one layer: both read",
+		entries: []entry{{name: db, body: musl}, {name: db, body: zlib}},
+		want:    []string{"musl", "zlib"},
 	}, {
-		name:     "os-release without a usable VERSION_ID",
-		files:    map[string]string{"etc/os-release": "ID=alpine\nVERSION_ID=SECRET\n", db: musl},
-		want:     []string{"musl"},
-		warnings: []string{`^/etc/os-release: os-release's VERSION_ID is not an Alpine release \(major.minor\[.patch\]\): apk packages are reported as ecosystem "Alpine", without a release$`},
-	}, {
-		name:  "os-release an absolute link",
-		files: map[string]string{"etc/os-release": "->/usr/lib/os-release", "usr/lib/os-release": osRelease, db: musl},
-		want:  []string{"musl"},
-	}, {
-		name:  "no apk database: nothing, not even a warning",
-		files: map[string]string{"etc/os-release": osRelease, "var/lib/dpkg/status": "Package: bash\nVersion: 1\n"},
+		name:    "no apk database: nothing, not even a warning",
+		entries: []entry{{name: "var/lib/dpkg/status", body: "Package: bash\nVersion: 1\n"}, {name: "etc/os-release", body: "ID=alpine\n"}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			pkgs, warnings, _ := collect(t, sdk.Request{Root: mkroot(t, tc.files), MaxFiles: 100, MaxFileBytes: 1 << 20})
-			if got := names(pkgs); !slices.Equal(got, tc.want) {
+			items := sdktest.Extract(t, layer(t, tc.entries...), apk.NewExtractor())
+			checkItems(t, items)
+			if got := names(sdktest.Packages(items)); !slices.Equal(got, tc.want) {
 				t.Errorf("packages %q, want %q", got, tc.want)
+			}
+			var warnings []string
+			for _, w := range sdktest.Warnings(items) {
+				warnings = append(warnings, w.Path+": "+w.Message)
 			}
 			if len(warnings) != len(tc.warnings) {
 				t.Fatalf("warnings:\n%s\nwant %d", strings.Join(warnings, "\n"), len(tc.warnings))
@@ -344,79 +475,117 @@ func TestImages(t *testing.T) {
 					t.Errorf("warning %q quotes the file", w)
 				}
 			}
-			for _, p := range pkgs {
-				if p.Name == "musl" && (p.SourceName != "musl" || p.Version != "1.1.14-r10") {
-					t.Errorf("musl = %+v", p)
+			for _, p := range sdktest.Packages(items) {
+				switch p.Name {
+				case "musl":
+					if p.SourceName != "musl" || p.Version != "1.1.14-r10" || p.Arch != "x86_64" {
+						t.Errorf("musl = %+v", p)
+					}
+				case "a":
+					if p.SourceName != "a" || p.SourceVersion != p.Version || p.Arch != "" {
+						t.Errorf("a = %+v", p)
+					}
 				}
-				if p.Name == "a" && (p.SourceName != "a" || p.PURL != "pkg:apk/alpine/a@1-r0?distro=alpine-3.20.3" || p.Ecosystem != "Alpine:v3.20") {
-					t.Errorf("a = %+v", p)
+			}
+			for owner, paths := range owned(t, items) {
+				if owner == "a" && !slices.Equal(paths, []string{"/usr/bin/ok"}) {
+					t.Errorf("a owns %q", paths)
 				}
 			}
 		})
 	}
 }
 
-func TestEcosystem(t *testing.T) {
-	for in, want := range map[string]string{
-		"3.20.3": "Alpine:v3.20", "3.20": "Alpine:v3.20", "3.4.6": "Alpine:v3.4",
-		"3.21.0_alpha20240807": "Alpine:v3.21", "3.21_alpha20240807": "Alpine:v3.21",
-		"3": "", "": "", "v3.20": "", "3.x": "", "edge": "", "3.20.3\n": "Alpine:v3.20", "12345.1": "",
-	} {
-		got, ok := apk.Ecosystem(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("Ecosystem(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-}
-
-// A 50 MB database with a 1 MiB limit is not read at all: the warning
-// comes at once and names the file and the limit.
+// A database over the extractor's limit is not read: the framework's
+// warning names it and the limit.
 func TestLargeDatabaseIsSkipped(t *testing.T) {
-	root := mkroot(t, map[string]string{"etc/os-release": osRelease, "lib/apk/db/": ""})
-	if err := os.WriteFile(filepath.Join(root, db), nil, 0o644); err != nil {
+	body := paragraph(t, "musl") + "\n" + strings.Repeat("#", 2<<20)
+	items, err := sdktest.ExtractErr(t.Context(), layer(t, entry{name: db, body: body}), sdk.LayerLimits{MaxFileBytes: map[string]int64{"apk": 1 << 20}}, apk.NewExtractor())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(filepath.Join(root, db), 50<<20); err != nil { // sparse
-		t.Fatal(err)
-	}
-	start := time.Now()
-	pkgs, warnings, _ := collect(t, sdk.Request{Root: root, MaxFileBytes: 1 << 20})
-	want := "/lib/apk/db/installed: skipped: 52428800 bytes, over the limit of 1048576 bytes per file"
-	if len(pkgs) != 0 || len(warnings) != 1 || warnings[0] != want {
-		t.Errorf("packages %q, warnings %q; want the warning %q", names(pkgs), warnings, want)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %v", d)
+	w := sdktest.Warnings(items)
+	if len(sdktest.Packages(items)) != 0 || len(w) != 1 || w[0].Path != "/"+db || !strings.Contains(w[0].Message, fmt.Sprintf("%d bytes, more than the %d", len(body), 1<<20)) {
+		t.Errorf("packages %q, warnings %+v", names(sdktest.Packages(items)), w)
 	}
 }
 
-// Without a limit in the request, the analyzer's own default applies.
-func TestDefaultFileLimit(t *testing.T) {
-	root := mkroot(t, map[string]string{db: ""})
-	if err := os.Truncate(filepath.Join(root, db), apk.DefaultMaxFileBytes+1); err != nil {
-		t.Fatal(err)
-	}
-	_, warnings, _ := collect(t, sdk.Request{Root: root})
-	if len(warnings) != 1 || !strings.Contains(warnings[0], fmt.Sprintf("over the limit of %d bytes", apk.DefaultMaxFileBytes)) {
-		t.Errorf("warnings %q", warnings)
+// A hostile file list (a package with more files than a layer may list,
+// or with paths that add up to more bytes than that) is cut at the limit,
+// with one warning that counts what was left out; the packages are all
+// reported.
+func TestFileListLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		body   string
+		paths  int
+		detail string
+	}{{
+		name:  "count",
+		body:  "P:many\nV:1\nF:usr/bin\n" + strings.Repeat("R:f\n", apk.MaxOwnedPaths+10) + "\nP:after\nV:1\nF:x\nR:y\n",
+		paths: apk.MaxOwnedPaths, detail: "11 files over the limit",
+	}, {
+		name: "bytes",
+		// Each path is about 4 KiB: the byte limit comes first.
+		body:  "P:long\nV:1\nF:" + strings.Repeat("d", 4000) + "\n" + strings.Repeat("R:file\n", 10_000),
+		paths: apk.MaxOwnedBytes / (4000 + len("//file")), detail: "files over the limit",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			items := sdktest.Extract(t, layer(t, entry{name: db, body: tc.body}), apk.NewExtractor())
+			checkItems(t, items)
+			n, size := 0, 0
+			for _, it := range items {
+				if it.Owned != nil {
+					n += len(it.Owned.Paths)
+					for _, p := range it.Owned.Paths {
+						size += len(p)
+					}
+					if len(it.Owned.Paths) > 10_000 || size > apk.MaxOwnedBytes {
+						t.Fatalf("an OwnedFiles of %d paths, %d bytes in all", len(it.Owned.Paths), size)
+					}
+				}
+			}
+			if n != tc.paths {
+				t.Errorf("%d paths, want %d", n, tc.paths)
+			}
+			w := sdktest.Warnings(items)
+			if len(w) != 1 || !strings.Contains(w[0].Message, tc.detail) {
+				t.Errorf("warnings %+v", w)
+			}
+			if tc.name == "count" && !slices.Equal(names(sdktest.Packages(items)), []string{"many", "after"}) {
+				t.Errorf("packages %q", names(sdktest.Packages(items)))
+			}
+		})
 	}
 }
 
-// emitter is an in-process sdk.Emitter.
-type emitter struct {
+// output is an sdk.Output that counts packages and may fail or cancel.
+type output struct {
 	onPackage func(sdk.Package) error
 }
 
-func (e emitter) Package(p sdk.Package) error { return e.onPackage(p) }
-func (emitter) Finding(sdk.Finding) error     { return nil }
-func (emitter) Warning(sdk.Warning) error     { return nil }
+func (o output) Package(p sdk.Package) error   { return o.onPackage(p) }
+func (output) Finding(sdk.Finding) error       { return nil }
+func (output) Warning(sdk.Warning) error       { return nil }
+func (output) OwnedFiles(sdk.OwnedFiles) error { return nil }
+func (output) OSRelease(sdk.OSRelease) error   { return nil }
 
-// Cancellation during the analysis stops it at the next paragraph.
-func TestCancellationStopsTheAnalysis(t *testing.T) {
+func realFile(t *testing.T) (sdk.FileInfo, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(realRoot, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdk.FileInfo{Path: "/" + db, Mode: 0o644, Size: int64(len(b))}, b
+}
+
+// Cancellation during the extraction stops it at the next paragraph.
+func TestCancellationStopsTheExtraction(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	fi, b := realFile(t)
 	n := 0
-	err := apk.Analyzer{}.Analyze(ctx, sdk.Request{Root: realRoot}, emitter{onPackage: func(sdk.Package) error {
+	err := apk.NewExtractor().Extract(ctx, fi, bytes.NewReader(b), output{onPackage: func(sdk.Package) error {
 		n++
 		if n == 3 {
 			cancel()
@@ -424,38 +593,49 @@ func TestCancellationStopsTheAnalysis(t *testing.T) {
 		return nil
 	}})
 	if !errors.Is(err, context.Canceled) || n != 3 {
-		t.Errorf("Analyze = %v after %d packages; want context.Canceled after 3", err, n)
+		t.Errorf("Extract = %v after %d packages; want context.Canceled after 3", err, n)
+	}
+	// A layer whose context is cancelled is not read.
+	cctx, ccancel := context.WithCancel(t.Context())
+	ccancel()
+	if _, err := sdktest.ExtractErr(cctx, sdktest.TarDir(t, realRoot), sdk.LayerLimits{}, apk.NewExtractor()); err == nil {
+		t.Error("a cancelled extraction succeeded")
 	}
 }
 
-// An emitter error (the host gone) stops the analysis and is returned.
-func TestEmitterErrorStops(t *testing.T) {
+// An output error (the host gone) stops the extraction and is returned.
+func TestOutputErrorStops(t *testing.T) {
 	errGone := errors.New("host gone")
+	fi, b := realFile(t)
 	n := 0
-	err := apk.Analyzer{}.Analyze(t.Context(), sdk.Request{Root: realRoot}, emitter{onPackage: func(sdk.Package) error {
+	err := apk.NewExtractor().Extract(t.Context(), fi, bytes.NewReader(b), output{onPackage: func(sdk.Package) error {
 		n++
 		return errGone
 	}})
 	if !errors.Is(err, errGone) || n != 1 {
-		t.Errorf("Analyze = %v after %d packages", err, n)
+		t.Errorf("Extract = %v after %d packages", err, n)
 	}
 }
 
-func TestMissingRoot(t *testing.T) {
-	err := apk.Analyzer{}.Analyze(t.Context(), sdk.Request{Root: filepath.Join(t.TempDir(), "none")}, emitter{})
-	if err == nil || !strings.HasPrefix(err.Error(), "apk: ") {
-		t.Errorf("Analyze of a missing root = %v", err)
+// A read error of the stream is a warning that says how far it got.
+func TestReadErrorIsAWarning(t *testing.T) {
+	fi, b := realFile(t)
+	var warnings []sdk.Warning
+	out := warnOutput{warn: func(w sdk.Warning) { warnings = append(warnings, w) }}
+	err := apk.NewExtractor().Extract(t.Context(), fi, io.MultiReader(bytes.NewReader(b[:len(b)/2]), errReader{}), out)
+	if err != nil || len(warnings) == 0 || !strings.Contains(warnings[len(warnings)-1].Message, "read cut short after") {
+		t.Errorf("Extract = %v, warnings %+v", err, warnings)
 	}
 }
 
-// A FIFO where the database should be is never opened and is reported.
-func TestFIFODatabase(t *testing.T) {
-	root := mkroot(t, map[string]string{"lib/apk/db/": ""})
-	if err := syscall.Mkfifo(filepath.Join(root, db), 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	_, warnings, _ := collect(t, sdk.Request{Root: root})
-	if len(warnings) != 1 || !strings.HasSuffix(warnings[0], "not a regular file (a FIFO)") {
-		t.Errorf("warnings %q", warnings)
-	}
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("broken stream") }
+
+type warnOutput struct {
+	output
+	warn func(sdk.Warning)
 }
+
+func (o warnOutput) Package(sdk.Package) error   { return nil }
+func (o warnOutput) Warning(w sdk.Warning) error { o.warn(w); return nil }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"unicode/utf8"
 )
 
 // MaxLineBytes bounds one line of the installed database. Real lines are
@@ -43,12 +45,55 @@ var ErrMalformed = errors.New("malformed paragraph")
 // read error is returned wrapped. Malformed paragraphs do not stop it: fn
 // gets them with Err set.
 func ParseInstalled(r io.Reader, fn func(Paragraph) error) error {
+	return parse(r, nil, func(p Paragraph, _ Files) error { return fn(p) })
+}
+
+// Files are the files a paragraph lists: its F: lines name directories
+// (relative to the root: "usr/bin", "" for the root itself) and each R:
+// line a file of the F: directory before it.
+type Files struct {
+	// Paths are absolute and clean: "/" + F + "/" + R. Empty when the
+	// paragraph is malformed.
+	Paths []string
+	// Dropped counts the files left out because the limits were reached.
+	Dropped int
+	// Bad counts R: lines that name no file: before any F:, after an F:
+	// that is not a directory name, or not a file name (empty, ".", "..",
+	// a "/", a control character, invalid UTF-8, a path over
+	// MaxPathBytes).
+	Bad int
+}
+
+// FileLimits bound what ParseInstalledFiles keeps over a whole database,
+// so that a hostile list (a long F: followed by a million R: lines) costs
+// no more than that.
+type FileLimits struct {
+	Paths int // paths kept
+	Bytes int // bytes of those paths
+}
+
+// MaxPathBytes bounds one file path (Linux's PATH_MAX).
+const MaxPathBytes = 4096
+
+// ParseInstalledFiles is ParseInstalled that also gives each paragraph's
+// files (see Files), keeping at most lim over the whole input; the files
+// of a malformed paragraph are not given and do not count.
+func ParseInstalledFiles(r io.Reader, lim FileLimits, fn func(Paragraph, Files) error) error {
+	return parse(r, &lim, fn)
+}
+
+// parse is ParseInstalled, with the files when lim is not nil.
+func parse(r io.Reader, lim *FileLimits, fn func(Paragraph, Files) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		p       Paragraph
 		started bool   // a line of the current paragraph was read
 		bad     string // why the current paragraph is malformed
 		seen    [4]bool
+		files   Files
+		dir     string // the last F:, as "/usr/bin/"
+		dirOK   bool   // an F: was read and is a directory name
+		nbytes  int    // of files.Paths
 	)
 	index := 0
 	flush := func() error {
@@ -66,8 +111,39 @@ func ParseInstalled(r io.Reader, fn func(Paragraph) error) error {
 		case p.Version == "":
 			out = Paragraph{Index: index, Err: fmt.Errorf("%w %d: no V: (version) field", ErrMalformed, index)}
 		}
+		fl := files
+		if out.Err != nil && lim != nil {
+			// A malformed paragraph owns nothing: give its share back.
+			lim.Paths += len(files.Paths)
+			lim.Bytes += nbytes
+			fl = Files{}
+		}
 		p, started, bad, seen = Paragraph{}, false, "", [4]bool{}
-		return fn(out)
+		files, dir, dirOK, nbytes = Files{}, "", false, 0
+		return fn(out, fl)
+	}
+	// file records one F: or R: line.
+	file := func(key byte, value []byte) {
+		if key == 'F' {
+			dir, dirOK = path.Clean("/"+string(value)), dirName(value)
+			if dir != "/" {
+				dir += "/"
+			}
+			return
+		}
+		if !dirOK || !fileName(value) || len(dir)+len(value) > MaxPathBytes {
+			files.Bad++
+			return
+		}
+		if lim.Paths <= 0 || lim.Bytes < len(dir)+len(value) {
+			files.Dropped++
+			return
+		}
+		f := dir + string(value)
+		lim.Paths--
+		lim.Bytes -= len(f)
+		nbytes += len(f)
+		files.Paths = append(files.Paths, f)
 	}
 	for {
 		line, long, err := readLine(br)
@@ -94,6 +170,9 @@ func ParseInstalled(r io.Reader, fn func(Paragraph) error) error {
 		default:
 			started = true
 			bad = p.set(line[0], line[2:], &seen)
+			if lim != nil && bad == "" && (line[0] == 'F' || line[0] == 'R') {
+				file(line[0], line[2:])
+			}
 		}
 		if eof {
 			return flush()
@@ -171,4 +250,38 @@ func readLine(br *bufio.Reader) (line []byte, long bool, err error) {
 		}
 		return buf, false, err
 	}
+}
+
+// dirName reports whether b, an F: value, is a directory name relative to
+// the root: "" (the root), or "/"-separated names without ".", "..",
+// control characters or invalid UTF-8.
+func dirName(b []byte) bool {
+	if !printable(b) {
+		return false
+	}
+	for seg := range bytes.SplitSeq(b, []byte("/")) {
+		if string(seg) == "." || string(seg) == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// fileName reports whether b, an R: value, is one file name.
+func fileName(b []byte) bool {
+	return len(b) > 0 && string(b) != "." && string(b) != ".." &&
+		bytes.IndexByte(b, '/') < 0 && printable(b)
+}
+
+// printable reports whether b is valid UTF-8 without control characters.
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, c := range b {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -3,10 +3,12 @@ package apk
 import (
 	"errors"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 )
 
 func parseAll(t testing.TB, in string) ([]Paragraph, error) {
@@ -155,6 +157,98 @@ func FuzzParseInstalled(f *testing.F) {
 			if err != nil || len(again) != 1 || again[0] != (Paragraph{Index: 1, Name: p.Name, Version: p.Version, Arch: p.Arch, Origin: p.Origin}) {
 				t.Fatalf("round trip of %q: %+v, %v", r, again, err)
 			}
+		}
+	})
+}
+
+func parseFiles(t testing.TB, in string, lim FileLimits) ([]Paragraph, []Files, error) {
+	t.Helper()
+	var ps []Paragraph
+	var fs []Files
+	err := ParseInstalledFiles(strings.NewReader(in), lim, func(p Paragraph, f Files) error {
+		ps = append(ps, p)
+		fs = append(fs, f)
+		return nil
+	})
+	return ps, fs, err
+}
+
+var noLimit = FileLimits{Paths: 1 << 30, Bytes: 1 << 30}
+
+func TestParseInstalledFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name, in     string
+		lim          FileLimits
+		paths        [][]string // per paragraph
+		dropped, bad []int
+	}{
+		{"no files", "P:a\nV:1\n", noLimit, [][]string{nil}, []int{0}, []int{0}},
+		{"the root and nested directories", "P:a\nV:1\nF:\nR:init\nF:usr/bin\nR:ls\nR:a b\nF:usr/lib/\nR:libz.so.1\n", noLimit,
+			[][]string{{"/init", "/usr/bin/ls", "/usr/bin/a b", "/usr/lib/libz.so.1"}}, []int{0}, []int{0}},
+		{"a directory per paragraph", "P:a\nV:1\nF:bin\nR:x\n\nP:b\nV:1\nR:y\nF:sbin\nR:z\n", noLimit,
+			[][]string{{"/bin/x"}, {"/sbin/z"}}, []int{0, 0}, []int{0, 1}},
+		{"bad directories and names", "P:a\nV:1\nF:../etc\nR:shadow\nF:usr/./bin\nR:x\nF:ok\nR:..\nR:a/b\nR:\nR:\x7f\nR:fine\n", noLimit,
+			[][]string{{"/ok/fine"}}, []int{0}, []int{6}},
+		{"a malformed paragraph owns nothing and gives its share back", "P:a\nF:bin\nR:x\nR:y\n\nP:b\nV:1\nF:bin\nR:z\nR:w\n", FileLimits{Paths: 2, Bytes: 100},
+			[][]string{nil, {"/bin/z", "/bin/w"}}, []int{0, 0}, []int{0, 0}},
+		{"the path limit", "P:a\nV:1\nF:bin\nR:x\nR:y\nR:z\n\nP:b\nV:1\nF:bin\nR:w\n", FileLimits{Paths: 2, Bytes: 100},
+			[][]string{{"/bin/x", "/bin/y"}, nil}, []int{1, 1}, []int{0, 0}},
+		{"the byte limit", "P:a\nV:1\nF:bin\nR:x\nR:yy\nR:z\n", FileLimits{Paths: 10, Bytes: 13},
+			[][]string{{"/bin/x", "/bin/yy"}}, []int{1}, []int{0}},
+		{"a path over MaxPathBytes", "P:a\nV:1\nF:" + strings.Repeat("d", MaxPathBytes) + "\nR:x\n", noLimit,
+			[][]string{nil}, []int{0}, []int{1}},
+	} {
+		ps, fs, err := parseFiles(t, tc.in, tc.lim)
+		if err != nil || len(ps) != len(tc.paths) {
+			t.Errorf("%s: %d paragraphs, %v", tc.name, len(ps), err)
+			continue
+		}
+		for i, f := range fs {
+			if !slices.Equal(f.Paths, tc.paths[i]) || f.Dropped != tc.dropped[i] || f.Bad != tc.bad[i] {
+				t.Errorf("%s: paragraph %d: %+v, want %q, %d dropped, %d bad", tc.name, i+1, f, tc.paths[i], tc.dropped[i], tc.bad[i])
+			}
+		}
+	}
+}
+
+// FuzzParseInstalledFiles checks, on any input, that ParseInstalledFiles
+// gives the paragraphs ParseInstalled gives, that every path is absolute,
+// clean, valid UTF-8 and within MaxPathBytes, that malformed paragraphs
+// own nothing, and that the limits hold.
+func FuzzParseInstalledFiles(f *testing.F) {
+	f.Add(readInstalled(f), 100, 1000)
+	f.Add("P:a\nV:1\nF:usr/bin\nR:x\nR:../y\nF:\nR:z\n\nP:b\nF:a\nR:b\n", 1, 10)
+	f.Fuzz(func(t *testing.T, in string, maxPaths, maxBytes int) {
+		lim := FileLimits{Paths: maxPaths, Bytes: maxBytes}
+		want, err := parseAll(t, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, fs, err := parseFiles(t, in, lim)
+		if err != nil {
+			t.Fatalf("ParseInstalledFiles: %v", err)
+		}
+		if len(ps) != len(want) {
+			t.Fatalf("%d paragraphs, ParseInstalled gives %d", len(ps), len(want))
+		}
+		n, size := 0, 0
+		for i, p := range ps {
+			if p.Index != want[i].Index || p.Name != want[i].Name || p.Version != want[i].Version || (p.Err == nil) != (want[i].Err == nil) {
+				t.Fatalf("paragraph %+v, ParseInstalled gives %+v", p, want[i])
+			}
+			if p.Err != nil && (len(fs[i].Paths) > 0 || fs[i].Dropped > 0 || fs[i].Bad > 0) {
+				t.Fatalf("malformed paragraph with files %+v", fs[i])
+			}
+			for _, q := range fs[i].Paths {
+				if !strings.HasPrefix(q, "/") || path.Clean(q) != q || q == "/" || !utf8.ValidString(q) || len(q) > MaxPathBytes {
+					t.Fatalf("path %q", q)
+				}
+				n++
+				size += len(q)
+			}
+		}
+		if n > max(maxPaths, 0) || size > max(maxBytes, 0) {
+			t.Fatalf("%d paths, %d bytes, over %+v", n, size, lim)
 		}
 	})
 }

@@ -1,117 +1,82 @@
 package dpkg
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
 	"path"
 	"slices"
 	"strings"
-	"time"
+	"unicode/utf8"
 
-	"github.com/package-url/packageurl-go"
-
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/osrelease"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
-// Name and Version are what the plugin describes itself as; its manifest
-// must say the same.
+// Name and Version identify the extractor; results are cached per layer
+// under them.
 const (
 	Name    = "dpkg"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
-// The dpkg database files the analyzer reads, as image paths.
+// The dpkg database files the extractor reads, as image paths.
 const (
 	StatusFile = "/var/lib/dpkg/status"
 	StatusDir  = "/var/lib/dpkg/status.d"
+	InfoDir    = "/var/lib/dpkg/info"
 )
 
-// Bounds the analyzer applies when the request sets none (zero). Real
-// status files are a few MB and distroless status.d directories hold tens
-// of files; these only stop a hostile image.
+// Bounds of the extractor. Real status files are a few MB, distroless
+// status.d directories hold tens of files and a Debian image's file lists
+// name thousands of paths; these only stop a hostile layer.
 const (
 	DefaultMaxFileBytes = 64 << 20
-	DefaultMaxFiles     = 100_000
+	// DefaultMaxFiles is how many status.d files one layer may have read.
+	DefaultMaxFiles = 100_000
+	// MaxOwnedPaths is how many file list paths one layer may send.
+	MaxOwnedPaths = 200_000
+	// maxListLine bounds a line of a file list; a longer one ends the
+	// list's reading.
+	maxListLine = 64 << 10
+	// ownedChunk is how many paths one OwnedFiles item carries: a long
+	// list comes in several items, so no message nor buffer is large.
+	ownedChunk = 4096
 )
 
-// Analyzer is the dpkg analyzer. Its zero value is ready to use.
-type Analyzer struct{}
-
-var _ sdk.Analyzer = Analyzer{}
-
-// Describe implements sdk.Analyzer.
-func (Analyzer) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{
-		Name:       Name,
-		Version:    Version,
-		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: []string{"Debian", "Ubuntu"},
-		Resources:  sdk.Resources{MemoryBytes: 128 << 20, Pids: 16, Timeout: time.Minute},
-	}, nil
+// Extractor reads the dpkg database files of one layer. Make it with
+// NewExtractor: it keeps state over the files of one layer.
+type Extractor struct {
+	maxFiles int   // status.d files read at most
+	maxOwned int   // file list paths sent at most
+	dir      tally // all status.d files of the layer, reported by Finish
+	dirFiles int   // status.d files offered
+	owned    int   // file list paths sent
+	cutLists int   // file lists not (fully) sent for MaxOwnedPaths
+	stats    stats
 }
 
-// Analyze implements sdk.Analyzer: it emits one package per installed
-// package of the image's dpkg database, /var/lib/dpkg/status and the
-// files of /var/lib/dpkg/status.d. An image without either yields
-// nothing and no warning.
-func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("dpkg: %w", err)
+var (
+	_ sdk.Extractor = (*Extractor)(nil)
+	_ sdk.Finisher  = (*Extractor)(nil)
+)
+
+// NewExtractor returns a fresh dpkg extractor, for one layer.
+func NewExtractor() sdk.Extractor { return newExtractor() }
+
+func newExtractor() *Extractor {
+	return &Extractor{
+		maxFiles: DefaultMaxFiles,
+		maxOwned: MaxOwnedPaths,
+		dir:      tally{path: StatusDir},
+		stats:    stats{NotInstalled: map[string]int{}},
 	}
-	root, err := os.OpenRoot(req.Root)
-	if err != nil {
-		return fmt.Errorf("dpkg: %w", err)
-	}
-	defer root.Close()
-	_, err = analyze(ctx, root, req, emit)
-	return err
 }
 
-// analyze is Analyze on an open root; it also returns what it counted.
-func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
-	a := &analysis{
-		ctx:      ctx,
-		root:     root,
-		emit:     emit,
-		warned:   warncap.Capped{Emit: emit},
-		maxBytes: req.MaxFileBytes,
-		maxFiles: req.MaxFiles,
-	}
-	if a.maxBytes <= 0 {
-		a.maxBytes = DefaultMaxFileBytes
-	}
-	if a.maxFiles <= 0 {
-		a.maxFiles = DefaultMaxFiles
-	}
-	if err := a.run(); err != nil {
-		return a.stats, fmt.Errorf("dpkg: %w", err)
-	}
-	return a.stats, nil
-}
-
-// analysis is one run of Analyze.
-type analysis struct {
-	ctx      context.Context
-	root     *os.Root
-	emit     sdk.Emitter
-	maxBytes int64
-	maxFiles int64
-
-	distro *distro // read when the first package is found
-	warned warncap.Capped
-	stats  stats
-}
-
-// stats counts what one analysis saw, for the log (and the tests).
+// stats counts what one layer had, for the log (and the tests).
 type stats struct {
 	Packages int
 	// NotInstalled counts the paragraphs skipped because the package is
@@ -121,26 +86,85 @@ type stats struct {
 	// Malformed counts the paragraphs skipped because they could not be
 	// parsed or lacked a valid Package or Version.
 	Malformed int
-	// Files counts the database files read.
-	Files int
+	// Files counts the database files read; Lists the file lists.
+	Files, Lists int
 }
 
-func (a *analysis) run() error {
-	a.stats.NotInstalled = map[string]int{}
-	t := &tally{path: StatusFile}
-	if err := a.file(StatusFile, t, false); err != nil {
+// Name implements sdk.Extractor.
+func (*Extractor) Name() string { return Name }
+
+// Version implements sdk.Extractor.
+func (*Extractor) Version() string { return Version }
+
+// MaxFileBytes implements sdk.Extractor.
+func (*Extractor) MaxFileBytes() int64 { return DefaultMaxFileBytes }
+
+// Required implements sdk.Extractor: regular files only (links are never
+// followed, so no link can make another file the status file), at
+// StatusFile, directly in StatusDir but for *.md5sums, and the
+// InfoDir/*.list file lists.
+func (*Extractor) Required(f sdk.FileInfo) bool {
+	if !f.Mode.IsRegular() {
+		return false
+	}
+	if f.Path == StatusFile {
+		return true
+	}
+	dir, base := path.Split(f.Path)
+	switch path.Clean(dir) {
+	case StatusDir:
+		return !strings.HasSuffix(base, ".md5sums")
+	case InfoDir:
+		return strings.HasSuffix(base, ".list")
+	}
+	return false
+}
+
+// Extract implements sdk.Extractor.
+func (e *Extractor) Extract(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dpkg: %w", err)
+	}
+	switch {
+	case f.Path == StatusFile:
+		t := &tally{path: StatusFile}
+		if err := e.file(ctx, f.Path, r, t, false, out); err != nil {
+			return err
+		}
+		return e.report(t, out)
+	case path.Dir(f.Path) == StatusDir:
+		e.dirFiles++
+		if e.dirFiles > e.maxFiles {
+			return nil // counted; Finish warns
+		}
+		return e.file(ctx, f.Path, r, &e.dir, true, out)
+	default:
+		return e.list(ctx, f.Path, r, out)
+	}
+}
+
+// Finish implements sdk.Finisher: the warnings about status.d as a whole
+// and about the bounds, and the layer's counts in the log.
+func (e *Extractor) Finish(ctx context.Context, _ sdk.LayerIndex, out sdk.Output) error {
+	if err := e.report(&e.dir, out); err != nil {
 		return err
 	}
-	if err := a.report(t); err != nil {
-		return err
+	if e.dirFiles > e.maxFiles {
+		if err := out.Warning(sdk.Warning{Path: StatusDir, Message: fmt.Sprintf("more than %d entries: only the first %d (in layer order) were read", e.maxFiles, e.maxFiles)}); err != nil {
+			return err
+		}
 	}
-	if err := a.statusDir(); err != nil {
-		return err
+	if e.cutLists > 0 {
+		if err := out.Warning(sdk.Warning{Path: InfoDir, Message: fmt.Sprintf("the file lists name more than %d paths: %d lists were not sent in full, so some files get no owner", e.maxOwned, e.cutLists)}); err != nil {
+			return err
+		}
 	}
-	slog.InfoContext(a.ctx, "dpkg: inventory done",
-		"packages", a.stats.Packages, "files", a.stats.Files,
-		"not_installed", a.stats.NotInstalled, "malformed", a.stats.Malformed)
-	return a.warned.Flush()
+	if e.stats.Files > 0 || e.stats.Lists > 0 {
+		slog.InfoContext(ctx, "dpkg: layer done",
+			"packages", e.stats.Packages, "files", e.stats.Files, "lists", e.stats.Lists,
+			"not_installed", e.stats.NotInstalled, "malformed", e.stats.Malformed)
+	}
+	return nil
 }
 
 // tally gathers what one database file, or the whole status.d directory,
@@ -153,43 +177,15 @@ type tally struct {
 	badSource      int
 }
 
-// warn sends a warning, up to warncap.Max per analysis.
-func (a *analysis) warn(path, format string, args ...any) error {
-	return a.warned.Warn(path, format, args...)
-}
-
-// exists tells a missing file (nothing to report: the image has no dpkg
-// database) from a link that leads nowhere inside the image (a warning).
-func (a *analysis) exists(name string) bool {
-	_, err := a.root.Lstat(strings.TrimPrefix(name, "/"))
-	return !errors.Is(err, fs.ErrNotExist)
-}
-
-// file reads one database file. Only errors that must stop the analysis
-// (cancellation, the host gone) are returned; anything wrong with the file
-// is a warning.
-func (a *analysis) file(name string, t *tally, inStatusDir bool) error {
-	if err := a.ctx.Err(); err != nil {
-		return err
-	}
-	f, fi, err := imageroot.OpenRegular(a.root, name, a.maxBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist) && !a.exists(name):
-		return nil
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file", fi.Size(), a.maxBytes)
-	case errors.Is(err, fs.ErrNotExist):
-		return a.warn(name, "skipped: it does not resolve to a file inside the image: %v", err)
-	default:
-		return a.warn(name, "skipped: %v", err)
-	}
-	defer f.Close()
-	a.stats.Files++
-	before := a.stats.Packages
+// file reads one database file. Only errors that must stop the layer
+// (cancellation, the host gone) are returned; anything wrong with the
+// file is a warning.
+func (e *Extractor) file(ctx context.Context, name string, r io.Reader, t *tally, inStatusDir bool, out sdk.Output) error {
+	e.stats.Files++
+	before := e.stats.Packages
 	var stop error
-	err = ParseStatus(imageroot.Limit(f, a.maxBytes), func(p Paragraph) error {
-		if err := a.paragraph(name, p, t, inStatusDir); err != nil {
+	err := ParseStatus(r, func(p Paragraph) error {
+		if err := e.paragraph(ctx, name, p, t, inStatusDir, out); err != nil {
 			stop = err
 			return err
 		}
@@ -199,14 +195,14 @@ func (a *analysis) file(name string, t *tally, inStatusDir bool) error {
 		return stop
 	}
 	if err != nil {
-		return a.warn(name, "read cut short after %d packages: %v", a.stats.Packages-before, err)
+		return out.Warning(sdk.Warning{Path: name, Message: fmt.Sprintf("read cut short after %d packages: %v", e.stats.Packages-before, err)})
 	}
 	return nil
 }
 
-func (a *analysis) paragraph(name string, p Paragraph, t *tally, inStatusDir bool) error {
-	if err := a.ctx.Err(); err != nil {
-		return err
+func (e *Extractor) paragraph(ctx context.Context, name string, p Paragraph, t *tally, inStatusDir bool, out sdk.Output) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dpkg: %w", err)
 	}
 	if p.Err != nil {
 		t.malformed++
@@ -215,7 +211,7 @@ func (a *analysis) paragraph(name string, p Paragraph, t *tally, inStatusDir boo
 		}
 		return nil
 	}
-	e, err := entryFromFields(p.Fields)
+	en, err := entryFromFields(p.Fields)
 	if err != nil {
 		t.malformed++
 		if t.firstMalformed == nil {
@@ -223,14 +219,14 @@ func (a *analysis) paragraph(name string, p Paragraph, t *tally, inStatusDir boo
 		}
 		return nil
 	}
-	if e.Status == "" && !inStatusDir {
+	if en.Status == "" && !inStatusDir {
 		// Only distroless status.d files leave Status out.
-		a.stats.NotInstalled["no-status"]++
+		e.stats.NotInstalled["no-status"]++
 		return nil
 	}
-	if !e.Installed() {
-		st := e.state()
-		a.stats.NotInstalled[st]++
+	if !en.Installed() {
+		st := en.state()
+		e.stats.NotInstalled[st]++
 		if st != "not-installed" && st != "config-files" {
 			// Files of these may be on disk without being reported.
 			if t.unfinished == nil {
@@ -240,32 +236,30 @@ func (a *analysis) paragraph(name string, p Paragraph, t *tally, inStatusDir boo
 		}
 		return nil
 	}
-	if e.BadSource {
+	if en.BadSource {
 		t.badSource++
 	}
-	if a.distro == nil {
-		if err := a.readDistro(); err != nil {
-			return err
-		}
-	}
-	a.stats.Packages++
-	return a.emit.Package(sdk.Package{
-		Ecosystem:     a.distro.ecosystem,
-		Name:          e.Package,
-		Version:       e.Version,
-		PURL:          a.distro.purl(e),
-		SourceName:    e.SourceName,
-		SourceVersion: e.SourceVersion,
-		Locations:     []string{warncap.ValidUTF8(name)},
+	e.stats.Packages++
+	// The ecosystem's release and the purl come from the image's
+	// os-release, which the merge reads (analyzers/distro.Finish).
+	return out.Package(sdk.Package{
+		OS:            "dpkg",
+		Ecosystem:     "Debian",
+		Name:          en.Package,
+		Version:       en.Version,
+		Arch:          en.Architecture,
+		SourceName:    en.SourceName,
+		SourceVersion: en.SourceVersion,
+		Locations:     []string{strings.ToValidUTF8(name, "\uFFFD")},
 	})
 }
 
 // report emits one warning for each kind of thing a file (or status.d)
 // had that was not reported.
-func (a *analysis) report(t *tally) error {
-	a.stats.Malformed += t.malformed
+func (e *Extractor) report(t *tally, out sdk.Output) error {
+	e.stats.Malformed += t.malformed
 	if t.malformed > 0 {
-		if err := a.warn(t.path, "malformed paragraphs skipped: %d (the first: %v)", t.malformed, t.firstMalformed); err != nil {
+		if err := out.Warning(sdk.Warning{Path: t.path, Message: fmt.Sprintf("malformed paragraphs skipped: %d (the first: %v)", t.malformed, t.firstMalformed)}); err != nil {
 			return err
 		}
 	}
@@ -276,117 +270,86 @@ func (a *analysis) report(t *tally) error {
 			n += t.unfinished[st]
 			parts = append(parts, fmt.Sprintf("%s: %d", st, t.unfinished[st]))
 		}
-		if err := a.warn(t.path, "packages not fully installed, not reported though some of their files may be on disk: %d (%s)", n, strings.Join(parts, ", ")); err != nil {
+		if err := out.Warning(sdk.Warning{Path: t.path, Message: fmt.Sprintf("packages not fully installed, not reported though some of their files may be on disk: %d (%s)", n, strings.Join(parts, ", "))}); err != nil {
 			return err
 		}
 	}
 	if t.badSource > 0 {
-		return a.warn(t.path, "packages with a Source field that could not be parsed, reported with the binary package as their source: %d", t.badSource)
+		return out.Warning(sdk.Warning{Path: t.path, Message: fmt.Sprintf("packages with a Source field that could not be parsed, reported with the binary package as their source: %d", t.badSource)})
 	}
 	return nil
 }
 
-// statusDir reads the distroless /var/lib/dpkg/status.d: one file per
-// package (and, beside it, a .md5sums file, which is skipped). At most
-// maxFiles entries are looked at, in directory order; they are then read
-// in name order.
-func (a *analysis) statusDir() error {
-	p, err := imageroot.Resolve(a.root, StatusDir)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist) && !a.exists(StatusDir):
+var errListName = errors.New(`dpkg: the file name is not "<package>[:<arch>].list"; skipped`)
+
+// list sends the file list InfoDir/<package>[:<arch>].list as OwnedFiles
+// items of at most ownedChunk paths, up to maxOwned paths per layer.
+func (e *Extractor) list(ctx context.Context, name string, r io.Reader, out sdk.Output) error {
+	pkg, arch, multiArch := strings.Cut(strings.TrimSuffix(path.Base(name), ".list"), ":")
+	if !validName(pkg) || (multiArch && !validArch(arch)) {
+		// Owner and Location must be names the merge can trust (and
+		// valid UTF-8, as the protocol wants).
+		return errListName
+	}
+	e.stats.Lists++
+	if e.owned >= e.maxOwned {
+		e.cutLists++
 		return nil
-	default:
-		return a.warn(StatusDir, "skipped: %v", err)
 	}
-	d, err := a.root.Open(p)
-	if err != nil {
-		return a.warn(StatusDir, "skipped: %v", err)
-	}
-	defer d.Close()
-	if fi, err := d.Stat(); err != nil || !fi.IsDir() {
-		return a.warn(StatusDir, "skipped: not a directory")
-	}
-	var names []string
-	var seen int64
-	more := false
-	for !more {
-		if err := a.ctx.Err(); err != nil {
-			return err
+	var paths []string
+	flush := func() error {
+		if len(paths) == 0 {
+			return nil
 		}
-		ents, err := d.ReadDir(256)
-		for _, e := range ents {
-			if seen >= a.maxFiles {
-				more = true
-				break
-			}
-			seen++
-			if n := e.Name(); !strings.HasSuffix(n, ".md5sums") {
-				names = append(names, n)
+		err := out.OwnedFiles(sdk.OwnedFiles{OS: "dpkg", Owner: pkg, Location: name, Paths: paths})
+		paths = nil
+		return err
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxListLine)
+	bad, n := 0, 0
+	for sc.Scan() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("dpkg: %w", err)
 			}
 		}
-		if err == io.EOF || (err == nil && len(ents) == 0) {
+		line := sc.Text()
+		if line == "" || line == "/." {
+			continue // dpkg lists the root as "/."
+		}
+		if len(line) > sdk.MaxPathBytes || !utf8.ValidString(line) {
+			// No layer entry has such a name (the framework skips
+			// longer ones), and the protocol carries only UTF-8.
+			bad++
+			continue
+		}
+		p := path.Clean("/" + line)
+		if p == "/" {
+			continue
+		}
+		if e.owned >= e.maxOwned {
+			e.cutLists++
 			break
 		}
-		if err != nil {
-			if werr := a.warn(StatusDir, "listing cut short: %v", err); werr != nil {
-				return werr
+		paths = append(paths, p)
+		e.owned++
+		if len(paths) == ownedChunk {
+			if err := flush(); err != nil {
+				return err
 			}
-			break
 		}
 	}
-	if more {
-		if err := a.warn(StatusDir, "more than %d entries: only the first %d (in directory order) were looked at", a.maxFiles, a.maxFiles); err != nil {
+	if err := flush(); err != nil {
+		return err
+	}
+	if bad > 0 {
+		if err := out.Warning(sdk.Warning{Path: name, Message: fmt.Sprintf("%d lines skipped: longer than %d bytes or not valid UTF-8", bad, sdk.MaxPathBytes)}); err != nil {
 			return err
 		}
 	}
-	slices.Sort(names)
-	t := &tally{path: StatusDir}
-	for _, n := range names {
-		if err := a.file(path.Join(StatusDir, n), t, true); err != nil {
-			return err
-		}
-	}
-	return a.report(t)
-}
-
-// distro is what the packages' ecosystem and purl take from os-release.
-type distro struct {
-	ecosystem string // "Debian:12"
-	namespace string // the purl namespace: "debian"
-	qualifier string // the purl distro qualifier: "debian-12"
-}
-
-// readDistro reads os-release. Without a usable one, the packages are
-// reported as Debian's, without a release, and a warning says so.
-func (a *analysis) readDistro() error {
-	a.distro = &distro{ecosystem: "Debian", namespace: "debian"}
-	rel, err := osrelease.Read(a.root, a.maxBytes)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return a.warn("", "no os-release (%s): dpkg packages are reported as ecosystem %q, without a release", strings.Join(osrelease.Paths, ", "), a.distro.ecosystem)
-	case err != nil:
-		return a.warn(rel.Path, "os-release unreadable (%v): dpkg packages are reported as ecosystem %q, without a release", err, a.distro.ecosystem)
-	case rel.ID == "":
-		return a.warn(rel.Path, "os-release has no ID: dpkg packages are reported as ecosystem %q, without a release", a.distro.ecosystem)
-	}
-	a.distro.ecosystem = rel.Ecosystem()
-	a.distro.namespace = rel.ID
-	if rel.VersionID != "" {
-		a.distro.qualifier = rel.ID + "-" + rel.VersionID
+	if err := sc.Err(); err != nil {
+		return out.Warning(sdk.Warning{Path: name, Message: fmt.Sprintf("read cut short: %v: some of its files get no owner", err)})
 	}
 	return nil
-}
-
-// purl returns the package URL of e, as the purl specification's deb type
-// says: pkg:deb/<distribution>/<name>@<version>?arch=<arch>&distro=<id>-<version-id>.
-func (d *distro) purl(e Entry) string {
-	q := map[string]string{}
-	if e.Architecture != "" {
-		q["arch"] = e.Architecture
-	}
-	if d.qualifier != "" {
-		q["distro"] = d.qualifier
-	}
-	return packageurl.NewPackageURL(packageurl.TypeDebian, d.namespace, e.Package, e.Version, packageurl.QualifiersFromMap(q), "").ToString()
 }

@@ -1,31 +1,22 @@
 package gobinary
 
 import (
-	"bytes"
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/package-url/packageurl-go"
 
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
-// Name and Version are what the plugin describes itself as; its manifest
-// must say the same.
+// Name and Version identify the extractor (and its plugin).
 const (
 	Name    = "gobinary"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
 // Ecosystem is the OSV ecosystem of everything reported.
@@ -34,203 +25,76 @@ const Ecosystem = "Go"
 // StdlibName is the name the toolchain is reported under, as in OSV.
 const StdlibName = "stdlib"
 
-// Bounds the analyzer applies when the request sets none (zero). Go
-// binaries of a few hundred MB exist (kubelet-style monoliths with debug
-// information); images of a million files are rare.
-const (
-	DefaultMaxFileBytes = 512 << 20
-	DefaultMaxFiles     = 1_000_000
-)
+// DefaultMaxFileBytes is the largest executable read: Go binaries of a few
+// hundred MB exist (kubelet-style monoliths with debug information). The
+// file is streamed, never held in memory, so this bounds time, not memory.
+const DefaultMaxFileBytes = 512 << 20
 
-// elfMagic starts every ELF file.
-var elfMagic = []byte("\x7fELF")
+// minFileBytes is the smallest file offered: an ELF header and a build
+// information header do not fit in less, and no real Go binary is
+// anywhere near that small. It keeps tiny scripts out cheaply.
+const minFileBytes = 256
 
-// errNotGo is debug/buildinfo's error for a readable executable without
-// Go build information. The variable is unexported (but pinned with
-// go:linkname, so its text is stable); it is recognised by its message.
-const errNotGo = "not a Go executable"
+// Extractor reads the Go build information of the executable ELF files of
+// a layer. Make one with NewExtractor.
+type Extractor struct{}
 
-// Analyzer is the Go binary analyzer. Its zero value is ready to use.
-type Analyzer struct{}
+var _ sdk.Extractor = (*Extractor)(nil)
 
-var _ sdk.Analyzer = Analyzer{}
+// NewExtractor returns a fresh extractor.
+func NewExtractor() sdk.Extractor { return &Extractor{} }
 
-// Describe implements sdk.Analyzer.
-func (Analyzer) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{
-		Name:       Name,
-		Version:    Version,
-		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: []string{Ecosystem},
-		Resources:  sdk.Resources{MemoryBytes: 256 << 20, Pids: 16, Timeout: 5 * time.Minute},
-	}, nil
+// Name implements sdk.Extractor.
+func (*Extractor) Name() string { return Name }
+
+// Version implements sdk.Extractor.
+func (*Extractor) Version() string { return Version }
+
+// MaxFileBytes implements sdk.Extractor.
+func (*Extractor) MaxFileBytes() int64 { return DefaultMaxFileBytes }
+
+// Required implements sdk.Extractor: regular files with an execute bit
+// that are large enough to be an executable. Whether one is an ELF is
+// known only from its content (Extract).
+func (*Extractor) Required(f sdk.FileInfo) bool {
+	return f.Mode.IsRegular() && f.Mode.Perm()&0o111 != 0 && f.Size >= minFileBytes
 }
 
-// Analyze implements sdk.Analyzer: it emits the modules of each Go
-// executable of the image. An image without any yields nothing and no
-// warning.
-func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("gobinary: %w", err)
-	}
-	root, err := os.OpenRoot(req.Root)
-	if err != nil {
-		return fmt.Errorf("gobinary: %w", err)
-	}
-	defer root.Close()
-	_, err = analyze(ctx, root, req, emit)
-	return err
-}
-
-// analyze is Analyze on an open root; it also returns what it counted.
-func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
-	a := &analysis{
-		ctx:      ctx,
-		root:     root,
-		emit:     emit,
-		warned:   warncap.Capped{Emit: emit},
-		maxBytes: req.MaxFileBytes,
-		maxFiles: req.MaxFiles,
-	}
-	if a.maxBytes <= 0 {
-		a.maxBytes = DefaultMaxFileBytes
-	}
-	if a.maxFiles <= 0 {
-		a.maxFiles = DefaultMaxFiles
-	}
-	if err := a.run(); err != nil {
-		return a.stats, fmt.Errorf("gobinary: %w", err)
-	}
-	return a.stats, nil
-}
-
-// analysis is one run of Analyze.
-type analysis struct {
-	ctx      context.Context
-	root     *os.Root
-	emit     sdk.Emitter
-	maxBytes int64
-	maxFiles int64
-
-	warned warncap.Capped
-	stats  stats
-}
-
-// stats counts what one analysis saw, for the log (and the tests).
-type stats struct {
-	Entries  int64 // entries of the image walked
-	ELF      int   // executable ELF files read
-	Binaries int   // Go binaries among them
-	Packages int
-}
-
-func (a *analysis) run() error {
-	err := imageroot.Walk(a.ctx, a.root, imageroot.WalkOptions{MaxEntries: a.maxFiles}, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			// A directory that could not be listed (in full): its
-			// entries (the rest of them) are not looked at.
-			return a.warn("/"+name, "skipped: %v", err)
-		}
-		a.stats.Entries++
-		if !d.Type().IsRegular() {
-			return nil // directories are walked; links, devices, FIFOs skipped
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed since it was listed
-			}
-			return a.warn("/"+name, "skipped: %v", err)
-		}
-		if fi.Mode().Perm()&0o111 == 0 {
-			return nil
-		}
-		return a.file("/" + name)
-	})
-	if errors.Is(err, imageroot.ErrTooManyEntries) {
-		err = a.warn("", "more than %d entries in the image: only the first %d were looked at", a.maxFiles, a.maxFiles)
-	}
-	if err != nil {
-		return err
-	}
-	slog.InfoContext(a.ctx, "gobinary: inventory done",
-		"entries", a.stats.Entries, "elf", a.stats.ELF, "go_binaries", a.stats.Binaries, "packages", a.stats.Packages)
-	return a.warned.Flush()
-}
-
-// warn sends a warning, up to warncap.Max per analysis.
-func (a *analysis) warn(path, format string, args ...any) error {
-	return a.warned.Warn(path, format, args...)
-}
-
-// file reads one executable file, name an image path free of links (the
-// walk does not follow them). Only errors that must stop the analysis
-// (cancellation, the host gone) are returned; anything wrong with the file
-// is a warning.
-func (a *analysis) file(name string) error {
-	// Size 0: the size is checked below, once the file is known to be
-	// an ELF, so that only ELF files over the limit are warned about.
-	f, fi, err := imageroot.OpenRegular(a.root, name, 0)
+// Extract implements sdk.Extractor: it emits the modules of one Go
+// executable. A file that is not an ELF, or an ELF without Go build
+// information, yields nothing and no warning.
+func (*Extractor) Extract(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
+	bi, err := readBuildInfo(ctx, r)
+	var ferr *formatError
 	switch {
 	case err == nil:
-	case errors.Is(err, fs.ErrNotExist):
-		return nil // removed or replaced since it was listed
-	case errors.Is(err, imageroot.ErrNotRegular):
+	case errors.Is(err, errNotELF), errors.Is(err, errNotGo):
 		return nil
+	case errors.Is(err, errPointerFormat):
+		return out.Warning(sdk.Warning{
+			Message: "a Go executable whose Go version predates 1.18 (its build information has the old pointer format): its modules are not read",
+			Path:    f.Path,
+		})
+	case errors.As(err, &ferr):
+		return out.Warning(sdk.Warning{
+			Message: "an executable ELF file whose Go build information could not be read: " + ferr.msg,
+			Path:    f.Path,
+		})
 	default:
-		return a.warn(name, "skipped: %v", err)
+		return fmt.Errorf("gobinary: %w", err)
 	}
-	defer f.Close()
-	bi, isELF, err := readBuildInfo(f, fi.Size(), a.maxBytes)
-	if !isELF {
-		return nil
-	}
-	a.stats.ELF++
-	switch {
-	case err == nil:
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file", fi.Size(), a.maxBytes)
-	case err.Error() == errNotGo:
-		return nil
-	default:
-		return a.warn(name, "skipped: an executable ELF file whose Go build information could not be read: %v", err)
-	}
-	a.stats.Binaries++
-	for _, p := range packages(bi, name) {
-		if err := a.ctx.Err(); err != nil {
-			return err
-		}
-		a.stats.Packages++
-		if err := a.emit.Package(p); err != nil {
+	for _, p := range packages(bi, f.Path) {
+		if err := out.Package(p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readBuildInfo reads the Go build information of the size bytes of r if
-// they start with the ELF magic (isELF); an ELF of more than maxBytes
-// bytes is not read (an error wrapping imageroot.ErrTooLarge). Reads past
-// size fail, so a file that grows is read as it was checked.
-func readBuildInfo(r io.ReaderAt, size, maxBytes int64) (bi *debug.BuildInfo, isELF bool, err error) {
-	var magic [4]byte
-	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || size < int64(len(magic)) || !bytes.Equal(magic[:], elfMagic) {
-		return nil, false, nil
-	}
-	if maxBytes > 0 && size > maxBytes {
-		return nil, true, fmt.Errorf("%w: %d bytes, limit %d", imageroot.ErrTooLarge, size, maxBytes)
-	}
-	bi, err = buildinfo.Read(io.NewSectionReader(r, 0, size))
-	if err != nil {
-		return nil, true, err
-	}
-	return bi, true, nil
-}
-
 // packages returns what one binary's build information reports, in order:
 // the main module (unless "(devel)"), the dependencies, the toolchain.
 func packages(bi *debug.BuildInfo, location string) []sdk.Package {
-	loc := []string{warncap.ValidUTF8(location)}
+	loc := []string{validUTF8(location)}
 	var out []sdk.Package
 	add := func(name, version string) {
 		if name == "" {
@@ -238,8 +102,8 @@ func packages(bi *debug.BuildInfo, location string) []sdk.Package {
 		}
 		out = append(out, sdk.Package{
 			Ecosystem: Ecosystem,
-			Name:      warncap.ValidUTF8(name),
-			Version:   warncap.ValidUTF8(version),
+			Name:      validUTF8(name),
+			Version:   validUTF8(version),
 			PURL:      purl(name, version),
 			Locations: loc,
 		})
@@ -262,6 +126,9 @@ func packages(bi *debug.BuildInfo, location string) []sdk.Package {
 	}
 	return out
 }
+
+// validUTF8 keeps what a binary holds from breaking the wire format.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // StdlibVersion returns the version the toolchain of a binary is reported
 // under: goVersion's first word without its "go" prefix ("go1.21.3" →

@@ -1,19 +1,25 @@
 package gobinary
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
+	"debug/buildinfo"
+	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/assayhq/assay/plugins/sdk"
 	"github.com/assayhq/assay/plugins/sdk/sdktest"
@@ -22,7 +28,10 @@ import (
 // progBin is the test program built by TestMain from testdata/prog.
 var progBin string
 
-// progPath is where the image roots of the tests hold it.
+// buildDir holds the binaries the tests build.
+var buildDir string
+
+// progPath is where the test layers hold it.
 const progPath = "/usr/local/bin/prog"
 
 func TestMain(m *testing.M) {
@@ -31,11 +40,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	buildDir = dir
 	progBin = filepath.Join(dir, "prog")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", progBin, ".")
-	cmd.Dir = filepath.Join("testdata", "prog")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := buildProg(progBin); err != nil {
 		fmt.Fprintf(os.Stderr, "building testdata/prog: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(2)
@@ -45,66 +52,101 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// imageWith returns a new image root holding the test program at progPath.
-func imageWith(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	copyFile(t, progBin, filepath.Join(root, progPath), 0o755)
-	return root
+// buildProg builds testdata/prog into out with the local toolchain; env
+// and args are added to the build's.
+func buildProg(out string, envAndArgs ...string) ([]byte, error) {
+	var env, args []string
+	for _, a := range envAndArgs {
+		if strings.HasPrefix(a, "-") {
+			args = append(args, a)
+		} else {
+			env = append(env, a)
+		}
+	}
+	cmd := exec.Command("go", append(append([]string{"build", "-trimpath"}, args...), "-o", out, ".")...)
+	cmd.Dir = filepath.Join("testdata", "prog")
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"), env...)
+	return cmd.CombinedOutput()
 }
 
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+func readFile(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(from)
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, mode); err != nil {
-		t.Fatal(err)
-	}
+	return b
 }
 
-// collect runs the analyzer over gRPC in this process, as assayd would
-// over its socket.
-func collect(t *testing.T, req sdk.Request) (pkgs []sdk.Package, warnings []sdk.Warning) {
+// entry is one member of a hand-built layer.
+type entry struct {
+	name string
+	mode int64
+	body []byte
+	link string // a symbolic link's target
+}
+
+func layerOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
-	c := sdktest.Connect(t, Analyzer{})
-	items, err := sdktest.Collect(t.Context(), c, req)
-	if err != nil {
-		t.Fatalf("Analyze: %v", err)
-	}
-	for _, it := range items {
-		if err := it.Validate(); err != nil {
-			t.Fatalf("invalid item %+v: %v", it, err)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
+		if e.link != "" {
+			h = &tar.Header{Name: e.name, Mode: 0o777, Linkname: e.link, Typeflag: tar.TypeSymlink}
 		}
-		switch {
-		case it.Package != nil:
-			pkgs = append(pkgs, *it.Package)
-		case it.Warning != nil:
-			warnings = append(warnings, *it.Warning)
-		default:
-			t.Fatalf("unexpected item %+v", it)
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(e.body); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return pkgs, warnings
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// extract streams a layer of entries through a fresh extractor.
+func extract(t testing.TB, entries ...entry) (pkgs []sdk.Package, warnings []sdk.Warning) {
+	t.Helper()
+	items := sdktest.Extract(t, layerOf(t, entries...), NewExtractor())
+	return sdktest.Packages(items), sdktest.Warnings(items)
+}
+
+func nameVersions(pkgs []sdk.Package) []string {
+	var out []string
+	for _, p := range pkgs {
+		out = append(out, p.Name+"@"+p.Version)
+	}
+	return out
 }
 
 func TestConformance(t *testing.T) {
-	sdktest.Conformance(t, Analyzer{})
+	sdktest.ExtractorConformance(t, NewExtractor())
+	e := NewExtractor()
+	if e.Name() != "gobinary" || e.Version() != "0.2.0" || e.MaxFileBytes() != 512<<20 {
+		t.Errorf("extractor %s %s, max %d", e.Name(), e.Version(), e.MaxFileBytes())
+	}
 }
 
-func TestDescribe(t *testing.T) {
-	d, err := sdktest.Connect(t, Analyzer{}).Describe(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Name != "gobinary" || d.Version != "0.1.0" || !slices.Equal(d.Kinds, []string{"package"}) ||
-		!slices.Equal(d.Ecosystems, []string{"Go"}) ||
-		d.Resources != (sdk.Resources{MemoryBytes: 256 << 20, Pids: 16, Timeout: 5 * time.Minute}) {
-		t.Errorf("Describe = %+v", d)
+func TestRequired(t *testing.T) {
+	e := NewExtractor()
+	for _, tc := range []struct {
+		f    sdk.FileInfo
+		want bool
+	}{
+		{sdk.FileInfo{Path: "/usr/bin/app", Mode: 0o755, Size: 3 << 20}, true},
+		{sdk.FileInfo{Path: "/opt/app", Mode: 0o100, Size: 1000}, true},
+		{sdk.FileInfo{Path: "/usr/bin/huge", Mode: 0o755, Size: 1 << 40}, true}, // the framework warns
+		{sdk.FileInfo{Path: "/usr/lib/app.data", Mode: 0o644, Size: 3 << 20}, false},
+		{sdk.FileInfo{Path: "/usr/bin/run.sh", Mode: 0o755, Size: 40}, false},
+		{sdk.FileInfo{Path: "/usr/bin/link", Mode: fs.ModeSymlink | 0o777, LinkTarget: "/usr/bin/app"}, false},
+	} {
+		if got := e.Required(tc.f); got != tc.want {
+			t.Errorf("Required(%+v) = %v", tc.f, got)
+		}
 	}
 }
 
@@ -156,10 +198,18 @@ func goVersionM(t *testing.T, bin string) []string {
 	return append(want, stdlib)
 }
 
-// The analyzer reports what `go version -m` reads from the same binary.
+// The extractor reports, over a layer, what `go version -m` reads from the
+// same binary.
 func TestMatchesGoVersionM(t *testing.T) {
-	root := imageWith(t)
-	want := goVersionM(t, filepath.Join(root, progPath))
+	dir := t.TempDir()
+	dst := filepath.Join(dir, filepath.FromSlash(progPath))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, readFile(t, progBin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := goVersionM(t, dst)
 	// go version -m's own output on the committed program, so that a
 	// parser bug above cannot make both sides empty.
 	for _, w := range []string{"github.com/google/uuid@v1.4.0", "golang.org/x/text@v0.3.7"} {
@@ -167,19 +217,18 @@ func TestMatchesGoVersionM(t *testing.T) {
 			t.Fatalf("go version -m output parsed as %q: no %s", want, w)
 		}
 	}
-	pkgs, warnings := collect(t, sdk.Request{Root: root})
+	items := sdktest.ExtractDir(t, dir, NewExtractor())
+	pkgs, warnings := sdktest.Packages(items), sdktest.Warnings(items)
 	if len(warnings) > 0 {
 		t.Errorf("warnings: %+v", warnings)
 	}
-	var got []string
 	for _, p := range pkgs {
-		got = append(got, p.Name+"@"+p.Version)
-		if p.Ecosystem != "Go" || !slices.Equal(p.Locations, []string{progPath}) {
-			t.Errorf("package %+v: want ecosystem Go, location %s", p, progPath)
+		if p.Ecosystem != "Go" || !slices.Equal(p.Locations, []string{progPath}) || p.Owner != "" || p.OS != "" {
+			t.Errorf("package %+v: want ecosystem Go, location %s, no owner", p, progPath)
 		}
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("analyzer: %q\ngo version -m: %q", got, want)
+	if got := nameVersions(pkgs); !slices.Equal(got, want) {
+		t.Errorf("extractor: %q\ngo version -m: %q", got, want)
 	}
 	purls := map[string]string{}
 	for _, p := range pkgs {
@@ -194,6 +243,80 @@ func TestMatchesGoVersionM(t *testing.T) {
 		if purls[n] != w {
 			t.Errorf("purl of %s = %q, want %q", n, purls[n], w)
 		}
+	}
+}
+
+// stdlibPackages is what the packages of debug/buildinfo's reading of bin
+// are.
+func stdlibPackages(t *testing.T, bin string) []string {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := nameVersions(packages(bi, "/x"))
+	if len(got) == 0 {
+		t.Fatalf("%s: no packages", bin)
+	}
+	return got
+}
+
+// The stream reader finds what debug/buildinfo finds through the ELF
+// headers, on other targets: 32-bit, big-endian, position-independent.
+func TestOtherTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the test program for other targets")
+	}
+	targets := map[string][]string{
+		"386":   {"GOARCH=386"},
+		"s390x": {"GOARCH=s390x"},
+		"arm64": {"GOARCH=arm64"},
+		"pie":   {"-buildmode=pie"},
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	bins := map[string]string{}
+	for name, env := range targets {
+		wg.Go(func() {
+			bin := filepath.Join(buildDir, "prog-"+name)
+			out, err := buildProg(bin, env...)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("build %s: %v\n%s", name, err, out)
+				return
+			}
+			bins[name] = bin
+		})
+	}
+	wg.Wait()
+	for name, bin := range bins {
+		t.Run(name, func(t *testing.T) {
+			want := stdlibPackages(t, bin)
+			pkgs, warnings := extract(t, entry{name: "app", mode: 0o755, body: readFile(t, bin)})
+			if got := nameVersions(pkgs); !slices.Equal(got, want) || len(warnings) > 0 {
+				t.Errorf("got %q, warnings %+v\nwant %q", got, warnings, want)
+			}
+		})
+	}
+}
+
+// The test binary holds the magic as data (this package's and
+// debug/buildinfo's), besides its own build information: the header check
+// must skip the look-alikes.
+func TestSelf(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	want := stdlibPackages(t, self)
+	b := readFile(t, self)
+	if bytes.Count(b, buildInfoMagic) < 2 {
+		t.Fatalf("the test binary holds the magic %d times", bytes.Count(b, buildInfoMagic))
+	}
+	pkgs, warnings := extract(t, entry{name: "usr/bin/self.test", mode: 0o755, body: b})
+	if got := nameVersions(pkgs); !slices.Equal(got, want) || len(warnings) > 0 {
+		t.Errorf("got %q, warnings %+v\nwant %q", got, warnings, want)
 	}
 }
 
@@ -227,136 +350,343 @@ func TestPackagesOfBuildInfo(t *testing.T) {
 	}
 }
 
-// A non-Go ELF executable, a script and a non-executable copy of the Go
-// binary yield nothing and no warning.
+// noGoELF returns an executable ELF of n bytes without Go build
+// information: the ELF magic, then a pattern that holds the magic at
+// unaligned offsets and near misses at aligned ones.
+func noGoELF(n int) []byte {
+	b := make([]byte, n)
+	copy(b, elfMagic)
+	for i := 64; i+64 <= n; i += 4096 {
+		copy(b[i+3:], buildInfoMagic)       // unaligned
+		copy(b[i+32:], buildInfoMagic[:13]) // aligned, cut short
+	}
+	return b
+}
+
+// A non-Go ELF executable (the host's /bin/ls and /bin/true, a large
+// generated one), a script, a non-executable copy of the Go binary and a
+// Windows-looking file yield nothing and no warning.
 func TestNotGoBinaries(t *testing.T) {
-	root := t.TempDir()
-	if _, err := os.Stat("/bin/true"); err == nil {
-		copyFile(t, "/bin/true", filepath.Join(root, "bin/true"), 0o755)
+	entries := []entry{
+		{name: "opt/prog.data", mode: 0o644, body: readFile(t, progBin)},
+		{name: "run.sh", mode: 0o755, body: []byte("#!/bin/sh\n" + strings.Repeat("echo\n", 100))},
+		{name: "app.exe", mode: 0o755, body: append([]byte("MZ"), readFile(t, progBin)...)},
+		{name: "opt/big", mode: 0o755, body: noGoELF(24 << 20)},
 	}
-	copyFile(t, progBin, filepath.Join(root, "opt/prog.data"), 0o644)
-	if err := os.WriteFile(filepath.Join(root, "run.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+	for _, host := range []string{"/bin/ls", "/bin/true"} {
+		if b, err := os.ReadFile(host); err == nil {
+			entries = append(entries, entry{name: strings.TrimPrefix(host, "/"), mode: 0o755, body: b})
+		}
+	}
+	pkgs, warnings := extract(t, entries...)
+	if len(pkgs) != 0 || len(warnings) != 0 {
+		t.Errorf("packages %+v, warnings %+v; want none", pkgs, warnings)
+	}
+}
+
+// patternReader streams n bytes of noGoELF's pattern without holding them.
+type patternReader struct {
+	block []byte
+	n, i  int64
+}
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.i >= r.n {
+		return 0, io.EOF
+	}
+	k := 0
+	for k < len(p) && r.i < r.n {
+		c := copy(p[k:min(len(p), k+int(r.n-r.i))], r.block[r.i%int64(len(r.block)):])
+		k += c
+		r.i += int64(c)
+	}
+	return k, nil
+}
+
+type discard struct{}
+
+func (discard) Package(sdk.Package) error       { return nil }
+func (discard) Finding(sdk.Finding) error       { return nil }
+func (discard) Warning(sdk.Warning) error       { return nil }
+func (discard) OwnedFiles(sdk.OwnedFiles) error { return nil }
+func (discard) OSRelease(sdk.OSRelease) error   { return nil }
+
+// A 256 MB non-Go ELF is read as a stream: it costs the scan's buffer,
+// not its size.
+func TestStreamsWithoutHolding(t *testing.T) {
+	const size = 256 << 20
+	block := noGoELF(1 << 20)
+	r := &patternReader{block: block, n: size}
+	f := sdk.FileInfo{Path: "/big", Mode: 0o755, Size: size}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := NewExtractor().Extract(t.Context(), f, r, discard{}); err != nil {
 		t.Fatal(err)
 	}
-	pkgs, warnings := collect(t, sdk.Request{Root: root})
-	if len(pkgs) != 0 || len(warnings) != 0 {
-		t.Errorf("packages %+v, warnings %+v; want none", pkgs, warnings)
+	runtime.ReadMemStats(&after)
+	if r.i != size {
+		t.Errorf("read %d of %d bytes", r.i, size)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("allocated %d bytes for a %d-byte file", alloc, size)
 	}
 }
 
-// A Go binary over MaxFileBytes is skipped with a warning naming it.
-func TestTooLarge(t *testing.T) {
-	root := imageWith(t)
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFileBytes: 1 << 20})
-	if len(pkgs) != 0 {
-		t.Errorf("packages %+v; want none", pkgs)
-	}
-	if len(warnings) != 1 || warnings[0].Path != progPath || !strings.Contains(warnings[0].Message, "over the limit") {
-		t.Errorf("warnings %+v; want one about %s over the limit", warnings, progPath)
-	}
-}
-
-// Links are not followed: an absolute link to the host's go command (not
-// in the image) and a relative one that climbs out of the root yield
-// nothing and no warning; a link to the image's own binary does not report
-// it twice.
-func TestLinksStayInside(t *testing.T) {
-	goBin, err := exec.LookPath("go")
+// buildInfoOffset is where the build information header sits in bin, as
+// its section headers say.
+func buildInfoOffset(t *testing.T, bin []byte) int {
+	t.Helper()
+	f, err := elf.NewFile(bytes.NewReader(bin))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
-	goBin, _ = filepath.Abs(goBin)
-	root := t.TempDir()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+	s := f.Section(".go.buildinfo")
+	if s == nil {
+		t.Fatal("no .go.buildinfo section")
 	}
-	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
-	must(os.Symlink("/usr/bin/go", filepath.Join(root, "usr/bin/go-abs")))
-	must(os.Symlink(goBin, filepath.Join(root, "usr/bin/go-host")))
-	must(os.Symlink(strings.Repeat("../", 20)+strings.TrimPrefix(goBin, "/"), filepath.Join(root, "usr/bin/go-rel")))
-	must(os.Symlink(filepath.Dir(goBin), filepath.Join(root, "usr/hostbin")))
-	pkgs, warnings := collect(t, sdk.Request{Root: root})
-	if len(pkgs) != 0 || len(warnings) != 0 {
-		t.Errorf("packages %+v, warnings %+v; want none", pkgs, warnings)
+	if !bytes.HasPrefix(bin[s.Offset:], buildInfoMagic) {
+		t.Fatal(".go.buildinfo does not start with the magic")
 	}
-
-	root = imageWith(t)
-	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
-	must(os.Symlink(progPath, filepath.Join(root, "usr/bin/prog")))
-	pkgs, _ = collect(t, sdk.Request{Root: root})
-	for _, p := range pkgs {
-		if !slices.Equal(p.Locations, []string{progPath}) {
-			t.Errorf("package %+v found through the link", p)
-		}
-	}
-	if len(pkgs) == 0 {
-		t.Error("no packages")
-	}
+	return int(s.Offset)
 }
 
-// A truncated Go binary is skipped with a warning, not a crash.
+// A truncated Go binary yields at most a warning: nothing when it ends
+// before the build information, one warning when it ends inside it; cut
+// after it, its modules are all there and reported.
 func TestTruncated(t *testing.T) {
-	b, err := os.ReadFile(progBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{16, 4096, 64 << 10, len(b) / 2, len(b) - 1} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			root := t.TempDir()
-			p := filepath.Join(root, "app")
-			if err := os.WriteFile(p, b[:n], 0o755); err != nil {
-				t.Fatal(err)
+	b := readFile(t, progBin)
+	off := buildInfoOffset(t, b)
+	full := stdlibPackages(t, progBin)
+	for _, tc := range []struct {
+		n        int
+		warnings int
+		pkgs     []string
+	}{
+		{n: 256},
+		{n: 4096},
+		{n: 64 << 10},
+		{n: off},
+		{n: off + 20}, // inside the header
+		{n: off + 32, warnings: 1},
+		{n: off + 40, warnings: 1},  // inside the version
+		{n: off + 200, warnings: 1}, // inside the modules
+		{n: len(b) - 1, pkgs: full},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			pkgs, warnings := extract(t, entry{name: "app", mode: 0o755, body: b[:tc.n]})
+			if got := nameVersions(pkgs); !slices.Equal(got, tc.pkgs) {
+				t.Errorf("packages %q; want %q", got, tc.pkgs)
 			}
-			pkgs, warnings := collect(t, sdk.Request{Root: root})
-			if len(pkgs) != 0 {
-				t.Errorf("packages %+v; want none", pkgs)
+			if len(warnings) != tc.warnings {
+				t.Errorf("warnings %+v; want %d", warnings, tc.warnings)
 			}
-			if len(warnings) != 1 || warnings[0].Path != "/app" {
-				t.Errorf("warnings %+v; want one about /app", warnings)
+			for _, w := range warnings {
+				if w.Path != "/app" || !strings.Contains(w.Message, "ends in") {
+					t.Errorf("warning %+v", w)
+				}
 			}
 		})
 	}
 }
 
-// At most MaxFiles entries are walked, and a warning says so.
-func TestMaxFiles(t *testing.T) {
-	root := imageWith(t)
-	for i := range 5 {
-		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("a%d", i)), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 3})
-	if len(pkgs) != 0 {
-		t.Errorf("packages %+v; want none (the binary sorts after the limit)", pkgs)
-	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0].Message, "more than 3 entries") {
-		t.Errorf("warnings %+v", warnings)
+// A binary of Go before 1.18 (the header's format bit cleared, its
+// pointers unread) is a warning saying so.
+func TestPreGo118(t *testing.T) {
+	b := bytes.Clone(readFile(t, progBin))
+	off := buildInfoOffset(t, b)
+	b[off+flagsOffset] &^= flagsVersionMask
+	copy(b[off+16:], "\x00\x10\x40\x00\x00\x00\x00\x00\x10\x10\x40\x00\x00\x00\x00\x00")
+	pkgs, warnings := extract(t, entry{name: "usr/bin/old", mode: 0o755, body: b})
+	if len(pkgs) != 0 || len(warnings) != 1 || warnings[0].Path != "/usr/bin/old" ||
+		!strings.Contains(warnings[0].Message, "predates 1.18") || !strings.Contains(warnings[0].Message, "modules are not read") {
+		t.Errorf("packages %+v, warnings %+v", pkgs, warnings)
 	}
 }
 
-type discard struct{}
+// synthetic returns an ELF-looking file with the header h at offset at
+// (16-aligned) followed by tail.
+func synthetic(at int, h, tail []byte) []byte {
+	b := make([]byte, at, at+len(h)+len(tail)+256)
+	copy(b, elfMagic)
+	b = append(b, h...)
+	b = append(b, tail...)
+	return append(b, make([]byte, 256)...)
+}
 
-func (discard) Package(sdk.Package) error { return nil }
-func (discard) Finding(sdk.Finding) error { return nil }
-func (discard) Warning(sdk.Warning) error { return nil }
+func inlineHeader() []byte {
+	h := make([]byte, buildInfoHeaderSize)
+	copy(h, buildInfoMagic)
+	h[ptrSizeOffset], h[flagsOffset] = 8, flagsVersionInl
+	return h
+}
+
+func uvarintString(s string) []byte {
+	return append(appendUvarint(nil, uint64(len(s))), s...)
+}
+
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+// A look-alike of the header before the real one (bad padding, a bad
+// pointer size, an unaligned copy, a pre-1.18 look-alike) does not hide
+// it; over chunk boundaries too.
+func TestLookAlikes(t *testing.T) {
+	prog := readFile(t, progBin)
+	off := buildInfoOffset(t, prog)
+	blob := prog[off : off+64<<10] // the header, its strings and what follows
+	want := stdlibPackages(t, progBin)
+
+	bad := inlineHeader()
+	bad[20] = 1
+	badPtr := inlineHeader()
+	badPtr[ptrSizeOffset] = 0
+	old := inlineHeader()
+	old[flagsOffset] = 0
+	var pre []byte
+	for _, h := range [][]byte{bad, badPtr, old} {
+		pre = append(pre, h...)
+	}
+	pre = append(pre, 0)
+	pre = append(pre, buildInfoMagic...) // unaligned
+	for len(pre)%16 != 0 {
+		pre = append(pre, 0)
+	}
+	// The scan's buffer ends at scanChunk, then every scanChunk bytes
+	// 13 bytes earlier: headers cut by those ends, magics too.
+	const s = scanChunk
+	for _, at := range []int{16, 4096, s - 16, s - 48, s, 2*s - 16, 2*s - 32, 2*s - 64, 2*s - 112, 2*s - 128} {
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			b := synthetic(at, pre, blob)
+			pkgs, warnings := extract(t, entry{name: "app", mode: 0o755, body: b})
+			if got := nameVersions(pkgs); !slices.Equal(got, want) || len(warnings) != 0 {
+				t.Errorf("got %q, warnings %+v\nwant %q", got, warnings, want)
+			}
+		})
+	}
+}
+
+// Lengths and content a hostile binary may hold: warnings that do not
+// quote it, bounded work.
+func TestHostile(t *testing.T) {
+	const secret = "TOPSECRET"
+	// The framing cmd/go writes around the module information: 16 bytes
+	// each side.
+	frame := func(mod string) string {
+		return "0w\xaf\x0c\x92t\b\x02A\xe1\xc1\a\xe6\xd6\x18\xe6" + mod + "\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2"
+	}
+	for _, tc := range []struct {
+		name, want string
+		tail       []byte
+	}{
+		{"huge version", "claims", appendUvarint(nil, 1<<40)},
+		{"huge modules", "claims", append(uvarintString("go1.22.0"), appendUvarint(nil, 1<<40)...)},
+		{"overflow", "overflows", bytes.Repeat([]byte{0xff}, 12)},
+		{"long claim, short file", "ends in", append(uvarintString("go1.22.0"), appendUvarint(nil, 8<<20)...)},
+		{"garbage modules", "could not be parsed", append(uvarintString("go1.22.0"), uvarintString(frame("path\tx\nbuild\t"+secret+"\n"))...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pkgs, warnings := extract(t, entry{name: "app", mode: 0o755, body: synthetic(1024, inlineHeader(), tc.tail)})
+			if len(pkgs) != 0 || len(warnings) != 1 || !strings.Contains(warnings[0].Message, tc.want) || strings.Contains(warnings[0].Message, secret) {
+				t.Errorf("packages %+v, warnings %+v; want one warning %q", pkgs, warnings, tc.want)
+			}
+		})
+	}
+	// Empty version: not a Go executable, as debug/buildinfo says.
+	pkgs, warnings := extract(t, entry{name: "app", mode: 0o755, body: synthetic(1024, inlineHeader(), uvarintString(""))})
+	if len(pkgs) != 0 || len(warnings) != 0 {
+		t.Errorf("empty version: packages %+v, warnings %+v", pkgs, warnings)
+	}
+	// Module information without its framing is no module information:
+	// only the toolchain, as debug/buildinfo says.
+	pkgs, warnings = extract(t, entry{name: "app", mode: 0o755, body: synthetic(1024, inlineHeader(), append(uvarintString("go1.22.0"), uvarintString("dep\tx\tv1.0.0\n")...))})
+	if got := nameVersions(pkgs); !slices.Equal(got, []string{"stdlib@1.22.0"}) || len(warnings) != 0 {
+		t.Errorf("unframed: packages %q, warnings %+v", got, warnings)
+	}
+	// A well-framed one.
+	pkgs, _ = extract(t, entry{name: "app", mode: 0o755, body: synthetic(1024, inlineHeader(), append(uvarintString("go1.22.0"), uvarintString(frame("path\tx\nmod\tx\tv1.0.0\ndep\ty\tv0.1.0\n"))...))})
+	if got := nameVersions(pkgs); !slices.Equal(got, []string{"x@v1.0.0", "y@v0.1.0", "stdlib@1.22.0"}) {
+		t.Errorf("framed: packages %q", got)
+	}
+}
+
+// Links are never offered: the binary is reported once, at its own path;
+// a link to a host binary yields nothing.
+func TestLinksNotFollowed(t *testing.T) {
+	pkgs, warnings := extract(t,
+		entry{name: "usr/local/bin/prog", mode: 0o755, body: readFile(t, progBin)},
+		entry{name: "usr/bin/prog", link: progPath},
+		entry{name: "usr/bin/go", link: "/usr/local/go/bin/go"},
+	)
+	if len(pkgs) == 0 || len(warnings) != 0 {
+		t.Fatalf("packages %+v, warnings %+v", pkgs, warnings)
+	}
+	for _, p := range pkgs {
+		if !slices.Equal(p.Locations, []string{progPath}) {
+			t.Errorf("package %+v found through a link", p)
+		}
+	}
+}
+
+// A Go binary over the file cap (here lowered by the request) is skipped
+// with the framework's warning naming it.
+func TestTooLarge(t *testing.T) {
+	layer := layerOf(t, entry{name: "usr/local/bin/prog", mode: 0o755, body: readFile(t, progBin)})
+	items, err := sdktest.ExtractErr(t.Context(), layer, sdk.LayerLimits{MaxFileBytes: map[string]int64{Name: 1 << 20}}, NewExtractor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, warnings := sdktest.Packages(items), sdktest.Warnings(items)
+	if len(pkgs) != 0 || len(warnings) != 1 || warnings[0].Path != progPath {
+		t.Errorf("packages %+v, warnings %+v; want one warning about %s", pkgs, warnings, progPath)
+	}
+}
 
 func TestCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := Analyzer{}.Analyze(ctx, sdk.Request{Root: imageWith(t)}, discard{})
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Analyze = %v, want context.Canceled", err)
+	layer := layerOf(t, entry{name: "usr/local/bin/prog", mode: 0o755, body: readFile(t, progBin)})
+	if _, err := sdktest.ExtractErr(ctx, layer, sdk.LayerLimits{}, NewExtractor()); err == nil {
+		t.Error("a cancelled layer succeeded")
 	}
-	root, err := os.OpenRoot(imageWith(t))
-	if err != nil {
-		t.Fatal(err)
+	b := readFile(t, progBin)
+	f := sdk.FileInfo{Path: progPath, Mode: 0o755, Size: int64(len(b))}
+	if err := NewExtractor().Extract(ctx, f, bytes.NewReader(b), discard{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Extract = %v, want context.Canceled", err)
 	}
-	defer root.Close()
-	if _, err := analyze(ctx, root, sdk.Request{}, discard{}); !errors.Is(err, context.Canceled) {
-		t.Errorf("analyze = %v, want context.Canceled", err)
+}
+
+// BenchmarkExtract reads the test program's build information from a
+// stream, as a layer hands it over.
+func BenchmarkExtract(b *testing.B) {
+	bin := readFile(b, progBin)
+	f := sdk.FileInfo{Path: progPath, Mode: 0o755, Size: int64(len(bin))}
+	e := NewExtractor()
+	b.SetBytes(int64(len(bin)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Extract(b.Context(), f, bytes.NewReader(bin), discard{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNotGo scans a 64 MB ELF without build information to its end.
+func BenchmarkNotGo(b *testing.B) {
+	const size = 64 << 20
+	block := noGoELF(1 << 20)
+	f := sdk.FileInfo{Path: "/big", Mode: 0o755, Size: size}
+	e := NewExtractor()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Extract(b.Context(), f, &patternReader{block: block, n: size}, discard{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
@@ -26,6 +24,33 @@ type reading struct {
 	// seen holds the packages emitted, "name\x00version\x00location", so
 	// that an artifact named twice in one place is reported once.
 	seen map[string]bool
+}
+
+// errTooLarge is what limitReader returns past its limit.
+var errTooLarge = errors.New("more bytes than declared")
+
+// limitReader reads at most left bytes of r, and fails with errTooLarge
+// when r holds more: unlike io.LimitReader, which would just stop.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errTooLarge
+	}
+	// Read one byte past the limit to tell "exactly the limit" from
+	// "more than the limit".
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n + int(l.left), errTooLarge
+	}
+	return n, err
 }
 
 // errSpent ends the reading of an archive of the image whose budget is
@@ -205,7 +230,7 @@ func (a *analysis) readEntry(r *reading, f *zip.File, where string, limit int64)
 	defer rc.Close()
 	// archive/zip fails a read past the declared size and checks the
 	// size and CRC-32 at the end; the limit is a second guard.
-	lr := imageroot.Limit(rc, max(int64(declared), 1))
+	lr := &limitReader{r: rc, left: max(int64(declared), 1)}
 	data = make([]byte, declared)
 	_, err = io.ReadFull(lr, data)
 	if err == nil {
@@ -214,13 +239,13 @@ func (a *analysis) readEntry(r *reading, f *zip.File, where string, limit int64)
 		var extra int64
 		extra, err = io.Copy(io.Discard, lr)
 		if err == nil && extra > 0 {
-			err = imageroot.ErrTooLarge
+			err = errTooLarge
 		}
 	}
 	switch {
 	case err == nil:
 		return data, nil
-	case errors.Is(err, imageroot.ErrTooLarge), errors.Is(err, zip.ErrFormat):
+	case errors.Is(err, errTooLarge), errors.Is(err, zip.ErrFormat):
 		a.stats.Malformed++
 		return nil, a.warn(where, "skipped: corrupt, or holds more than the %d bytes it declares", declared)
 	}
@@ -230,14 +255,15 @@ func (a *analysis) readEntry(r *reading, f *zip.File, where string, limit int64)
 
 // emitPackage emits the package c found in the archive at loc, once.
 func (a *analysis) emitPackage(r *reading, c Coordinates, loc string) error {
-	loc = warncap.ValidUTF8(loc)
+	// Names in a zip may hold any bytes; the protocol carries UTF-8.
+	loc = strings.ToValidUTF8(loc, "\uFFFD")
 	key := c.Name() + "\x00" + c.Version + "\x00" + loc
 	if r.seen[key] {
 		return nil
 	}
 	r.seen[key] = true
 	a.stats.Packages++
-	return a.emit.Package(sdk.Package{
+	return a.out.Package(sdk.Package{
 		Ecosystem: Ecosystem,
 		Name:      c.Name(),
 		Version:   c.Version,

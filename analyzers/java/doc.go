@@ -1,18 +1,23 @@
-// Package java is the analyzer of Java archives: the Maven artifacts in
-// an image's jar, war and ear files, and in the archives nested in them.
+// Package java is the extractor of Java archives: the Maven artifacts in
+// the jar, war and ear files of an image's layers, and in the archives
+// nested in them.
 //
 // # Which files
 //
-// The image is walked through an os.Root (top-level /proc, /sys and /dev
-// are skipped) and every regular file whose name ends in .jar, .war,
-// .ear, .jpi, .hpi, .par or .sar (case ignored) is opened with
-// archive/zip. A symbolic link with such a name is resolved inside the
-// image (package imageroot: an absolute target is the image's file, ".."
-// stops at the image root, loops fail) and the file it designates is
-// read, whatever its name; each file is read once, under its own path,
-// however many links lead to it (Debian's /usr/share/java has a
-// versioned link beside each jar). An exploded war (a directory named
-// x.war) is walked like any directory.
+// NewExtractor wants every regular file of a layer whose name ends in
+// .jar, .war, .ear, .jpi, .hpi, .par or .sar (case ignored), except under
+// the top-level /proc, /sys and /dev. Symbolic links are not wanted: the
+// framework never follows them, and the file a link leads to is read
+// under its own path when it is itself a regular file named like an
+// archive (Debian's /usr/share/java has a versioned link beside each jar:
+// each jar is reported once). A hard link is offered once, under its
+// first name. An exploded war (a directory named x.war) is just
+// directories: its jars are read like any others.
+//
+// archive/zip needs random access, so each archive is read from the
+// layer stream into memory (at most MaxFileBytes, DefaultMaxFileBytes,
+// unless the request overrides it; the framework skips bigger files with
+// a warning) and read there.
 //
 // # What is reported
 //
@@ -37,42 +42,39 @@
 // and one Location: the archive's image path, or for a nested archive
 // the path of the archive of the image, then "!/" and the entry's name
 // in its zip, once per level, as Java's jar: URLs and Spring Boot write
-// them: /srv/app.ear!/web.war!/WEB-INF/lib/slf4j-api.jar. A package found
-// twice with the same name, version and location is reported once.
+// them: /srv/app.ear!/web.war!/WEB-INF/lib/slf4j-api.jar. The part
+// before the first "!" is the layer file the merge of layers checks. A
+// package found twice with the same name, version and location is
+// reported once. Owner is not set: the merge of layers sets it from the
+// OS packages' file lists.
 //
 // # Bounds
 //
-// At most MaxFiles entries of the image are walked. An archive of the
-// image over MaxFileBytes is not read; a smaller one is read through
-// its file handle (zip needs an io.ReaderAt) limited to the size it had
-// when checked. Inside archives:
+// Besides the framework's (entries, bytes and warnings per layer, path
+// lengths) and MaxFileBytes, inside archives:
 //
 //   - a nested archive is read into memory only if it declares at most
-//     MaxFileBytes bytes, a pom.properties or manifest at most
+//     DefaultMaxFileBytes bytes, a pom.properties or manifest at most
 //     MaxMetadataBytes; each is read through a limit of the size it
 //     declares, so an entry that holds more than it says is refused
 //     (archive/zip checks that too, and the CRC-32);
 //   - archives nested more than MaxDepth levels deep are not read;
 //   - one archive of the image, with everything nested in it, may have
 //     MaxArchiveEntries zip entries and have ArchiveBytesFactor times
-//     MaxFileBytes bytes decompressed (declared sizes are charged, so
-//     that lying entries cost too). The entries of a zip are counted
-//     from its central directory before archive/zip parses it, which
-//     allocates for each entry it finds, whatever the count the archive
-//     declares; past either budget the rest of that archive of the image
-//     is not read.
+//     DefaultMaxFileBytes bytes decompressed (declared sizes are
+//     charged, so that lying entries cost too). The entries of a zip are
+//     counted from its central directory before archive/zip parses it,
+//     which allocates for each entry it finds, whatever the count the
+//     archive declares; past either budget the rest of that archive of
+//     the image is not read.
 //
 // Each refusal is a warning naming the file (or the entry, by its
 // location) and the limit; malformed archives, pom.properties and
 // manifests are warnings, never errors, and warnings never quote file
-// contents. Only cancellation and a failure to send stop the analysis.
-// When the request sets no limit, DefaultMaxFiles and DefaultMaxFileBytes
-// apply.
+// contents. Only cancellation, a short layer stream and a failure to
+// send are errors.
 //
-// The Debian package that installed a jar is not looked up (no Owner).
-//
-// This package imports only plugins/sdk, the standard library,
-// packageurl-go and the analyzers' imageroot and warncap; never the
-// daemon, the plugin host, the sandbox, containerd or runc (a test in
-// analyzers/ checks it).
+// This package imports only plugins/sdk, the standard library and
+// packageurl-go; never the daemon, the plugin host, the sandbox,
+// containerd or runc (a test in analyzers/ checks it).
 package java

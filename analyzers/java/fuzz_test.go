@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/assayhq/assay/analyzers/warncap"
 )
 
 // zipEntries returns the entries of the real jars of the test data whose
@@ -116,8 +114,8 @@ func FuzzArchive(f *testing.F) {
 			}
 		}
 		rec := &recorder{}
-		lim := limits{files: 10, fileBytes: 1 << 20, metaBytes: 4 << 10, depth: MaxDepth, entries: 2000, bytes: 2 << 20}
-		a := &analysis{ctx: t.Context(), emit: rec, lim: lim, warned: warncap.Capped{Emit: rec}, done: map[string]bool{}}
+		lim := limits{fileBytes: 1 << 20, metaBytes: 4 << 10, depth: MaxDepth, entries: 2000, bytes: 2 << 20}
+		a := &analysis{ctx: t.Context(), out: rec, lim: lim, stats: &stats{}}
 		r := &reading{budget: budget{entries: lim.entries, bytes: lim.bytes}, seen: map[string]bool{}}
 		if err := a.readArchive(r, bytes.NewReader(data), int64(len(data)), "/x.jar", 0); err != nil {
 			t.Fatalf("readArchive: %v", err)

@@ -1,36 +1,35 @@
 package java
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"log/slog"
-	"os"
 	"path"
 	"strings"
 	"time"
 
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
-// Name and Version are what the plugin describes itself as; its manifest
-// must say the same.
+// Name and Version are what the extractor (and its plugin) describes
+// itself as; the plugin's manifest must say the same.
 const (
 	Name    = "java"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
 // Ecosystem is the OSV ecosystem of the packages reported.
 const Ecosystem = "Maven"
 
-// Bounds the analyzer applies when the request sets none (zero), and its
-// own bounds on what is inside an archive.
+// Bounds of the extractor: the file size cap it asks the framework for,
+// and its own bounds on what is inside an archive.
 const (
+	// DefaultMaxFileBytes is the largest archive of the image read (the
+	// framework skips bigger ones with a warning), and the largest
+	// nested archive read into memory.
 	DefaultMaxFileBytes = 64 << 20
-	DefaultMaxFiles     = 2_000_000
 
 	// MaxDepth is how deep archives inside archives are read: an
 	// archive of the image is depth 0, a jar in a war depth 1, a jar in
@@ -44,12 +43,17 @@ const (
 	MaxArchiveEntries = 250_000
 	// ArchiveBytesFactor bounds the bytes decompressed from one archive
 	// of the image, nested archives included: this many times
-	// MaxFileBytes.
+	// DefaultMaxFileBytes.
 	ArchiveBytesFactor = 4
 )
 
-// skipDirs are the top-level directories not walked: kernel file systems
-// in a running container, empty in an image.
+// Resources are what the plugin would like: an archive of the image and
+// up to MaxDepth nested ones are held in memory at once, at up to
+// DefaultMaxFileBytes each, plus their zip directories.
+var Resources = sdk.Resources{MemoryBytes: 512 << 20, Pids: 16, Timeout: 10 * time.Minute}
+
+// skipDirs are the top-level directories whose archives are not read:
+// kernel file systems in a running container, empty in an image.
 var skipDirs = map[string]bool{"proc": true, "sys": true, "dev": true}
 
 // archiveExts are the file name extensions of Java archives: jar, war
@@ -63,43 +67,88 @@ func IsArchive(name string) bool {
 	return archiveExts[strings.ToLower(path.Ext(name))]
 }
 
-// Analyzer is the Java analyzer. Its zero value is ready to use.
-type Analyzer struct{}
-
-var _ sdk.Analyzer = Analyzer{}
-
-// Describe implements sdk.Analyzer.
-func (Analyzer) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{
-		Name:       Name,
-		Version:    Version,
-		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: []string{Ecosystem},
-		// Nested archives are read into memory: up to MaxDepth of
-		// them at MaxFileBytes each, plus the zip directories.
-		Resources: sdk.Resources{MemoryBytes: 512 << 20, Pids: 16, Timeout: 10 * time.Minute},
-	}, nil
+// Extractor is the Java extractor: one for one layer (NewExtractor).
+type Extractor struct {
+	lim   limits
+	stats stats // over the layer, for the log (and the tests)
 }
 
-// Analyze implements sdk.Analyzer: it emits the Maven artifacts in the
-// Java archives of the image. An image without any yields nothing and no
-// warning.
-func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
+var (
+	_ sdk.Extractor = (*Extractor)(nil)
+	_ sdk.Finisher  = (*Extractor)(nil)
+)
+
+// NewExtractor returns a fresh Java extractor.
+func NewExtractor() sdk.Extractor { return newExtractor(newLimits()) }
+
+func newExtractor(lim limits) *Extractor { return &Extractor{lim: lim} }
+
+// Name implements sdk.Extractor.
+func (*Extractor) Name() string { return Name }
+
+// Version implements sdk.Extractor.
+func (*Extractor) Version() string { return Version }
+
+// MaxFileBytes implements sdk.Extractor: archives of the image are read
+// into memory (zip needs random access), so this bounds that memory.
+func (e *Extractor) MaxFileBytes() int64 { return e.lim.fileBytes }
+
+// Required implements sdk.Extractor: regular files named like a Java
+// archive, outside /proc, /sys and /dev. Symbolic links are not wanted:
+// the file they lead to is read under its own path, when it is a regular
+// file named like an archive.
+func (*Extractor) Required(f sdk.FileInfo) bool {
+	if !f.Mode.IsRegular() || !IsArchive(f.Path) {
+		return false
+	}
+	top, _, _ := strings.Cut(strings.TrimPrefix(f.Path, "/"), "/")
+	return !skipDirs[top]
+}
+
+// Extract implements sdk.Extractor: it reads the archive into memory and
+// emits the Maven artifacts in it and in the archives nested in it.
+// Anything wrong with the archive is a warning; only cancellation, a
+// short stream and a failure to send are errors.
+func (e *Extractor) Extract(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("java: %w", err)
 	}
-	root, err := os.OpenRoot(req.Root)
-	if err != nil {
+	// The framework never offers more than MaxFileBytes (or the
+	// request's override of it), and r yields at most f.Size bytes.
+	if f.Size < 0 {
+		return fmt.Errorf("java: negative size %d", f.Size)
+	}
+	data := make([]byte, f.Size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return fmt.Errorf("java: reading the archive: %w", err)
+	}
+	e.stats.Archives++
+	a := &analysis{ctx: ctx, out: out, lim: e.lim, stats: &e.stats}
+	rd := &reading{
+		budget: budget{entries: e.lim.entries, bytes: e.lim.bytes},
+		seen:   map[string]bool{},
+	}
+	if err := a.readArchive(rd, bytes.NewReader(data), int64(len(data)), f.Path, 0); err != nil {
 		return fmt.Errorf("java: %w", err)
 	}
-	defer root.Close()
-	_, err = analyze(ctx, root, newLimits(req), emit)
-	return err
+	return nil
 }
 
-// limits are the bounds of one analysis.
+// Finish implements sdk.Finisher: it logs what the layer's archives held.
+func (e *Extractor) Finish(ctx context.Context, _ sdk.LayerIndex, _ sdk.Output) error {
+	if e.stats.Archives == 0 {
+		return nil
+	}
+	s := e.stats
+	slog.InfoContext(ctx, "java: layer done",
+		"archives", s.Archives, "nested", s.Nested, "malformed", s.Malformed,
+		"from_manifest", s.FromManifest, "unidentified", s.Unidentified,
+		"refused", s.Refused, "packages", s.Packages)
+	return nil
+}
+
+// limits are the bounds of one extractor.
 type limits struct {
-	files     int64 // entries of the image walked
 	fileBytes int64 // size of an archive of the image, and of a nested one
 	metaBytes int64 // size of a pom.properties or MANIFEST.MF
 	depth     int   // nesting levels read
@@ -107,152 +156,37 @@ type limits struct {
 	bytes     int64 // bytes decompressed per archive of the image, nested ones included
 }
 
-func newLimits(req sdk.Request) limits {
-	l := limits{files: req.MaxFiles, fileBytes: req.MaxFileBytes, depth: MaxDepth, entries: MaxArchiveEntries}
-	if l.files <= 0 {
-		l.files = DefaultMaxFiles
+func newLimits() limits {
+	return limits{
+		fileBytes: DefaultMaxFileBytes,
+		metaBytes: min(DefaultMaxFileBytes, MaxMetadataBytes),
+		depth:     MaxDepth,
+		entries:   MaxArchiveEntries,
+		bytes:     ArchiveBytesFactor * DefaultMaxFileBytes,
 	}
-	if l.fileBytes <= 0 {
-		l.fileBytes = DefaultMaxFileBytes
-	}
-	l.metaBytes = min(l.fileBytes, MaxMetadataBytes)
-	l.bytes = ArchiveBytesFactor * l.fileBytes
-	return l
 }
 
-// analyze is Analyze on an open root; it also returns what it counted.
-func analyze(ctx context.Context, root *os.Root, lim limits, emit sdk.Emitter) (stats, error) {
-	a := &analysis{
-		ctx:    ctx,
-		root:   root,
-		emit:   emit,
-		lim:    lim,
-		warned: warncap.Capped{Emit: emit},
-		done:   map[string]bool{},
-	}
-	if err := a.run(); err != nil {
-		return a.stats, fmt.Errorf("java: %w", err)
-	}
-	return a.stats, nil
-}
-
-// analysis is one run of Analyze.
+// analysis is the reading of one archive of the image.
 type analysis struct {
-	ctx  context.Context
-	root *os.Root
-	emit sdk.Emitter
-	lim  limits
-
-	// done holds the archives of the image read so far (paths relative
-	// to the root, free of links), so that an archive reached through a
-	// link and by the walk is read once.
-	done map[string]bool
-
-	warned warncap.Capped
-	stats  stats
+	ctx   context.Context
+	out   sdk.Output
+	lim   limits
+	stats *stats
 }
 
-// stats counts what one analysis saw, for the log (and the tests).
+// stats counts what an extractor saw.
 type stats struct {
-	Entries      int64 // entries of the image walked
-	Archives     int   // archives of the image opened
-	Nested       int   // archives read from inside others
-	Malformed    int   // archives, pom.properties and manifests skipped as malformed
-	FromManifest int   // packages named by a manifest alone
-	Unidentified int   // archives that named no artifact
-	Refused      int   // archives or entries refused by a limit
+	Archives     int // archives of the image opened
+	Nested       int // archives read from inside others
+	Malformed    int // archives, pom.properties and manifests skipped as malformed
+	FromManifest int // packages named by a manifest alone
+	Unidentified int // archives that named no artifact
+	Refused      int // archives or entries refused by a limit
 	Packages     int
 }
 
-func (a *analysis) run() error {
-	err := imageroot.Walk(a.ctx, a.root, imageroot.WalkOptions{MaxEntries: a.lim.files}, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			// A directory that could not be listed (in full): its
-			// entries (the rest of them) are not looked at.
-			return a.warn("/"+name, "skipped: %v", err)
-		}
-		a.stats.Entries++
-		if d.IsDir() {
-			if skipDirs[name] {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !IsArchive(name) {
-			return nil
-		}
-		switch t := d.Type(); {
-		case t.IsRegular():
-			return a.archive(name)
-		case t&fs.ModeSymlink != 0:
-			return a.link(name)
-		}
-		return nil // a FIFO, device or socket named like an archive
-	})
-	if errors.Is(err, imageroot.ErrTooManyEntries) {
-		err = a.warn("", "more than %d entries in the image: only the first %d were looked at", a.lim.files, a.lim.files)
-	}
-	if err != nil {
-		return err
-	}
-	slog.InfoContext(a.ctx, "java: inventory done",
-		"entries", a.stats.Entries, "archives", a.stats.Archives, "nested", a.stats.Nested,
-		"malformed", a.stats.Malformed, "from_manifest", a.stats.FromManifest,
-		"unidentified", a.stats.Unidentified, "refused", a.stats.Refused, "packages", a.stats.Packages)
-	return a.warned.Flush()
-}
-
-// warn sends a warning, up to warncap.Max per analysis.
+// warn sends a warning about path (the framework caps their number and
+// makes them valid UTF-8).
 func (a *analysis) warn(path, format string, args ...any) error {
-	return a.warned.Warn(path, format, args...)
-}
-
-// link reads the archive a symbolic link named like one designates,
-// resolved inside the image (an absolute target is the image's file,
-// never the host's). A link to an archive the walk reaches anyway is read
-// once, under the target's path; a link that leads nowhere is not an
-// archive and is skipped without a warning, a loop with one.
-func (a *analysis) link(name string) error {
-	target, err := imageroot.Resolve(a.root, name)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	default:
-		return a.warn("/"+name, "skipped: %v", err)
-	}
-	if target == "." || skipDirs[strings.SplitN(target, "/", 2)[0]] {
-		return nil
-	}
-	return a.archive(target)
-}
-
-// archive reads the archive name (relative to the root, free of links)
-// unless it was read already. Only errors that must stop the analysis
-// (cancellation, the host gone) are returned; anything wrong with the
-// archive is a warning.
-func (a *analysis) archive(name string) error {
-	if a.done[name] {
-		return nil
-	}
-	a.done[name] = true
-	loc := "/" + name
-	f, fi, err := imageroot.OpenRegular(a.root, loc, a.lim.fileBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, imageroot.ErrTooLarge):
-		a.stats.Refused++
-		return a.warn(loc, "skipped: %d bytes, over the limit of %d bytes per file", fi.Size(), a.lim.fileBytes)
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, imageroot.ErrNotRegular):
-		return nil // removed since listed, or a link to a directory
-	default:
-		return a.warn(loc, "skipped: %v", err)
-	}
-	defer f.Close()
-	a.stats.Archives++
-	r := &reading{
-		budget: budget{entries: a.lim.entries, bytes: a.lim.bytes},
-		seen:   map[string]bool{},
-	}
-	return a.readArchive(r, f, fi.Size(), loc, 0)
+	return a.out.Warning(sdk.Warning{Message: fmt.Sprintf(format, args...), Path: path})
 }

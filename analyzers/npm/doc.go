@@ -1,4 +1,6 @@
-// Package npm is the npm analyzer: the npm packages of an image.
+// Package npm is the npm extractor: the npm packages of an image, read
+// layer by layer from the files the layer streaming framework
+// (plugins/sdk) hands it.
 //
 // It reports two kinds of evidence, both in the OSV ecosystem "npm" with
 // purls pkg:npm/<@scope>/<name>@<version>:
@@ -7,12 +9,13 @@
 //     package directory in a node_modules tree, that is
 //     .../node_modules/<name>/package.json or
 //     .../node_modules/@<scope>/<name>/package.json, nested node_modules
-//     included (node_modules/a/node_modules/b/package.json). Other
-//     package.json files inside a package (lib/package.json markers and
-//     the like) and projects' own package.json are not packages. The name
-//     and version are the manifest's "name" and "version" (the name falls
-//     back to the directory's when the manifest has none). The location is
-//     the manifest's path.
+//     included (node_modules/a/node_modules/b/package.json); a directory
+//     whose name starts with "." (node_modules/.bin, .pnpm) is not a
+//     package. Other package.json files inside a package (lib/package.json
+//     markers and the like) and projects' own package.json are not
+//     packages. The name and version are the manifest's "name" and
+//     "version" (the name falls back to the directory's when the manifest
+//     has none). The location is the manifest's path.
 //
 //   - Lockfile entries: package-lock.json, lockfileVersion 1 (the
 //     "dependencies" tree, recursively) and 2 or 3 (the "packages" map
@@ -20,23 +23,23 @@
 //     node_modules (workspace sources) and "link": true entries are
 //     skipped). The location is the lockfile's path.
 //
-// Double counting rule: a lockfile's entries are reported only when the
-// directory holding it has no node_modules directory. When it has one, the
+// Double counting rule: a lockfile's entries are kept until the layer has
+// been read (sdk.Finisher) and reported only when the layer holds no
+// node_modules directory beside the lockfile. When it holds one, the
 // installed manifests are the better evidence and are reported instead
 // (the lockfile may list packages that were pruned, or not match what is
-// installed). Lockfiles inside node_modules (published with a package,
-// never used by npm to install) and npm's hidden
-// node_modules/.package-lock.json are ignored. Identical (name, version,
-// location) triples are reported once.
+// installed). The rule sees one layer: a lockfile added above a layer that
+// installed node_modules is reported. Lockfiles inside node_modules
+// (published with a package, never used by npm to install) and npm's
+// hidden node_modules/.package-lock.json are ignored; npm-shrinkwrap.json
+// is not read. Identical (name, version, location) triples are reported
+// once.
 //
-// The image is walked through an *os.Root without following symbolic
-// links: a linked directory is not entered (so link loops cannot trap the
-// walk, and pnpm's node_modules/<name> links into .pnpm are not counted
-// twice). A package.json or package-lock.json that is itself a link is
-// resolved inside the image (imageroot), never outside it. Directories are
-// listed in batches and every entry counts against the request's
-// MaxFiles, so a node_modules of a million entries stops the walk at the
-// limit with a warning, without being listed in full; files over
-// MaxFileBytes, unreadable files and malformed JSON are skipped with a
-// warning.
+// Only regular files are read: links are never followed (a package.json
+// that is a symbolic link is not read). Files over MaxFileBytes (64 MiB)
+// are skipped by the framework with a warning; malformed JSON is a
+// warning that does not quote the file. JSON nesting is bounded by
+// encoding/json (10,000 levels), which bounds the recursion over a v1
+// lockfile's dependency tree. The owner (an OS package shipping the
+// files) is set later, by the image merge, not here.
 package npm

@@ -6,40 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
-	"os"
 	"path"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/package-url/packageurl-go"
 
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
-// Name and Version are what the plugin describes itself as; its manifest
-// must say the same.
+// Name and Version identify the extractor; its plugin manifest must say
+// the same.
 const (
 	Name    = "npm"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
 // Ecosystem is the OSV ecosystem of everything reported.
 const Ecosystem = "npm"
 
-// Bounds the analyzer applies when the request sets none (zero). Lockfiles
-// of large monorepos reach tens of MB.
-const (
-	DefaultMaxFileBytes = 64 << 20
-	DefaultMaxFiles     = 1_000_000
-)
-
-// readDirBatch is how many directory entries are listed at a time.
-const readDirBatch = 256
+// DefaultMaxFileBytes is the largest file read: lockfiles of large
+// monorepos reach tens of MB.
+const DefaultMaxFileBytes = 64 << 20
 
 const (
 	manifestName = "package.json"
@@ -47,298 +35,138 @@ const (
 	nodeModules  = "node_modules"
 )
 
-// Analyzer is the npm analyzer. Its zero value is ready to use.
-type Analyzer struct{}
-
-var _ sdk.Analyzer = Analyzer{}
-
-// Describe implements sdk.Analyzer.
-func (Analyzer) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{
-		Name:       Name,
-		Version:    Version,
-		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: []string{Ecosystem},
-		Resources:  sdk.Resources{MemoryBytes: 256 << 20, Pids: 16, Timeout: 5 * time.Minute},
-	}, nil
+// Extractor is the npm extractor of one layer: it reports installed
+// manifests as it reads them, and keeps the lockfiles' entries until the
+// layer's end, when it knows which lockfiles have a node_modules beside
+// them.
+type Extractor struct {
+	// lockfiles maps a lockfile's image path to its entries; a path the
+	// layer holds twice keeps its last content, as unpacking would.
+	lockfiles map[string][]entry
+	// seen holds the (name, version, location) triples reported.
+	seen map[[3]string]bool
 }
 
-// Analyze implements sdk.Analyzer. An image without npm packages yields
-// nothing and no warning.
-func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
+var (
+	_ sdk.Extractor = (*Extractor)(nil)
+	_ sdk.Finisher  = (*Extractor)(nil)
+)
+
+// NewExtractor returns a fresh extractor, for one layer.
+func NewExtractor() sdk.Extractor {
+	return &Extractor{lockfiles: map[string][]entry{}, seen: map[[3]string]bool{}}
+}
+
+// Name implements sdk.Extractor.
+func (*Extractor) Name() string { return Name }
+
+// Version implements sdk.Extractor.
+func (*Extractor) Version() string { return Version }
+
+// MaxFileBytes implements sdk.Extractor.
+func (*Extractor) MaxFileBytes() int64 { return DefaultMaxFileBytes }
+
+// Required implements sdk.Extractor: the package.json of a package
+// directory of a node_modules tree, and package-lock.json files outside
+// node_modules. Links are not followed, so only regular files are wanted.
+func (*Extractor) Required(f sdk.FileInfo) bool {
+	if !f.Mode.IsRegular() {
+		return false
+	}
+	dir, base := path.Split(f.Path)
+	switch base {
+	case manifestName:
+		_, ok := packageDirName(path.Clean(dir))
+		return ok
+	case lockfileName:
+		return isProjectLockfile(path.Clean(dir))
+	}
+	return false
+}
+
+// Extract implements sdk.Extractor: a manifest's package is reported at
+// once, a lockfile's entries are kept for Finish.
+func (e *Extractor) Extract(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	root, err := os.OpenRoot(req.Root)
+	data, err := io.ReadAll(r)
 	if err != nil {
+		return fmt.Errorf("npm: reading: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	defer root.Close()
-	_, err = analyze(ctx, root, req, emit)
-	return err
-}
-
-// analyze is Analyze on an open root; it also returns what it counted.
-func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
-	a := &analysis{
-		ctx:      ctx,
-		root:     root,
-		emit:     emit,
-		warned:   warncap.Capped{Emit: emit},
-		maxBytes: req.MaxFileBytes,
-		maxFiles: req.MaxFiles,
-		seen:     map[[3]string]bool{},
-	}
-	if a.maxBytes <= 0 {
-		a.maxBytes = DefaultMaxFileBytes
-	}
-	if a.maxFiles <= 0 {
-		a.maxFiles = DefaultMaxFiles
-	}
-	if err := a.run(); err != nil {
-		return a.stats, fmt.Errorf("npm: %w", err)
-	}
-	return a.stats, nil
-}
-
-type analysis struct {
-	ctx      context.Context
-	root     *os.Root
-	emit     sdk.Emitter
-	maxBytes int64
-	maxFiles int64
-	seen     map[[3]string]bool // name, version, location
-
-	warned warncap.Capped
-	stats  stats
-}
-
-// stats counts what one analysis saw, for the log (and the tests).
-type stats struct {
-	Entries   int64 // entries of the image listed
-	Manifests int   // node_modules package.json files read
-	Lockfiles int   // package-lock.json files read
-	Skipped   int   // lockfiles not reported: node_modules next to them
-	Packages  int
-}
-
-// errStop ends the walk once MaxFiles entries were seen.
-var errStop = errors.New("stop")
-
-func (a *analysis) run() error {
-	err := a.walk()
-	if err != nil && !errors.Is(err, errStop) {
-		return err
-	}
-	slog.InfoContext(a.ctx, "npm: inventory done", "entries", a.stats.Entries, "manifests", a.stats.Manifests,
-		"lockfiles", a.stats.Lockfiles, "lockfiles_skipped", a.stats.Skipped, "packages", a.stats.Packages)
-	return a.warned.Flush()
-}
-
-// walk lists the image depth first, in lexical order, without following
-// links. Every entry listed counts against maxFiles; directories are
-// listed in batches so that a huge one is never read in full.
-func (a *analysis) walk() error {
-	stack := []string{"."}
-	for len(stack) > 0 {
-		dir := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		l, err := a.list(dir)
-		if err != nil && !(errors.Is(err, errStop) && l != nil) {
-			return err
+	dir, base := path.Split(f.Path)
+	dir = path.Clean(dir)
+	switch base {
+	case manifestName:
+		dirName, ok := packageDirName(dir)
+		if !ok {
+			return nil
 		}
-		stop := err
-		slices.Sort(l.subdirs)
-		var files []string
-		if l.manifest {
-			files = append(files, manifestName)
-		}
-		if l.lockfile {
-			files = append(files, lockfileName)
-		}
-		hasNodeModules := l.nodeModules
-		subdirs := make([]string, len(l.subdirs))
-		for i, name := range l.subdirs {
-			subdirs[i] = path.Join(dir, name)
-		}
-		for _, f := range files {
-			if err := a.ctx.Err(); err != nil {
-				return err
-			}
-			var err error
-			switch f {
-			case manifestName:
-				err = a.manifest(dir)
-			case lockfileName:
-				err = a.lockfile(dir, hasNodeModules)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if stop != nil {
-			return stop
-		}
-		// Pushed in reverse so that they are popped in lexical order.
-		for i := len(subdirs) - 1; i >= 0; i-- {
-			stack = append(stack, subdirs[i])
-		}
-	}
-	return nil
-}
-
-// listing is what the walk keeps of a directory: the names of its
-// subdirectories and whether it holds the files the analyzer reads. A
-// directory of a million entries costs its subdirectories' names, not a
-// million fs.DirEntry values.
-type listing struct {
-	subdirs                         []string
-	manifest, lockfile, nodeModules bool
-}
-
-// list reads dir in batches, counting its entries against maxFiles; past
-// the limit it warns and returns what it read with errStop. A directory
-// that cannot be listed is warned about and yields nothing.
-func (a *analysis) list(dir string) (*listing, error) {
-	if err := a.ctx.Err(); err != nil {
-		return nil, err
-	}
-	l := &listing{}
-	f, err := a.root.Open(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return l, nil
-		}
-		return l, a.warn(imagePath(dir), "skipped: %v", unwrap(err))
-	}
-	defer f.Close()
-	for {
-		if err := a.ctx.Err(); err != nil {
-			return nil, err
-		}
-		batch, err := f.ReadDir(readDirBatch)
-		for _, e := range batch {
-			if a.stats.Entries >= a.maxFiles {
-				if werr := a.warn("", "more than %d entries in the image: the walk stopped there, at %s", a.maxFiles, imagePath(dir)); werr != nil {
-					return nil, werr
-				}
-				return l, errStop
-			}
-			a.stats.Entries++
-			switch name := e.Name(); {
-			case e.IsDir():
-				if name == nodeModules {
-					l.nodeModules = true
-				}
-				l.subdirs = append(l.subdirs, name)
-			case e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0:
-				switch name {
-				case manifestName:
-					l.manifest = true
-				case lockfileName:
-					l.lockfile = true
-				}
-			}
-		}
-		if err == io.EOF || (err == nil && len(batch) == 0) {
-			return l, nil
-		}
+		name, version, err := parseManifest(data)
 		if err != nil {
-			return l, a.warn(imagePath(dir), "listing cut short: %v", unwrap(err))
+			return fmt.Errorf("npm: skipped: malformed package.json: %w", jsonError(err))
 		}
-	}
-}
-
-// manifest reads dir/package.json if dir is a package directory of a
-// node_modules tree.
-func (a *analysis) manifest(dir string) error {
-	dirName, ok := packageDirName(dir)
-	if !ok {
-		return nil
-	}
-	loc := imagePath(path.Join(dir, manifestName))
-	data, ok, err := a.read(loc)
-	if !ok || err != nil {
-		return err
-	}
-	a.stats.Manifests++
-	name, version, err := parseManifest(data)
-	if err != nil {
-		return a.warn(loc, "skipped: malformed package.json: %v", err)
-	}
-	if name == "" {
-		name = dirName
-	}
-	return a.report(name, version, loc)
-}
-
-// lockfile reads dir/package-lock.json and reports its entries unless dir
-// has a node_modules directory or is inside one.
-func (a *analysis) lockfile(dir string, hasNodeModules bool) error {
-	if slices.Contains(strings.Split(dir, "/"), nodeModules) {
-		return nil
-	}
-	loc := imagePath(path.Join(dir, lockfileName))
-	if hasNodeModules {
-		a.stats.Skipped++
-		return nil
-	}
-	data, ok, err := a.read(loc)
-	if !ok || err != nil {
-		return err
-	}
-	a.stats.Lockfiles++
-	entries, err := parseLockfile(data)
-	if err != nil {
-		return a.warn(loc, "skipped: malformed package-lock.json: %v", err)
-	}
-	for _, e := range entries {
-		if err := a.ctx.Err(); err != nil {
-			return err
+		if name == "" {
+			name = dirName
 		}
-		if err := a.report(e.Name, e.Version, loc); err != nil {
-			return err
+		return e.report(out, name, version, f.Path)
+	case lockfileName:
+		if !isProjectLockfile(dir) {
+			return nil
 		}
+		entries, err := parseLockfile(data)
+		if err != nil {
+			return fmt.Errorf("npm: skipped: malformed package-lock.json: %w", jsonError(err))
+		}
+		e.lockfiles[f.Path] = entries
 	}
 	return nil
 }
 
-// read returns the content of the image file name (links resolved inside
-// the image), at most maxBytes bytes; ok is false when it was skipped
-// (with a warning unless it vanished). err is only for errors that must
-// stop the analysis.
-func (a *analysis) read(name string) (data []byte, ok bool, err error) {
-	f, fi, err := imageroot.OpenRegular(a.root, name, a.maxBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, nil
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return nil, false, a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file", fi.Size(), a.maxBytes)
-	default:
-		return nil, false, a.warn(name, "skipped: %v", err)
+// Finish implements sdk.Finisher: it reports the entries of each lockfile
+// whose directory holds no node_modules in this layer. Where one sits
+// beside it, the installed manifests are the better evidence (the
+// lockfile may list packages that were pruned, or not match what is
+// installed).
+func (e *Extractor) Finish(ctx context.Context, layer sdk.LayerIndex, out sdk.Output) error {
+	paths := make([]string, 0, len(e.lockfiles))
+	for p := range e.lockfiles {
+		paths = append(paths, p)
 	}
-	defer f.Close()
-	data, err = io.ReadAll(imageroot.Limit(f, a.maxBytes))
-	if err != nil {
-		return nil, false, a.warn(name, "skipped: %v", err)
+	slices.Sort(paths)
+	for _, p := range paths {
+		if layer.HasDir(path.Join(path.Dir(p), nodeModules)) {
+			continue
+		}
+		for _, en := range e.lockfiles[p] {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("npm: %w", err)
+			}
+			if err := e.report(out, en.Name, en.Version, p); err != nil {
+				return err
+			}
+		}
 	}
-	return data, true, nil
+	return nil
 }
 
 // report emits one package unless the same (name, version, location) was.
-func (a *analysis) report(name, version, location string) error {
-	name, version = warncap.ValidUTF8(name), warncap.ValidUTF8(version)
+// The protocol carries only UTF-8, and names and paths may hold any bytes.
+func (e *Extractor) report(out sdk.Output, name, version, location string) error {
+	name, version = validUTF8(name), validUTF8(version)
+	location = validUTF8(location)
 	if name == "" {
 		return nil
 	}
 	key := [3]string{name, version, location}
-	if a.seen[key] {
+	if e.seen[key] {
 		return nil
 	}
-	a.seen[key] = true
-	a.stats.Packages++
-	return a.emit.Package(sdk.Package{
+	e.seen[key] = true
+	return out.Package(sdk.Package{
 		Ecosystem: Ecosystem,
 		Name:      name,
 		Version:   version,
@@ -347,25 +175,34 @@ func (a *analysis) report(name, version, location string) error {
 	})
 }
 
-// warn sends a warning, up to warncap.Max per analysis.
-func (a *analysis) warn(path, format string, args ...any) error {
-	return a.warned.Warn(path, format, args...)
-}
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-// imagePath turns a root-relative path into an absolute image path.
-func imagePath(p string) string {
-	if p == "." {
-		return "/"
-	}
-	return "/" + p
-}
-
-func unwrap(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+// jsonError describes a JSON error without quoting the file: the file
+// may be anything, and a syntax error's message may name the offending
+// character.
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		msg := se.Error()
+		// "invalid character 'x' looking for ...": keep what it was
+		// looking for, drop the character.
+		if rest, ok := strings.CutPrefix(msg, "invalid character "); ok {
+			msg = "invalid character"
+			if i := strings.LastIndex(rest, "' "); i >= 0 {
+				msg += " " + rest[i+2:]
+			}
+		}
+		return fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, msg)
 	}
 	return err
+}
+
+// isProjectLockfile tells whether a package-lock.json in dir is a
+// project's: lockfiles inside node_modules (published with a package,
+// never used by npm to install, and npm's hidden
+// node_modules/.package-lock.json) are not read.
+func isProjectLockfile(dir string) bool {
+	return !slices.Contains(strings.Split(dir, "/"), nodeModules)
 }
 
 // packageDirName returns the package name that dir's place in a

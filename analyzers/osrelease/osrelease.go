@@ -1,24 +1,22 @@
-// Package osrelease reads os-release(5) inside an image root and names the
-// distribution as OSV does ("Debian:12", "Ubuntu:22.04:LTS"). The OS
-// package analyzers (dpkg, and later apk and rpm) share it.
+// Package osrelease parses os-release(5) and names the distribution as OSV
+// does ("Debian:12", "Ubuntu:22.04:LTS"); analyzers/distro uses it to
+// complete the OS packages (dpkg, apk, rpm) of an image.
 //
-// It reads only through imageroot, so /etc/os-release, which is usually a
-// relative link to ../usr/lib/os-release and sometimes an absolute one,
-// resolves inside the image and never outside it.
+// Its extractor (NewExtractor) sends, for each layer, what sits at Paths:
+// a regular file's parsed fields (at most MaxBytes of it: the framework
+// skips a larger file with a warning), or a symbolic link's target, which
+// it does not follow. /etc/os-release is usually a relative link to
+// ../usr/lib/os-release and sometimes an absolute one; the image merge,
+// which sees every layer, resolves it inside the merged image (never
+// outside it) and turns the file's item into a Release (FromItem).
 package osrelease
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/assayhq/assay/analyzers/imageroot"
 )
 
 // Paths are the files os-release(5) says to read, in order: the second
@@ -44,39 +42,10 @@ type Release struct {
 	VersionCodename string
 	Name            string
 	PrettyName      string
-	// Path is the file that was read, as an image path.
+	// Path is the file it was read from, as an image path.
 	Path string
 	// Fields holds every assignment of the file.
 	Fields map[string]string
-}
-
-// Read reads the image's os-release: /etc/os-release, or /usr/lib/os-release
-// when the first does not exist. At most min(maxBytes, MaxBytes) bytes of
-// it are read (maxBytes <= 0: MaxBytes). When neither file exists the error
-// satisfies errors.Is(err, fs.ErrNotExist). Release.Path is set whenever a
-// file was found, even if it could not be read.
-func Read(root *os.Root, maxBytes int64) (Release, error) {
-	if maxBytes <= 0 || maxBytes > MaxBytes {
-		maxBytes = MaxBytes
-	}
-	for _, p := range Paths {
-		f, _, err := imageroot.OpenRegular(root, p, maxBytes)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return Release{Path: p}, fmt.Errorf("osrelease: %w", err)
-		}
-		kv, err := Parse(imageroot.Limit(f, maxBytes))
-		f.Close()
-		if err != nil {
-			return Release{Path: p}, fmt.Errorf("osrelease: %s: %w", p, err)
-		}
-		r := FromFields(kv)
-		r.Path = p
-		return r, nil
-	}
-	return Release{}, fmt.Errorf("osrelease: neither %s: %w", strings.Join(Paths, " nor "), fs.ErrNotExist)
 }
 
 // FromFields picks the fields of a Release out of a parsed os-release.

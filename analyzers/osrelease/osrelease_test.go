@@ -1,14 +1,10 @@
 package osrelease_test
 
 import (
-	"errors"
-	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/assayhq/assay/analyzers/osrelease"
@@ -121,80 +117,6 @@ ID=later-wins
 	}
 	if !maps.Equal(kv, want) {
 		t.Errorf("Parse =\n%q\nwant\n%q", kv, want)
-	}
-}
-
-func mkroot(t *testing.T, files map[string]string) *os.Root {
-	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if target, ok := strings.CutPrefix(c, "->"); ok {
-			err = os.Symlink(target, full)
-		} else {
-			err = os.WriteFile(full, []byte(c), 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	return root
-}
-
-func TestRead(t *testing.T) {
-	debian := realDebian12(t)
-	for _, tc := range []struct {
-		name     string
-		files    map[string]string
-		wantEco  string
-		wantPath string
-		wantErr  error
-	}{
-		{"relative link, as in Debian's image", map[string]string{"etc/os-release": "->../usr/lib/os-release", "usr/lib/os-release": debian}, "Debian:12", "/etc/os-release", nil},
-		{"absolute link", map[string]string{"etc/os-release": "->/usr/lib/os-release", "usr/lib/os-release": ubuntu2204}, "Ubuntu:22.04:LTS", "/etc/os-release", nil},
-		{"/etc wins over /usr/lib", map[string]string{"etc/os-release": ubuntu2410, "usr/lib/os-release": debian}, "Ubuntu:24.10", "/etc/os-release", nil},
-		{"only /usr/lib", map[string]string{"usr/lib/os-release": debian}, "Debian:12", "/usr/lib/os-release", nil},
-		{"dangling /etc link falls back", map[string]string{"etc/os-release": "->/nowhere", "usr/lib/os-release": debian}, "Debian:12", "/usr/lib/os-release", nil},
-		{"a link out of the image finds nothing", map[string]string{"etc/os-release": "->../../../../../../etc/passwd"}, "", "", fs.ErrNotExist},
-		{"a link out of the image stays in it, here a loop", map[string]string{"etc/os-release": "->../../../../../../etc/os-release"}, "", "/etc/os-release", syscall.ELOOP},
-		{"neither", map[string]string{"etc/hostname": "x"}, "", "", fs.ErrNotExist},
-		{"loop", map[string]string{"etc/os-release": "->os-release", "usr/lib/os-release": debian}, "", "/etc/os-release", syscall.ELOOP},
-		{"too large", map[string]string{"etc/os-release": debian + strings.Repeat("#", osrelease.MaxBytes)}, "", "/etc/os-release", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r, err := osrelease.Read(mkroot(t, tc.files), 0)
-			if tc.name == "too large" {
-				if err == nil || !strings.Contains(err.Error(), "larger than the limit") {
-					t.Errorf("Read = %+v, %v", r, err)
-				}
-				return
-			}
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) || r.Path != tc.wantPath {
-					t.Errorf("Read = %+v, %v; want %v at %q", r, err, tc.wantErr, tc.wantPath)
-				}
-				return
-			}
-			if err != nil || r.Ecosystem() != tc.wantEco || r.Path != tc.wantPath {
-				t.Errorf("Read = %q at %q, %v; want %q at %q", r.Ecosystem(), r.Path, err, tc.wantEco, tc.wantPath)
-			}
-		})
-	}
-}
-
-func TestReadHonoursASmallerLimit(t *testing.T) {
-	root := mkroot(t, map[string]string{"etc/os-release": realDebian12(t)})
-	if _, err := osrelease.Read(root, 10); err == nil {
-		t.Error("a 267-byte os-release was read with a limit of 10 bytes")
 	}
 }
 

@@ -2,236 +2,123 @@ package python
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
-	"os"
+	"io"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/package-url/packageurl-go"
 
-	"github.com/assayhq/assay/analyzers/dpkgowner"
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
-// Name and Version are what the plugin describes itself as; its manifest
-// must say the same.
+// Name and Version identify the extractor; its plugin manifest must say
+// the same.
 const (
 	Name    = "python"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
 // Ecosystem is the OSV ecosystem of the packages reported.
 const Ecosystem = "PyPI"
 
-// DpkgInfoDir holds the dpkg file lists (<package>.list) read for Owner.
-const DpkgInfoDir = dpkgowner.InfoDir
+// DefaultMaxFileBytes is the largest metadata file read. Metadata files
+// are a few KB (a long description makes some a few hundred); only their
+// header is parsed.
+const DefaultMaxFileBytes = 64 << 20
 
-// Bounds the analyzer applies when the request sets none (zero). Metadata
-// files are a few KB (a long description makes some a few hundred), dpkg
-// file lists at most a few MB.
-const (
-	DefaultMaxFileBytes = 64 << 20
-	DefaultMaxFiles     = 2_000_000
-)
+// Extractor is the Python extractor. It keeps no state: each metadata
+// file is one distribution.
+type Extractor struct{}
 
-// Analyzer is the Python analyzer. Its zero value is ready to use.
-type Analyzer struct{}
+var _ sdk.Extractor = (*Extractor)(nil)
 
-var _ sdk.Analyzer = Analyzer{}
+// NewExtractor returns a fresh extractor, for one layer.
+func NewExtractor() sdk.Extractor { return &Extractor{} }
 
-// Describe implements sdk.Analyzer.
-func (Analyzer) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{
-		Name:       Name,
-		Version:    Version,
-		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: []string{Ecosystem},
-		Resources:  sdk.Resources{MemoryBytes: 128 << 20, Pids: 16, Timeout: 5 * time.Minute},
-	}, nil
+// Name implements sdk.Extractor.
+func (*Extractor) Name() string { return Name }
+
+// Version implements sdk.Extractor.
+func (*Extractor) Version() string { return Version }
+
+// MaxFileBytes implements sdk.Extractor.
+func (*Extractor) MaxFileBytes() int64 { return DefaultMaxFileBytes }
+
+// Required implements sdk.Extractor: the metadata file of a distribution
+// in a site-packages or dist-packages directory. Links are not followed,
+// so only regular files are wanted.
+func (*Extractor) Required(f sdk.FileInfo) bool {
+	// Most files of a layer fail the cheap suffix test.
+	if !f.Mode.IsRegular() || !(strings.HasSuffix(f.Path, "/METADATA") || strings.HasSuffix(f.Path, "/PKG-INFO") || strings.HasSuffix(f.Path, ".egg-info")) {
+		return false
+	}
+	return IsMetadata(f.Path)
 }
 
-// Analyze implements sdk.Analyzer: it emits the Python distributions
-// installed in the image. An image without any yields nothing and no
-// warning.
-func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
+// Extract implements sdk.Extractor: it parses the metadata's header and
+// emits the distribution.
+func (*Extractor) Extract(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("python: %w", err)
 	}
-	root, err := os.OpenRoot(req.Root)
-	if err != nil {
-		return fmt.Errorf("python: %w", err)
-	}
-	defer root.Close()
-	_, err = analyze(ctx, root, req, emit)
-	return err
-}
-
-// analyze is Analyze on an open root; it also returns what it counted.
-func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
-	a := &analysis{
-		ctx:      ctx,
-		root:     root,
-		emit:     emit,
-		warned:   warncap.Capped{Emit: emit},
-		maxBytes: req.MaxFileBytes,
-		maxFiles: req.MaxFiles,
-	}
-	if a.maxBytes <= 0 {
-		a.maxBytes = DefaultMaxFileBytes
-	}
-	if a.maxFiles <= 0 {
-		a.maxFiles = DefaultMaxFiles
-	}
-	a.lists = &dpkgowner.Lists{
-		Root: root, MaxBytes: a.maxBytes, MaxFiles: a.maxFiles, What: "Python distributions",
-		Keep: func(p string) bool { return strings.HasSuffix(p, ".dist-info") || strings.HasSuffix(p, ".egg-info") },
-		Warn: a.warn,
-	}
-	if err := a.run(); err != nil {
-		return a.stats, fmt.Errorf("python: %w", err)
-	}
-	return a.stats, nil
-}
-
-// analysis is one run of Analyze.
-type analysis struct {
-	ctx      context.Context
-	root     *os.Root
-	emit     sdk.Emitter
-	maxBytes int64
-	maxFiles int64
-
-	// lists finds the dpkg package that ships a file (Owner).
-	lists *dpkgowner.Lists
-
-	warned warncap.Capped
-	stats  stats
-}
-
-// stats counts what one analysis saw, for the log (and the tests).
-type stats struct {
-	Entries   int64 // entries of the image walked
-	Metadata  int   // metadata files read
-	Malformed int   // of them, skipped as malformed
-	Lists     int   // dpkg file lists read
-	Packages  int
-	Owned     int // packages given an Owner
-}
-
-func (a *analysis) run() error {
-	err := imageroot.Walk(a.ctx, a.root, imageroot.WalkOptions{MaxEntries: a.maxFiles}, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			// A directory that could not be listed (in full): its
-			// entries (the rest of them) are not looked at.
-			return a.warn("/"+name, "skipped: %v", err)
-		}
-		a.stats.Entries++
-		meta, isDist := metadataFile(name, d)
-		if !isDist {
-			return nil // directories are walked; links are not followed
-		}
-		if err := a.distribution("/"+name, "/"+meta); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return fs.SkipDir // RECORD, top_level.txt, ... are not needed
-		}
+	if !IsMetadata(f.Path) {
 		return nil
-	})
-	if errors.Is(err, imageroot.ErrTooManyEntries) {
-		err = a.warn("", "more than %d entries in the image: only the first %d were looked at", a.maxFiles, a.maxFiles)
 	}
+	m, err := ParseMetadata(r)
 	if err != nil {
-		return err
+		return fmt.Errorf("python: skipped: %w", err)
 	}
-	a.stats.Lists = a.lists.Read
-	slog.InfoContext(a.ctx, "python: inventory done",
-		"entries", a.stats.Entries, "metadata", a.stats.Metadata, "malformed", a.stats.Malformed,
-		"dpkg_lists", a.stats.Lists, "packages", a.stats.Packages, "owned", a.stats.Owned)
-	return a.warned.Flush()
-}
-
-// metadataFile tells whether the walked entry name (relative to the root)
-// is a distribution's metadata directory or file in a site-packages or
-// dist-packages directory, and if so returns the metadata file's path.
-func metadataFile(name string, d fs.DirEntry) (string, bool) {
-	dir, base := path.Split(name)
-	if p := path.Base(dir); p != "site-packages" && p != "dist-packages" {
-		return "", false
-	}
-	switch {
-	case d.IsDir() && strings.HasSuffix(base, ".dist-info") && len(base) > len(".dist-info"):
-		return name + "/METADATA", true
-	case d.IsDir() && strings.HasSuffix(base, ".egg-info") && len(base) > len(".egg-info"):
-		return name + "/PKG-INFO", true
-	case d.Type().IsRegular() && strings.HasSuffix(base, ".egg-info") && len(base) > len(".egg-info"):
-		return name, true
-	}
-	return "", false
-}
-
-// warn sends a warning, up to warncap.Max per analysis.
-func (a *analysis) warn(path, format string, args ...any) error {
-	return a.warned.Warn(path, format, args...)
-}
-
-// distribution reads the metadata file meta of the distribution whose
-// .dist-info or .egg-info is dist (image paths) and emits its package.
-// Only errors that must stop the analysis (cancellation, the host gone)
-// are returned; anything wrong with the file is a warning.
-func (a *analysis) distribution(dist, meta string) error {
-	if err := a.ctx.Err(); err != nil {
-		return err
-	}
-	f, fi, err := imageroot.OpenRegular(a.root, meta, a.maxBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return a.warn(meta, "skipped: %d bytes, over the limit of %d bytes per file", fi.Size(), a.maxBytes)
-	case errors.Is(err, fs.ErrNotExist) && !a.exists(meta):
-		return a.warn(meta, "skipped: the distribution %s has no metadata file", path.Base(dist))
-	default:
-		return a.warn(meta, "skipped: %v", err)
-	}
-	defer f.Close()
-	a.stats.Metadata++
-	m, err := ParseMetadata(imageroot.Limit(f, a.maxBytes))
-	if err != nil {
-		if errors.Is(err, ErrMalformed) {
-			a.stats.Malformed++
-		}
-		return a.warn(meta, "skipped: %v", err)
-	}
-	owner, err := a.lists.Owner(a.ctx, dist)
-	if err != nil {
-		return err
-	}
-	if owner != "" {
-		a.stats.Owned++
-	}
-	a.stats.Packages++
-	return a.emit.Package(sdk.Package{
+	return out.Package(sdk.Package{
 		Ecosystem: Ecosystem,
 		Name:      m.Name,
 		Version:   m.Version,
 		PURL:      purl(m.Name, m.Version),
-		Owner:     owner,
-		Locations: []string{warncap.ValidUTF8(meta)},
+		// The protocol carries only UTF-8; paths may hold any bytes.
+		Locations: []string{strings.ToValidUTF8(f.Path, "\uFFFD")},
 	})
 }
 
-// exists tells a missing file from a link that leads nowhere inside the
-// image (or a loop).
-func (a *analysis) exists(name string) bool {
-	_, err := a.root.Lstat(strings.TrimPrefix(name, "/"))
-	return !errors.Is(err, fs.ErrNotExist)
+// IsMetadata tells whether an image path names a distribution's core
+// metadata in a site-packages or dist-packages directory:
+// NAME-VERSION.dist-info/METADATA (wheels, modern pip),
+// NAME-VERSION.egg-info/PKG-INFO (setuptools, most Debian python3-*
+// packages) or a NAME-VERSION.egg-info file (distutils). Nothing inside
+// another distribution's .dist-info or .egg-info directory counts (the
+// old tree walk did not enter them).
+func IsMetadata(p string) bool {
+	dir, base := path.Split(path.Clean("/" + p))
+	dir = path.Clean(dir)
+	var dist string // the .dist-info or .egg-info, file or directory
+	switch {
+	case base == "METADATA" && isDistName(path.Base(dir), ".dist-info"):
+		dist = dir
+	case base == "PKG-INFO" && isDistName(path.Base(dir), ".egg-info"):
+		dist = dir
+	case isDistName(base, ".egg-info"):
+		dist = path.Join(dir, base)
+	default:
+		return false
+	}
+	parent := path.Dir(dist)
+	if !isSitePackages(path.Base(parent)) {
+		return false
+	}
+	// No ancestor may itself be a distribution's directory.
+	for d := parent; d != "/"; d = path.Dir(d) {
+		b := path.Base(d)
+		if (isDistName(b, ".dist-info") || isDistName(b, ".egg-info")) && isSitePackages(path.Base(path.Dir(d))) {
+			return false
+		}
+	}
+	return true
 }
+
+func isDistName(base, suffix string) bool {
+	return strings.HasSuffix(base, suffix) && len(base) > len(suffix)
+}
+
+func isSitePackages(base string) bool { return base == "site-packages" || base == "dist-packages" }
 
 // purl returns pkg:pypi/<PEP 503 name>@<version>.
 func purl(name, version string) string {

@@ -1,59 +1,78 @@
 package python
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/assayhq/assay/plugins/sdk"
 	"github.com/assayhq/assay/plugins/sdk/sdktest"
 )
 
-// collect runs the analyzer over gRPC in this process, as assayd would
-// over its socket.
-func collect(t *testing.T, req sdk.Request) (pkgs []sdk.Package, warnings []sdk.Warning) {
+// file is one entry of a hand-built layer: a regular file, or a link when
+// link is set, or a directory when dir is set, or a FIFO.
+type file struct {
+	name, body, link string
+	dir, fifo        bool
+}
+
+// layer returns a tar of files, as a layer holding them would be.
+func layer(t *testing.T, files ...file) []byte {
 	t.Helper()
-	c := sdktest.Connect(t, Analyzer{})
-	items, err := sdktest.Collect(t.Context(), c, req)
-	if err != nil {
-		t.Fatalf("Analyze: %v", err)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(f.body))}
+		switch {
+		case f.link != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.link, 0
+		case f.dir:
+			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
+		case f.fifo:
+			h.Typeflag, h.Size = tar.TypeFifo, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			if _, err := tw.Write([]byte(f.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	for _, it := range items {
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// items checks that every item is valid and that only packages and
+// warnings come besides the framework's entries and layer end.
+func items(t *testing.T, its []sdk.Item) ([]sdk.Package, []sdk.Warning) {
+	t.Helper()
+	for _, it := range its {
 		if err := it.Validate(); err != nil {
 			t.Fatalf("invalid item %+v: %v", it, err)
 		}
-		switch {
-		case it.Package != nil:
-			pkgs = append(pkgs, *it.Package)
-		case it.Warning != nil:
-			warnings = append(warnings, *it.Warning)
-		default:
+		if it.Finding != nil || it.Owned != nil || it.OSRelease != nil {
 			t.Fatalf("unexpected item %+v", it)
 		}
 	}
-	return pkgs, warnings
+	return sdktest.Packages(its), sdktest.Warnings(its)
 }
 
 func TestConformance(t *testing.T) {
-	sdktest.Conformance(t, Analyzer{})
-}
-
-func TestDescribe(t *testing.T) {
-	d, err := sdktest.Connect(t, Analyzer{}).Describe(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Name != "python" || d.Version != "0.1.0" || !slices.Equal(d.Kinds, []string{"package"}) ||
-		!slices.Equal(d.Ecosystems, []string{"PyPI"}) ||
-		d.Resources != (sdk.Resources{MemoryBytes: 128 << 20, Pids: 16, Timeout: 5 * time.Minute}) {
-		t.Errorf("Describe = %+v", d)
+	sdktest.ExtractorConformance(t, NewExtractor())
+	e := NewExtractor()
+	if e.Name() != "python" || e.Version() != "0.2.0" || e.MaxFileBytes() != DefaultMaxFileBytes {
+		t.Errorf("extractor %s %s %d", e.Name(), e.Version(), e.MaxFileBytes())
 	}
 }
 
@@ -84,11 +103,13 @@ func readWant(t *testing.T, file string) []string {
 }
 
 // The distributions of real Debian packages: exactly what Python's own
-// importlib.metadata finds, each owned by its Debian package.
+// importlib.metadata finds. No Owner: the image merge sets it from the
+// dpkg file lists the layer also holds, which this extractor does not
+// read.
 func TestDebian(t *testing.T) {
 	root := filepath.Join("testdata", "debian")
 	want := readWant(t, filepath.Join(root, "want.txt"))
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 10_000, MaxFileBytes: 1 << 20})
+	pkgs, warnings := items(t, sdktest.ExtractDir(t, root, NewExtractor()))
 	if len(warnings) > 0 {
 		t.Errorf("warnings: %+v", warnings)
 	}
@@ -100,22 +121,9 @@ func TestDebian(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q (importlib.metadata)", got, want)
 	}
-	// The Debian package each distribution comes from, by the dpkg-deb
-	// file lists of testdata/debian/var/lib/dpkg/info.
-	owners := map[string]string{
-		"certifi":  "python3-certifi",
-		"chardet":  "python3-chardet",
-		"idna":     "python3-idna",
-		"requests": "python3-requests",
-		"six":      "python3-six",
-		"urllib3":  "python3-urllib3",
-	}
 	for _, p := range pkgs {
-		if p.Ecosystem != "PyPI" {
-			t.Errorf("%s: ecosystem %q", p.Name, p.Ecosystem)
-		}
-		if w := owners[p.Name]; p.Owner != w {
-			t.Errorf("%s: owner %q, want %q", p.Name, p.Owner, w)
+		if p.Ecosystem != "PyPI" || p.Owner != "" {
+			t.Errorf("%s: ecosystem %q, owner %q", p.Name, p.Ecosystem, p.Owner)
 		}
 		if w := "pkg:pypi/" + p.Name + "@" + p.Version; p.PURL != w {
 			t.Errorf("%s: purl %q, want %q", p.Name, p.PURL, w)
@@ -126,6 +134,33 @@ func TestDebian(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(root, p.Locations[0])); err != nil {
 			t.Errorf("%s: %v", p.Name, err)
+		}
+	}
+}
+
+func TestIsMetadata(t *testing.T) {
+	for name, want := range map[string]bool{
+		"/usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO":                         true,
+		"/usr/local/lib/python3.11/site-packages/pip-23.0.dist-info/METADATA":               true,
+		"/usr/lib/python3/dist-packages/single-2.0.egg-info":                                true,
+		"usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO":                          true,
+		"/site-packages/a-1.dist-info/METADATA":                                             true,
+		"/usr/lib/python3/dist-packages/.egg-info":                                          false,
+		"/usr/lib/python3/dist-packages/.dist-info/METADATA":                                false,
+		"/usr/lib/python3/dist-packages/a-1.dist-info/PKG-INFO":                             false,
+		"/usr/lib/python3/dist-packages/a-1.egg-info/METADATA":                              false,
+		"/usr/lib/python3/dist-packages/a-1.dist-info":                                      false,
+		"/usr/lib/python3/dist-packages/a-1.dist-info/RECORD":                               false,
+		"/usr/lib/python3/dist-packages/a/b-1.dist-info/METADATA":                           false,
+		"/srv/app/a-1.dist-info/METADATA":                                                   false,
+		"/srv/app/a-1.egg-info":                                                             false,
+		"/usr/lib/python3/dist-packages/a-1.egg-info/b.egg-info":                            false,
+		"/usr/lib/python3/dist-packages/a-1.dist-info/site-packages/b-1.dist-info/METADATA": false,
+		"/usr/lib/python3/dist-packages/a-1.egg-info/site-packages/b-1.egg-info":            false,
+		"/site-packages/x/site-packages/b-1.egg-info":                                       true,
+	} {
+		if got := IsMetadata(name); got != want {
+			t.Errorf("IsMetadata(%q) = %v", name, got)
 		}
 	}
 }
@@ -189,57 +224,38 @@ func TestParseMetadata(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func symlink(t *testing.T, target, name string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, name); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// A hostile image: links out and in loops, garbage, oversize files. Only
-// the good distributions are reported, each of the others is a warning,
-// and no warning quotes what a link led to.
+// A hostile layer: links to /etc/shadow (with one in the layer), loops,
+// a FIFO, garbage, an oversize file, metadata in the wrong places. Only the
+// good distributions are reported, each bad file is one warning, no
+// warning quotes a file, and nothing is read through a link.
 func TestHostile(t *testing.T) {
-	root := t.TempDir()
-	sp := filepath.Join(root, "usr/local/lib/python3.11/site-packages")
+	const sp = "usr/local/lib/python3.11/site-packages/"
 	const secret = "root:$6$TOPSECRET:19000:0:99999:7:::\n"
-	write(t, filepath.Join(root, "etc/shadow"), secret)
-	write(t, filepath.Join(sp, "good-1.0.dist-info/METADATA"), "Metadata-Version: 2.1\nName: Good_Pkg\nVersion: 1.0\n\nbody\n")
-	write(t, filepath.Join(sp, "single-2.0.egg-info"), "Metadata-Version: 1.0\nName: single\nVersion: 2.0\n")
-	symlink(t, "/etc/shadow", filepath.Join(sp, "shadow-1.dist-info/METADATA"))
-	symlink(t, "../../../../../../../../etc/shadow", filepath.Join(sp, "shadow2-1.egg-info/PKG-INFO"))
-	symlink(t, "METADATA", filepath.Join(sp, "loop-1.dist-info/METADATA"))
-	symlink(t, "/", filepath.Join(sp, "rootlink-1.dist-info")) // a link: not followed
-	symlink(t, "..", filepath.Join(sp, "dirloop"))             // a loop: not followed
-	write(t, filepath.Join(sp, "garbage-1.dist-info/METADATA"), "\x00\x01\x02garbage\xff\n\n")
-	write(t, filepath.Join(sp, "big-1.dist-info/METADATA"), "Name: big\nVersion: 1\n"+strings.Repeat("x", 8192))
-	if err := os.MkdirAll(filepath.Join(sp, "empty-1.dist-info"), 0o755); err != nil {
+	l := layer(t,
+		file{name: "etc/shadow", body: secret},
+		file{name: sp + "good-1.0.dist-info/METADATA", body: "Metadata-Version: 2.1\nName: Good_Pkg\nVersion: 1.0\n\nbody\n"},
+		file{name: sp + "single-2.0.egg-info", body: "Metadata-Version: 1.0\nName: single\nVersion: 2.0\n"},
+		file{name: sp + "shadow-1.dist-info/METADATA", link: "/etc/shadow"},
+		file{name: sp + "shadow2-1.egg-info/PKG-INFO", link: "../../../../../../../../etc/shadow"},
+		file{name: sp + "shadow3-1.egg-info", link: "/etc/shadow"},
+		file{name: sp + "loop-1.dist-info/METADATA", link: "METADATA"},
+		file{name: sp + "rootlink-1.dist-info", link: "/"},
+		file{name: sp + "dirloop", link: ".."},
+		file{name: sp + "fifo-1.dist-info/METADATA", fifo: true},
+		file{name: sp + "dir-1.egg-info/", dir: true},
+		file{name: sp + "empty-1.dist-info/", dir: true},
+		file{name: sp + "secret-1.egg-info", body: secret},
+		file{name: sp + "garbage-1.dist-info/METADATA", body: "\x00\x01\x02garbage\xff\n\n"},
+		file{name: sp + "big-1.dist-info/METADATA", body: "Name: big\nVersion: 1\n" + strings.Repeat("x", 8192)},
+		file{name: sp + "nested-1.dist-info/site-packages/inner-1.egg-info", body: "Name: inner\nVersion: 1\n"},
+		file{name: "srv/app/stray-1.dist-info/METADATA", body: "Name: stray\nVersion: 1\n"},
+		file{name: "var/lib/dpkg/info/python3-good.list", body: "/" + sp + "good-1.0.dist-info\n"},
+	)
+	its, err := sdktest.ExtractErr(t.Context(), l, sdk.LayerLimits{MaxFileBytes: map[string]int64{Name: 4096}}, NewExtractor())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(sp, "fifo-1.dist-info"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mkfifo(filepath.Join(sp, "fifo-1.dist-info/METADATA"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A dpkg file list too large to read: the good package gets no owner.
-	write(t, filepath.Join(root, "var/lib/dpkg/info/python3-good.list"),
-		"/usr/local/lib/python3.11/site-packages/good-1.0.dist-info\n"+strings.Repeat("/x\n", 4096))
-
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 1000, MaxFileBytes: 4096})
+	pkgs, warnings := items(t, its)
 	var got []string
 	for _, p := range pkgs {
 		got = append(got, p.Name+" "+p.Version+" "+p.PURL+" "+p.Owner+" "+strings.Join(p.Locations, ","))
@@ -252,63 +268,32 @@ func TestHostile(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("packages\n%q\nwant\n%q", got, want)
 	}
-	warned := map[string]bool{}
+	wantWarn := map[string]bool{"secret-1.egg-info": false, "garbage-1.dist-info/METADATA": false, "big-1.dist-info/METADATA": false}
 	for _, w := range warnings {
 		if strings.Contains(w.Message, "TOPSECRET") || strings.Contains(w.Message, "root:") {
 			t.Errorf("warning quotes a file: %+v", w)
 		}
-		warned[w.Path] = true
+		rel, ok := strings.CutPrefix(w.Path, "/"+sp)
+		if seen, expected := wantWarn[rel]; !ok || !expected || seen {
+			t.Errorf("unexpected warning %+v", w)
+		}
+		wantWarn[rel] = true
 	}
-	for _, p := range []string{
-		"shadow-1.dist-info/METADATA", "shadow2-1.egg-info/PKG-INFO", "loop-1.dist-info/METADATA",
-		"garbage-1.dist-info/METADATA", "big-1.dist-info/METADATA", "empty-1.dist-info/METADATA",
-		"fifo-1.dist-info/METADATA",
-	} {
-		if !warned["/usr/local/lib/python3.11/site-packages/"+p] {
+	for p, seen := range wantWarn {
+		if !seen {
 			t.Errorf("no warning about %s; warnings %+v", p, warnings)
 		}
-	}
-	if !warned["/var/lib/dpkg/info/python3-good.list"] {
-		t.Errorf("no warning about the oversize file list; warnings %+v", warnings)
-	}
-}
-
-// A metadata file that is a link to another file of the image is read
-// there, and owned by the package whose list names its directory.
-func TestLinkInsideImage(t *testing.T) {
-	root := t.TempDir()
-	write(t, filepath.Join(root, "usr/share/meta/x"), "Name: x\nVersion: 3\n")
-	symlink(t, "/usr/share/meta/x", filepath.Join(root, "usr/lib/python3/dist-packages/x-3.egg-info/PKG-INFO"))
-	write(t, filepath.Join(root, "var/lib/dpkg/info/python3-x:amd64.list"), "/.\n/usr/lib/python3/dist-packages/x-3.egg-info\n")
-	pkgs, warnings := collect(t, sdk.Request{Root: root})
-	if len(warnings) != 0 || len(pkgs) != 1 || pkgs[0].Name != "x" || pkgs[0].Owner != "python3-x" {
-		t.Errorf("packages %+v, warnings %+v", pkgs, warnings)
-	}
-}
-
-func TestMaxFiles(t *testing.T) {
-	root := t.TempDir()
-	sp := filepath.Join(root, "usr/lib/python3/dist-packages")
-	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		write(t, filepath.Join(sp, n+"-1.egg-info"), "Name: "+n+"\nVersion: 1\n")
-	}
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 6})
-	if len(pkgs) >= 5 || len(warnings) != 1 || !strings.Contains(warnings[0].Message, "more than 6 entries") {
-		t.Errorf("packages %+v, warnings %+v", pkgs, warnings)
 	}
 }
 
 func TestCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := Analyzer{}.Analyze(ctx, sdk.Request{Root: filepath.Join("testdata", "debian")}, discard{})
+	if _, err := sdktest.ExtractErr(ctx, sdktest.TarDir(t, filepath.Join("testdata", "debian")), sdk.LayerLimits{}, NewExtractor()); err == nil {
+		t.Error("a cancelled extraction succeeded")
+	}
+	err := NewExtractor().Extract(ctx, sdk.FileInfo{Path: "/site-packages/a-1.egg-info", Size: 20}, strings.NewReader("Name: a\nVersion: 1\n"), nil)
 	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Analyze = %v, want context.Canceled", err)
+		t.Errorf("Extract = %v, want context.Canceled", err)
 	}
 }
-
-type discard struct{}
-
-func (discard) Package(sdk.Package) error { return nil }
-func (discard) Finding(sdk.Finding) error { return nil }
-func (discard) Warning(sdk.Warning) error { return nil }

@@ -1,37 +1,45 @@
-// Package rpm is the analyzer of RPM-based images (RHEL and UBI, CentOS,
+// Package rpm is the extractor of RPM-based layers (RHEL and UBI, CentOS,
 // Rocky Linux, AlmaLinux, Fedora, SUSE and openSUSE, Azure Linux, ...): it
-// reports each package of the image's rpm database, read with
-// github.com/knqyf263/go-rpmdb, with its source package, an ecosystem
-// named as OSV names the distribution, a purl and the database file.
+// reports each package of a layer's rpm databases, read with
+// github.com/knqyf263/go-rpmdb, with its source package, and the files
+// each package owns.
 //
 // # What is read
 //
-// The databases of Databases: rpmdb.sqlite (SQLite, rpm 4.16 and later),
-// Packages.db (ndb, SUSE) and Packages (Berkeley DB hash, rpm 4.15 and
-// older) in /usr/lib/sysimage/rpm and /var/lib/rpm. Paths are resolved
-// inside the image (package imageroot), and a file two paths lead to
-// (/var/lib/rpm is often a link to /usr/lib/sysimage/rpm) is read once.
-// The format is told by the file's first bytes, not its name. Nothing is
-// walked: at most six files and the write-ahead log of a SQLite database
-// are opened, so MaxFiles does not apply.
+// The regular files of a layer at the paths of Databases: rpmdb.sqlite
+// (SQLite, rpm 4.16 and later), Packages.db (ndb, SUSE) and Packages
+// (Berkeley DB hash, rpm 4.15 and older) in /usr/lib/sysimage/rpm and
+// /var/lib/rpm, and each one's write-ahead log ("-wal": SQLite's, which
+// holds the latest changes until they are checkpointed). The framework
+// streams them (plugins/sdk); a link at one of these paths is never
+// followed (/var/lib/rpm is often a link to /usr/lib/sysimage/rpm: the
+// database is then read where it is), and nothing else is opened. The
+// format is told by the file's first bytes, not its name. os-release is
+// not read: the image merge names the distribution.
 //
 // # What is reported
 //
-// One package per installed package: Name; Version "<version>-<release>",
-// with "<epoch>:" in front when the epoch is not zero and the ecosystem's
-// OSV records carry epochs (the Red Hat family, and distributions OSV does
-// not know; see Distro.Epoch); SourceName and SourceVersion from the
-// package's SOURCERPM ("openssl-3.0.7-27.el9.src.rpm" is openssl,
-// 3.0.7-27.el9: the file name has no epoch; see ParseSourceRPM); PURL
-// pkg:rpm/<vendor>/<name>@<version>-<release>?arch=<arch>&epoch=<epoch>&distro=<id>-<version-id>
-// (epoch only when not zero); Ecosystem from os-release (DistroOf, which
-// follows osv-scalibr's mapping: "Red Hat:enterprise_linux:9::baseos",
-// "AlmaLinux:9", "Rocky Linux", "SUSE:15.3", "openSUSE:Leap 15.5", ...;
-// a distribution OSV does not know, such as Fedora or CentOS, gets
-// osrelease's "Fedora:42", and an image without a usable os-release
-// UnknownEcosystem, "RPM", each with a warning); Locations the database's
-// image path (links resolved), or the paths of each database that holds
-// the same package.
+// Once the layer's last entry is seen (Finish: a write-ahead log may come
+// before or after its database in the tar), one sdk.Package per installed
+// package: OS "rpm"; Ecosystem "RPM" (UnknownEcosystem, the family);
+// Name; Version "<version>-<release>", without the epoch; Epoch; Arch;
+// SourceName and SourceVersion from the package's SOURCERPM
+// ("openssl-3.0.7-27.el9.src.rpm" is openssl, 3.0.7-27.el9: the file name
+// has no epoch; see ParseSourceRPM); Locations the database's image path,
+// or the paths of each database of the layer that holds the same package,
+// in the order of Databases; no PURL. distro.Finish, in the image merge,
+// sets the ecosystem from os-release ("Red Hat:enterprise_linux:9::baseos",
+// "SUSE:15.3", ...), the epoch into Version where the distribution's OSV
+// records carry it, and the purl
+// pkg:rpm/<vendor>/<name>@<version>-<release>?arch=<arch>&epoch=<epoch>&distro=<id>-<version-id>.
+//
+// After the packages, sdk.OwnedFiles: for each database and package, the
+// absolute paths of the files (and directories) rpm installed for it, from
+// its BASENAMES, DIRINDEXES and DIRNAMES tags; a long list comes in
+// several messages of at most 1 MiB. Entries that make no absolute, clean
+// path of valid UTF-8 without control characters are counted in a
+// warning. The lists of one layer stop at MaxOwnedPaths paths or
+// MaxOwnedBytes bytes, with a warning that counts what was left out.
 //
 // The entries rpm makes for the OpenPGP keys it trusts (name gpg-pubkey,
 // no architecture, no source) are not packages and are skipped; so are,
@@ -49,10 +57,12 @@
 // process: the plugin starts itself again (/proc/self/exe) with the
 // arguments "assay-rpm-read-database <path>", which this package's init
 // recognises before anything else of the program runs. That process reads
-// the database with go-rpmdb, writes one JSON record per package to
-// stdout and exits. Its address space may grow by at most 384 MiB (no
-// limit under the race detector); it gets at most Analyzer.ReadTimeout,
-// and at most half of the time left before the analysis's deadline; it
+// the database with go-rpmdb, writes one JSON record per package (and
+// lines of its file paths, at most MaxOwnedPaths and MaxOwnedBytes of
+// them per database) to stdout and exits. Its address space may grow by
+// at most 384 MiB (no limit under the race detector); it gets at most
+// Extractor.ReadTimeout (DefaultReadTimeout), and at most half of the
+// time left before the context's deadline; it
 // reports success only once go-rpmdb's goroutines have ended (a panicking
 // goroutine closes go-rpmdb's channel before it ends the process, which
 // would otherwise pass for a complete, possibly empty, listing) and, for
@@ -61,34 +71,49 @@
 // rows, so it would list a truncated database as a shorter or empty one).
 // A reader that crashes, times out, runs out of memory or says anything
 // but its protocol costs that database, with a warning; the plugin
-// carries on. The reader inherits nothing of the plugin but the database:
-// a Berkeley DB or ndb file is passed as its file descriptor 3 (it opens
-// /proc/self/fd/3), so those are read in place.
+// carries on. The reader inherits nothing of the plugin but the database.
 //
-// A SQLite database is read from a copy: SQLite needs a writable
-// directory beside the database for the shared-memory index of its
-// write-ahead log. The database and its write-ahead log (rpmdb.sqlite-wal,
-// which holds the latest changes until they are checkpointed) are copied
-// into a private directory of the plugin's temporary directory (/tmp in
-// the sandbox, a tmpfs of sandbox.tmpfs_bytes: 16 MiB by default, enough
-// for the SQLite databases of minimal images, not for a large one; a copy
-// that does not fit is a warning) and removed when the analysis ends.
+// A database is handed to the reader as a file: the stream is spooled.
+// A Berkeley DB or ndb database is held in anonymous memory
+// (memfd_create; an unlinked file of the temporary directory where the
+// kernel refuses that), passed as the reader's file descriptor 3, and
+// read at once. A SQLite database is copied into a private directory of
+// the temporary directory (/tmp in the sandbox, a tmpfs of
+// sandbox.tmpfs_bytes: 16 MiB by default, enough for the SQLite databases
+// of minimal images, not for a large one; a copy that does not fit is a
+// warning), because SQLite needs a writable directory beside the database
+// for the shared-memory index of its write-ahead log (it rebuilds it from
+// the log: the image's rpmdb.sqlite-shm is not needed). Its write-ahead
+// log is copied beside it, and both are read in Finish and removed then
+// (or, if the layer ends in an error before Finish, when the extractor is
+// garbage collected). A log whose database is not in the same layer is
+// not read, with a warning.
+//
+// # The reader in a binary of several extractors
+//
+// The reader is whatever binary runs the extractor, started again
+// through /proc/self/exe with the arguments "assay-rpm-read-database
+// <path>". This package's init recognises them, before main runs, in any
+// binary that links the package: assay-rpm, a binary serving several
+// extractors (it needs to do nothing but import this package and serve
+// the extractor), and test binaries of other packages. Such a binary must
+// therefore not parse or reject its arguments in an init of its own that
+// runs earlier (a package this one does not depend on and whose import
+// path sorts before it), and must run the extractor in its own process
+// (the one /proc/self/exe names).
 //
 // # Safety and limits
 //
-// Every file of the image is opened through an os.Root, with links
-// resolved inside the image: a database that is a link to /etc/shadow
-// reads the image's /etc/shadow, which is not a database (a warning).
 // Warnings never quote a file: go-rpmdb's own error messages, which may
 // hold bytes of the file, go to the debug log only; of a crashed reader a
 // warning gives the Go runtime's one-line reason ("panic: runtime error:
 // slice bounds out of range [:8218] with capacity 4096"), whose numbers
-// may come from the file, and of os-release only a valid ID is quoted. A file over
-// MaxFileBytes (DefaultMaxFileBytes when the request sets none) is not
-// read. Cancellation stops the reader process and the analysis.
+// may come from the file. A file over DefaultMaxFileBytes (or the
+// request's MaxFileBytes for "rpm") is not read: the framework warns.
+// Cancellation stops the reader process and the layer.
 //
-// This package imports plugins/sdk, the analyzers' imageroot, osrelease
-// and warncap, packageurl-go, go-rpmdb and modernc.org/sqlite (pure Go,
-// so the plugin stays a static binary); never the daemon, the plugin
-// host, the sandbox, containerd or runc.
+// This package imports plugins/sdk, the analyzers' distro, go-rpmdb,
+// modernc.org/sqlite (pure Go, so the plugin stays a static binary) and
+// golang.org/x/sys/unix; never the daemon, the plugin host, the sandbox,
+// containerd or runc.
 package rpm

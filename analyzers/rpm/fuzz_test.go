@@ -1,15 +1,18 @@
 package rpm
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assayhq/assay/plugins/sdk"
+	"github.com/assayhq/assay/plugins/sdk/sdktest"
 )
 
 // realDatabases are the databases of testdata, the fuzzers' seeds.
@@ -20,13 +23,12 @@ var realDatabases = []string{
 	"testdata/sle15-bci/usr/lib/sysimage/rpm/Packages.db",
 }
 
-// FuzzDatabase feeds bytes as an image's rpm database through the whole
-// analysis, reader process included: whatever go-rpmdb does with them
-// (panic, loop, allocate), the analysis must end without an error and
-// emit only valid packages and warnings. (The reader process is not
-// instrumented, so the fuzzer does not steer by go-rpmdb's coverage: this
-// is a robustness check of the plugin's side more than a search of
-// go-rpmdb.)
+// FuzzDatabase feeds bytes as a layer's rpm database through the whole
+// extractor, reader process included: whatever go-rpmdb does with them
+// (panic, loop, allocate), the layer must end without an error and with
+// only valid items. (The reader process is not instrumented, so the
+// fuzzer does not steer by go-rpmdb's coverage: this is a robustness
+// check of the plugin's side more than a search of go-rpmdb.)
 func FuzzDatabase(f *testing.F) {
 	for _, name := range realDatabases {
 		if b, err := os.ReadFile(name); err == nil {
@@ -36,42 +38,32 @@ func FuzzDatabase(f *testing.F) {
 	f.Add([]byte("SQLite format 3\x00"))
 	f.Add([]byte("RpmP\x00\x00\x00\x00\x01\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		root := t.TempDir()
-		name := filepath.Join(root, "var/lib/rpm/Packages")
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		if err := tw.WriteHeader(&tar.Header{Name: "var/lib/rpm/Packages", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(name, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		r, err := os.OpenRoot(root)
+		tw.Write(data)
+		tw.Close()
+		items, err := sdktest.ExtractErr(t.Context(), buf.Bytes(), sdk.LayerLimits{MaxFileBytes: map[string]int64{Name: 4 << 20}}, &Extractor{ReadTimeout: time.Second})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("extract: %v", err)
 		}
-		defer r.Close()
-		emit := &validating{t: t}
-		if _, err := (Analyzer{ReadTimeout: time.Second}).analyze(t.Context(), r, sdk.Request{Root: root, MaxFileBytes: 4 << 20}, emit); err != nil {
-			t.Fatalf("analyze: %v", err)
+		for _, it := range items {
+			if err := it.Validate(); err != nil {
+				t.Fatalf("invalid item %+v: %v", it, err)
+			}
+			if p := it.Package; p != nil && (!validField(p.Name) || !validField(p.Version) || p.OS != "rpm" || len(p.Locations) == 0) {
+				t.Fatalf("invalid package %+v", p)
+			}
+			if o := it.Owned; o != nil && slices.ContainsFunc(o.Paths, func(p string) bool { return !validPath(p) }) {
+				t.Fatalf("invalid owned files %+v", o)
+			}
+			if it.Finding != nil {
+				t.Fatalf("finding %+v", it.Finding)
+			}
 		}
 	})
-}
-
-// validating is an Emitter that fails the test on anything invalid.
-type validating struct{ t *testing.T }
-
-func (v *validating) Package(p sdk.Package) error {
-	if err := p.Validate(); err != nil || !validField(p.Name) || !validField(p.Version) ||
-		!strings.HasPrefix(p.PURL, "pkg:rpm/") || len(p.Locations) == 0 {
-		v.t.Fatalf("invalid package %+v: %v", p, err)
-	}
-	return nil
-}
-func (v *validating) Finding(f sdk.Finding) error { v.t.Fatalf("finding %+v", f); return nil }
-func (v *validating) Warning(w sdk.Warning) error {
-	if err := w.Validate(); err != nil {
-		v.t.Fatalf("invalid warning %+v: %v", w, err)
-	}
-	return nil
 }
 
 // FuzzParseSourceRPM: what ParseSourceRPM accepts is exactly
@@ -129,7 +121,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add([]byte(`{"end":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, last, err := decodeRecords(bytes.NewReader(data))
-		if err != nil && (pkgs != nil || last != (record{})) {
+		if err != nil && (pkgs != nil || last.End || last.Err != "" || last.Count != 0) {
 			t.Fatalf("error %v with %d packages, last %+v", err, len(pkgs), last)
 		}
 		if err == nil && last.Err == "" && (!last.End || last.Count != len(pkgs)) {

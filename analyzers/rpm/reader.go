@@ -12,11 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 	// The "sqlite" database/sql driver go-rpmdb opens rpmdb.sqlite with:
@@ -55,6 +58,10 @@ const (
 func init() {
 	// The reader process: read one database and exit, before anything
 	// else of the program runs (a plugin's main, a test binary's tests).
+	// Package initialisation runs in every binary that links this
+	// package, before main: a binary serving several extractors (or a
+	// test binary of another package) becomes the reader the same way,
+	// with nothing to call from its main.
 	if len(os.Args) == 3 && os.Args[1] == readerArg {
 		os.Exit(readerMain(os.Args[2]))
 	}
@@ -75,6 +82,30 @@ type record struct {
 	Count int  `json:"count,omitempty"`
 	// Err is set on the last line of a failed reading: go-rpmdb's error.
 	Err string `json:"err,omitempty"`
+
+	// FilesBad counts the package's files that are not sent because
+	// their names make no absolute path (or the lists do not agree);
+	// FilesDropped those not sent because the reader's limits
+	// (MaxOwnedPaths, MaxOwnedBytes) were reached.
+	FilesBad     int `json:"fb,omitempty"`
+	FilesDropped int `json:"fd,omitempty"`
+	// Files, alone on a line, continues the file list of the package
+	// before it: a long list comes in several lines (at most
+	// filesLineBytes of paths each). decodeRecords gathers them into the
+	// package's record.
+	Files []string `json:"f,omitempty"`
+}
+
+// filesLineBytes bounds the paths of one Files line: JSON at most doubles
+// them (the encoder escapes only '"', '\\', U+2028 and U+2029 once control
+// characters are excluded), well under maxRecordBytes.
+const filesLineBytes = 16 << 10
+
+// onlyFiles reports whether rec is a Files line and nothing else.
+func (rec *record) onlyFiles() bool {
+	return len(rec.Files) > 0 && rec.Name == "" && rec.Epoch == nil && rec.Version == "" && rec.Release == "" &&
+		rec.Arch == "" && rec.SourceRPM == "" && !rec.End && rec.Count == 0 && rec.Err == "" &&
+		rec.FilesBad == 0 && rec.FilesDropped == 0
 }
 
 // readerMain is the reader process: it lists the packages of the database
@@ -93,6 +124,7 @@ func readerMain(path string) int {
 		return exitUsage
 	}
 	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false) // '<' as itself, not six bytes
 	base := runtime.NumGoroutine()
 	pkgs, err := listPackages(path)
 	// A panic in one of go-rpmdb's goroutines runs that goroutine's
@@ -109,8 +141,19 @@ func readerMain(path string) int {
 	if err != nil {
 		_ = enc.Encode(record{Err: err.Error()})
 	} else {
+		budget := fileBudget{paths: MaxOwnedPaths, bytes: MaxOwnedBytes}
 		for _, p := range pkgs {
-			_ = enc.Encode(record{Name: clip(p.Name), Epoch: p.Epoch, Version: clip(p.Version), Release: clip(p.Release), Arch: clip(p.Arch), SourceRPM: clip(p.SourceRpm)})
+			files, bad, dropped := fileList(p, &budget)
+			_ = enc.Encode(record{Name: clip(p.Name), Epoch: p.Epoch, Version: clip(p.Version), Release: clip(p.Release), Arch: clip(p.Arch), SourceRPM: clip(p.SourceRpm), FilesBad: bad, FilesDropped: dropped})
+			for len(files) > 0 {
+				n, size := 0, 0
+				for n < len(files) && size+len(files[n]) <= filesLineBytes {
+					size += len(files[n])
+					n++
+				}
+				_ = enc.Encode(record{Files: files[:n]})
+				files = files[n:]
+			}
 		}
 		_ = enc.Encode(record{End: true, Count: len(pkgs)})
 	}
@@ -118,6 +161,62 @@ func readerMain(path string) int {
 		return 1
 	}
 	return exitOK
+}
+
+// fileBudget is what is left of the reader's limits on file lists.
+type fileBudget struct{ paths, bytes int }
+
+// fileList returns the absolute paths of p's files that the budget
+// allows, from rpm's three tags: BASENAMES, DIRINDEXES (for each base
+// name, its directory's index) and DIRNAMES ("/usr/bin/"). It is
+// go-rpmdb's InstalledFileNames with bounds checked (a negative index
+// would panic it) and the paths checked: absolute, clean, valid UTF-8
+// without control characters, at most maxPathBytes, a base name without
+// "/". A package whose lists do not agree has all its files bad.
+func fileList(p *rpmdb.PackageInfo, b *fileBudget) (files []string, bad, dropped int) {
+	if len(p.BaseNames) == 0 {
+		return nil, 0, 0
+	}
+	if len(p.DirIndexes) != len(p.BaseNames) {
+		return nil, len(p.BaseNames), 0
+	}
+	for i, base := range p.BaseNames {
+		idx := int(p.DirIndexes[i])
+		if idx < 0 || idx >= len(p.DirNames) || base == "" || base == "." || base == ".." || strings.Contains(base, "/") {
+			bad++
+			continue
+		}
+		f := path.Join(p.DirNames[idx], base)
+		if !validPath(f) {
+			bad++
+			continue
+		}
+		if b.paths <= 0 || b.bytes < len(f) {
+			dropped++
+			continue
+		}
+		b.paths--
+		b.bytes -= len(f)
+		files = append(files, f)
+	}
+	return files, bad, dropped
+}
+
+// maxPathBytes bounds one file path (Linux's PATH_MAX).
+const maxPathBytes = 4096
+
+// validPath reports whether f is an absolute, clean path of at most
+// maxPathBytes of valid UTF-8 without control characters.
+func validPath(f string) bool {
+	if len(f) < 2 || len(f) > maxPathBytes || f[0] != '/' || path.Clean(f) != f || !utf8.ValidString(f) {
+		return false
+	}
+	for _, r := range f {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // clip cuts s to one byte more than a valid field may have: the plugin
@@ -229,8 +328,8 @@ var (
 
 // readDatabase runs the reader process on a database and returns its
 // records. The database is either file, passed to the reader as its file
-// descriptor 3 (the reader opens /proc/self/fd/3: nothing is copied, and
-// nothing but that file is reachable), or, when file is nil, the file at
+// descriptor 3 (the reader opens /proc/self/fd/3, and nothing but that
+// file is reachable), or, when file is nil, the file at
 // path. The reader is this very program (/proc/self/exe), which init
 // turns into the reader. It gets at most timeout; ctx ending first ends it
 // too and returns ctx's error. Other errors wrap errRejected, errCrashed
@@ -293,10 +392,28 @@ func readDatabase(ctx context.Context, file *os.File, path string, timeout time.
 func decodeRecords(r io.Reader) (pkgs []record, last record, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxRecordBytes)
+	paths, size := 0, 0 // of the file lists
 	for sc.Scan() {
 		var rec record
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return nil, record{}, fmt.Errorf("record %d: not a record of the reader", len(pkgs)+1)
+		}
+		if rec.Files != nil {
+			// More than the reader sends is not its protocol: a bound
+			// on what the plugin holds whatever comes.
+			if !rec.onlyFiles() || len(pkgs) == 0 {
+				return nil, record{}, fmt.Errorf("record %d: a file list that follows no package", len(pkgs)+1)
+			}
+			for _, f := range rec.Files {
+				paths++
+				size += len(f)
+			}
+			if paths > MaxOwnedPaths || size > MaxOwnedBytes {
+				return nil, record{}, fmt.Errorf("record %d: more files than the reader sends", len(pkgs))
+			}
+			last := &pkgs[len(pkgs)-1]
+			last.Files = append(last.Files, rec.Files...)
+			continue
 		}
 		switch {
 		case rec.End && rec.Err == "":

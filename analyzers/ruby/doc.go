@@ -1,19 +1,19 @@
-// Package ruby is the analyzer of installed Ruby gems: the specification
-// RubyGems writes for each gem it installs.
+// Package ruby is the extractor of installed Ruby gems: the specification
+// RubyGems writes for each gem it installs, read layer by layer from the
+// files the layer streaming framework (plugins/sdk) hands it.
 //
 // # What is read
 //
-// The analyzer walks the whole image (never following a symbolic link
-// while walking, so a linked directory is not entered) and reads every
-// NAME.gemspec file in a directory named specifications, or in its
-// default subdirectory: a gem directory's specifications
-// (/usr/lib/ruby/gems/3.1.0, /usr/local/lib/ruby/gems/3.3.0,
+// The extractor wants every NAME.gemspec regular file in a directory
+// named specifications, or in its default subdirectory: a gem directory's
+// specifications (/usr/lib/ruby/gems/3.1.0, /usr/local/lib/ruby/gems/3.3.0,
 // /var/lib/gems/3.1.0, the official Ruby images' /usr/local/bundle,
 // Bundler's vendor/bundle/ruby/3.1.0, ~/.gem/ruby/3.1.0), Debian's
 // /usr/share/rubygems-integration/all and
 // /usr/lib/<triplet>/rubygems-integration/3.1.0, and the default gems
 // that come with Ruby (specifications/default). Gemfile.lock files, .gem
-// archives and the gemspecs of source trees are not read.
+// archives and the gemspecs of source trees are not read. Links are never
+// followed: a specification that is a symbolic link is not read.
 //
 // A specification is Ruby code and is never evaluated. RubyGems writes
 // each installed one with Gem::Specification#to_ruby, whose second line
@@ -30,31 +30,19 @@
 // One package per specification: Ecosystem "RubyGems", Name, Version,
 // PURL pkg:gem/<name>@<version> (with ?platform=<platform> for a gem built
 // for a platform, "x86_64-linux", "java"), Locations the specification's
-// image path. If the image has a dpkg database, the file lists
-// /var/lib/dpkg/info/*.list are read, and a gem whose specification a
-// Debian package lists (ruby-rack, rake, libruby3.1 for the default gems)
-// gets that package's name (without a ":arch" qualifier) as Owner:
-// scanners then know that the Debian package's version, not the
-// RubyGems one, is what to match advisories against. A gem installed
-// twice (a default gem and a newer one, or in two gem directories) is
-// reported once for each specification.
+// image path. A gem installed twice (a default gem and a newer one, or in
+// two gem directories) is reported once for each specification. Owner is
+// not set here: the image merge sets it from the OS packages' file lists
+// (ruby-rack, rake, libruby3.1 for the default gems).
 //
-// # Safety and limits
+// # Limits
 //
-// Every file is opened through an os.Root, links resolved inside the
-// image (package imageroot), so nothing outside the image is read; a
-// specification that is a link to another file of the image (even
-// /etc/shadow) is parsed as a specification, and the warnings about it
-// never quote its content. At most MaxFiles entries of the image are
-// walked (and at most MaxFiles dpkg file lists read), no file of more
-// than MaxFileBytes bytes is read, and of a line only its first 4 KB are
-// looked at; when a limit cuts the analysis short, a warning says so.
-// Malformed specifications, unreadable files and loops are warnings,
-// never errors; only cancellation and a failure to send stop the
-// analysis.
+// Files over MaxFileBytes (64 MiB) are skipped by the framework with a
+// warning, and of a line only its first 4 KB are looked at. Malformed
+// specifications are warnings that never quote the file. Entry counts and
+// layer sizes are the framework's limits.
 //
-// This package imports only plugins/sdk, the standard library,
-// packageurl-go and the analyzers' own imageroot and warncap; never the
-// daemon, the plugin host, the sandbox, containerd or runc (a test in
-// analyzers/ checks it).
+// This package imports only plugins/sdk, the standard library and
+// packageurl-go; never the daemon, the plugin host, the sandbox,
+// containerd or runc (a test in analyzers/ checks it).
 package ruby

@@ -1,16 +1,16 @@
 package ruby
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/assayhq/assay/plugins/sdk"
 	"github.com/assayhq/assay/plugins/sdk/sdktest"
@@ -19,44 +19,63 @@ import (
 // imageRoot is the real test image (see testdata/README.md).
 var imageRoot = filepath.Join("testdata", "image")
 
-// collect runs the analyzer over gRPC in this process, as assayd would
-// over its socket.
-func collect(t *testing.T, req sdk.Request) (pkgs []sdk.Package, warnings []sdk.Warning) {
+// file is one entry of a hand-built layer: a regular file, or a link when
+// link is set, or a directory when dir is set, or a FIFO.
+type file struct {
+	name, body, link string
+	dir, fifo        bool
+}
+
+// layer returns a tar of files, as a layer holding them would be.
+func layer(t *testing.T, files ...file) []byte {
 	t.Helper()
-	c := sdktest.Connect(t, Analyzer{})
-	items, err := sdktest.Collect(t.Context(), c, req)
-	if err != nil {
-		t.Fatalf("Analyze: %v", err)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(f.body))}
+		switch {
+		case f.link != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.link, 0
+		case f.dir:
+			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
+		case f.fifo:
+			h.Typeflag, h.Size = tar.TypeFifo, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			if _, err := tw.Write([]byte(f.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	for _, it := range items {
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// items checks that every item is valid and that only packages and
+// warnings come besides the framework's entries and layer end.
+func items(t *testing.T, its []sdk.Item) ([]sdk.Package, []sdk.Warning) {
+	t.Helper()
+	for _, it := range its {
 		if err := it.Validate(); err != nil {
 			t.Fatalf("invalid item %+v: %v", it, err)
 		}
-		switch {
-		case it.Package != nil:
-			pkgs = append(pkgs, *it.Package)
-		case it.Warning != nil:
-			warnings = append(warnings, *it.Warning)
-		default:
+		if it.Finding != nil || it.Owned != nil || it.OSRelease != nil {
 			t.Fatalf("unexpected item %+v", it)
 		}
 	}
-	return pkgs, warnings
+	return sdktest.Packages(its), sdktest.Warnings(its)
 }
 
 func TestConformance(t *testing.T) {
-	sdktest.Conformance(t, Analyzer{})
-}
-
-func TestDescribe(t *testing.T) {
-	d, err := sdktest.Connect(t, Analyzer{}).Describe(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Name != "ruby" || d.Version != "0.1.0" || !slices.Equal(d.Kinds, []string{"package"}) ||
-		!slices.Equal(d.Ecosystems, []string{"RubyGems"}) ||
-		d.Resources != (sdk.Resources{MemoryBytes: 128 << 20, Pids: 16, Timeout: 5 * time.Minute}) {
-		t.Errorf("Describe = %+v", d)
+	sdktest.ExtractorConformance(t, NewExtractor())
+	e := NewExtractor()
+	if e.Name() != "ruby" || e.Version() != "0.2.0" || e.MaxFileBytes() != DefaultMaxFileBytes {
+		t.Errorf("extractor %s %s %d", e.Name(), e.Version(), e.MaxFileBytes())
 	}
 }
 
@@ -89,20 +108,16 @@ func readLines(t *testing.T, name string, fields int) [][]string {
 
 // The specifications of real Debian packages (ruby-rack, rake,
 // libruby3.1's default and bundled gems, ...) and of gems that RubyGems
-// itself installed (one built for a platform, one prerelease): exactly
-// what RubyGems' Gem::Specification.load finds in each file, each owned by
-// the Debian package whose contents list it (dpkg-deb), if any.
+// itself installed (one built for a platform, one prerelease), streamed
+// as one layer: exactly what RubyGems' Gem::Specification.load finds in
+// each file. No Owner: the image merge sets it from the dpkg file lists
+// the layer also holds, which this extractor does not read.
 func TestImage(t *testing.T) {
 	var want []string
 	for _, l := range readLines(t, filepath.Join("testdata", "want.txt"), 4) {
 		want = append(want, strings.Join(l, " "))
 	}
-	owners := map[string]string{}
-	for _, l := range readLines(t, filepath.Join("testdata", "owners.txt"), 2) {
-		owners[l[0]] = l[1]
-	}
-
-	pkgs, warnings := collect(t, sdk.Request{Root: imageRoot, MaxFiles: 10_000, MaxFileBytes: 1 << 20})
+	pkgs, warnings := items(t, sdktest.ExtractDir(t, imageRoot, NewExtractor()))
 	if len(warnings) > 0 {
 		t.Errorf("warnings: %+v", warnings)
 	}
@@ -117,11 +132,8 @@ func TestImage(t *testing.T) {
 			platform = q
 		}
 		got = append(got, loc+" "+p.Name+" "+p.Version+" "+platform)
-		if p.Ecosystem != "RubyGems" {
-			t.Errorf("%s: ecosystem %q", loc, p.Ecosystem)
-		}
-		if w := owners[loc]; p.Owner != w {
-			t.Errorf("%s: owner %q, want %q", loc, p.Owner, w)
+		if p.Ecosystem != "RubyGems" || p.Owner != "" {
+			t.Errorf("%s: ecosystem %q, owner %q", loc, p.Ecosystem, p.Owner)
 		}
 		wantPURL := "pkg:gem/" + p.Name + "@" + p.Version
 		if platform != "ruby" {
@@ -135,12 +147,16 @@ func TestImage(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant (Gem::Specification.load)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	// A check of the data itself: the owners cover the Debian gems, the
-	// default gems belong to libruby3.1, the platform gem is there.
-	if owners["/usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec"] != "ruby-rack" ||
-		owners["/usr/lib/ruby/gems/3.1.0/specifications/default/json-2.6.1.gemspec"] != "libruby3.1" ||
-		!slices.Contains(got, "/usr/local/bundle/specifications/demo_native-0.1.0-x86_64-linux.gemspec demo_native 0.1.0 x86_64-linux") {
-		t.Error("the test data lacks what this test is about")
+	// A check of the data itself: default gems, Debian's gems and the
+	// platform gem are there.
+	for _, w := range []string{
+		"/usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec rack 2.2.22 ruby",
+		"/usr/lib/ruby/gems/3.1.0/specifications/default/json-2.6.1.gemspec json 2.6.1 ruby",
+		"/usr/local/bundle/specifications/demo_native-0.1.0-x86_64-linux.gemspec demo_native 0.1.0 x86_64-linux",
+	} {
+		if !slices.Contains(want, w) {
+			t.Errorf("the test data lacks %q", w)
+		}
 	}
 }
 
@@ -240,57 +256,40 @@ func TestParseGemspecLongLines(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func symlink(t *testing.T, target, name string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, name); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// A hostile image: links out and in loops, garbage, oversize files. Only
-// the good gems are reported, each of the others is a warning, and no
-// warning quotes what a link led to.
+// A hostile layer: links to /etc/shadow (with one in the layer), loops,
+// a FIFO, a directory named like a specification, garbage, an oversize
+// file, gemspecs in the wrong places. Only the good gem is reported, each
+// bad file is one warning, no warning quotes a file, and nothing is read
+// through a link.
 func TestHostile(t *testing.T) {
-	root := t.TempDir()
-	specs := filepath.Join(root, "usr/local/bundle/specifications")
+	const specs = "usr/local/bundle/specifications/"
 	const secret = "root:$6$TOPSECRET:19000:0:99999:7:::\n"
 	rack, err := os.ReadFile(filepath.Join(imageRoot, "usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(root, "etc/shadow"), secret)
-	write(t, filepath.Join(specs, "rack-2.2.22.gemspec"), string(rack))
-	symlink(t, "/etc/shadow", filepath.Join(specs, "shadow-1.gemspec"))
-	symlink(t, "../../../../../../../../etc/shadow", filepath.Join(specs, "shadow2-1.gemspec"))
-	symlink(t, "loop-1.gemspec", filepath.Join(specs, "loop-1.gemspec"))
-	symlink(t, "/", filepath.Join(specs, "rootlink")) // a link: not followed
-	symlink(t, "..", filepath.Join(specs, "dirloop"))
-	write(t, filepath.Join(specs, "garbage-1.gemspec"), "\x00\x01\x02garbage\xff\n\n")
-	write(t, filepath.Join(specs, "big-1.gemspec"), string(rack)+strings.Repeat("#", 8192))
-	if err := os.MkdirAll(filepath.Join(specs, "dir-1.gemspec"), 0o755); err != nil {
+	l := layer(t,
+		file{name: "etc/shadow", body: secret},
+		file{name: specs + "rack-2.2.22.gemspec", body: string(rack)},
+		file{name: specs + "shadow-1.gemspec", link: "/etc/shadow"},
+		file{name: specs + "shadow2-1.gemspec", link: "../../../../../../../../etc/shadow"},
+		file{name: specs + "loop-1.gemspec", link: "loop-1.gemspec"},
+		file{name: specs + "rootlink", link: "/"},
+		file{name: specs + "dirloop", link: ".."},
+		file{name: specs + "fifo-1.gemspec", fifo: true},
+		file{name: specs + "dir-1.gemspec/", dir: true},
+		file{name: specs + "secret-1.gemspec", body: secret},
+		file{name: specs + "garbage-1.gemspec", body: "\x00\x01\x02garbage\xff\n\n"},
+		file{name: specs + "big-1.gemspec", body: string(rack) + strings.Repeat("#", 8192)},
+		file{name: specs + "default/x/y-1.gemspec", body: string(rack)},
+		file{name: "usr/local/bundle/gems/rack-2.2.22/rack.gemspec", body: string(rack)},
+		file{name: "var/lib/dpkg/info/ruby-rack.list", body: "/" + specs + "rack-2.2.22.gemspec\n"},
+	)
+	its, err := sdktest.ExtractErr(t.Context(), l, sdk.LayerLimits{MaxFileBytes: map[string]int64{Name: int64(len(rack)) + 100}}, NewExtractor())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(specs, "fifo-1.gemspec"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A dpkg file list too large to read: rack gets no owner.
-	write(t, filepath.Join(root, "var/lib/dpkg/info/ruby-rack.list"),
-		"/usr/local/bundle/specifications/rack-2.2.22.gemspec\n"+strings.Repeat("/x\n", 4096))
-
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 1000, MaxFileBytes: int64(len(rack)) + 100})
+	pkgs, warnings := items(t, its)
 	var got []string
 	for _, p := range pkgs {
 		got = append(got, p.Name+" "+p.Version+" "+p.PURL+" "+p.Owner+" "+strings.Join(p.Locations, ","))
@@ -299,73 +298,33 @@ func TestHostile(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("packages\n%q\nwant\n%q", got, want)
 	}
-	warned := map[string]bool{}
+	wantWarn := map[string]bool{"secret-1": false, "garbage-1": false, "big-1": false}
 	for _, w := range warnings {
 		if strings.Contains(w.Message, "TOPSECRET") || strings.Contains(w.Message, "root:") {
 			t.Errorf("warning quotes a file: %+v", w)
 		}
-		warned[w.Path] = true
+		rel, _ := strings.CutPrefix(w.Path, "/"+specs)
+		rel, ok := strings.CutSuffix(rel, ".gemspec")
+		if seen, expected := wantWarn[rel]; !ok || !expected || seen {
+			t.Errorf("unexpected warning %+v", w)
+		}
+		wantWarn[rel] = true
 	}
-	for _, p := range []string{"shadow-1", "shadow2-1", "loop-1", "garbage-1", "big-1", "fifo-1"} {
-		if !warned["/usr/local/bundle/specifications/"+p+".gemspec"] {
+	for p, seen := range wantWarn {
+		if !seen {
 			t.Errorf("no warning about %s; warnings %+v", p, warnings)
 		}
-	}
-	if !warned["/var/lib/dpkg/info/ruby-rack.list"] {
-		t.Errorf("no warning about the oversize file list; warnings %+v", warnings)
-	}
-	if warned["/usr/local/bundle/specifications/dir-1.gemspec"] {
-		t.Errorf("a warning about a directory; warnings %+v", warnings)
-	}
-}
-
-// A specification that is a link to another file of the image (absolute,
-// or climbing above the root) is read there, and owned by the package
-// whose list names the link; a Multi-Arch: same package's list
-// (name:arch.list) gives its plain name.
-func TestLinkInsideImageAndArchQualifiedList(t *testing.T) {
-	root := t.TempDir()
-	write(t, filepath.Join(root, "usr/share/specs/x"), "# -*- encoding: utf-8 -*-\n# stub: x 3.0 ruby lib\n")
-	symlink(t, "/usr/share/specs/x", filepath.Join(root, "usr/lib/ruby/gems/3.1.0/specifications/default/x-3.0.gemspec"))
-	symlink(t, "../../../../../../../../../usr/share/specs/x", filepath.Join(root, "var/lib/gems/3.1.0/specifications/x-3.0.gemspec"))
-	write(t, filepath.Join(root, "var/lib/dpkg/info/libruby3.1:amd64.list"), "/.\n/usr/lib/ruby/gems/3.1.0/specifications/default/x-3.0.gemspec\n")
-	pkgs, warnings := collect(t, sdk.Request{Root: root})
-	var got []string
-	for _, p := range pkgs {
-		got = append(got, p.Name+" "+p.Version+" "+p.Owner+" "+strings.Join(p.Locations, ","))
-	}
-	want := []string{
-		"x 3.0 libruby3.1 /usr/lib/ruby/gems/3.1.0/specifications/default/x-3.0.gemspec",
-		"x 3.0  /var/lib/gems/3.1.0/specifications/x-3.0.gemspec",
-	}
-	if len(warnings) != 0 || !slices.Equal(got, want) {
-		t.Errorf("packages %q, warnings %+v; want %q", got, warnings, want)
-	}
-}
-
-func TestMaxFiles(t *testing.T) {
-	root := t.TempDir()
-	specs := filepath.Join(root, "var/lib/gems/3.1.0/specifications")
-	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		write(t, filepath.Join(specs, n+"-1.gemspec"), "#\n# stub: "+n+" 1 ruby lib\n")
-	}
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 7})
-	if len(pkgs) >= 5 || len(pkgs) == 0 || len(warnings) != 1 || !strings.Contains(warnings[0].Message, "more than 7 entries") {
-		t.Errorf("packages %+v, warnings %+v", pkgs, warnings)
 	}
 }
 
 func TestCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := Analyzer{}.Analyze(ctx, sdk.Request{Root: imageRoot}, discard{})
+	if _, err := sdktest.ExtractErr(ctx, sdktest.TarDir(t, imageRoot), sdk.LayerLimits{}, NewExtractor()); err == nil {
+		t.Error("a cancelled extraction succeeded")
+	}
+	err := NewExtractor().Extract(ctx, sdk.FileInfo{Path: "/specifications/a-1.gemspec", Size: 21}, strings.NewReader("#\n# stub: a 1 ruby lib\n"), nil)
 	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Analyze = %v, want context.Canceled", err)
+		t.Errorf("Extract = %v, want context.Canceled", err)
 	}
 }
-
-type discard struct{}
-
-func (discard) Package(sdk.Package) error { return nil }
-func (discard) Finding(sdk.Finding) error { return nil }
-func (discard) Warning(sdk.Warning) error { return nil }

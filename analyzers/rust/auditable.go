@@ -10,8 +10,6 @@ import (
 	"io"
 
 	"github.com/rust-secure-code/go-rustaudit"
-
-	"github.com/assayhq/assay/analyzers/imageroot"
 )
 
 // MaxDepInfoBytes bounds cargo-auditable's dependency data in one binary,
@@ -26,16 +24,11 @@ var depSections = []string{".dep-v0", ".rust-deps-v0"}
 // elfMagic starts every ELF file.
 var elfMagic = []byte("\x7fELF")
 
-// isELF tells whether the first bytes of r are the ELF magic.
-func isELF(r io.ReaderAt, size int64) bool {
-	var magic [4]byte
-	n, _ := r.ReadAt(magic[:], 0)
-	return size >= int64(len(magic)) && n == len(magic) && bytes.Equal(magic[:], elfMagic)
-}
+// isELF tells whether b starts with the ELF magic.
+func isELF(b []byte) bool { return bytes.HasPrefix(b, elfMagic) }
 
 // readDepInfo reads cargo-auditable's dependency data from the ELF file in
-// the first size bytes of r (reads past size fail, so a file that grows is
-// read as it was checked). found is false when the ELF has no such
+// the first size bytes of r. found is false when the ELF has no such
 // section: most ELF files are not cargo-auditable binaries.
 //
 // go-rustaudit does the reading, but inflates the section without a
@@ -79,7 +72,7 @@ func checkDepSection(sec *elf.Section) error {
 		return fmt.Errorf("its %s section has no data in the file", sec.Name)
 	}
 	if sec.Size > MaxDepInfoBytes {
-		return fmt.Errorf("its %s section has %d bytes, over the limit of %d: %w", sec.Name, sec.Size, MaxDepInfoBytes, imageroot.ErrTooLarge)
+		return fmt.Errorf("its %s section has %d bytes, over the limit of %d", sec.Name, sec.Size, MaxDepInfoBytes)
 	}
 	zr, err := zlib.NewReader(io.LimitReader(sec.Open(), MaxDepInfoBytes))
 	if err != nil {
@@ -89,7 +82,7 @@ func checkDepSection(sec *elf.Section) error {
 	n, err := io.Copy(io.Discard, io.LimitReader(zr, MaxDepInfoBytes+1))
 	switch {
 	case n > MaxDepInfoBytes:
-		return fmt.Errorf("its %s section inflates to more than %d bytes: %w", sec.Name, MaxDepInfoBytes, imageroot.ErrTooLarge)
+		return fmt.Errorf("its %s section inflates to more than %d bytes", sec.Name, MaxDepInfoBytes)
 	case err != nil:
 		return fmt.Errorf("its %s section could not be inflated: %w", sec.Name, err)
 	}

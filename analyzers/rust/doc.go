@@ -1,25 +1,27 @@
-// Package rust is the analyzer of Rust crates in an image: the packages
-// locked in Cargo.lock files, and the dependencies that cargo-auditable
-// embedded in the binaries it built.
+// Package rust is the extractor of Rust crates in an image's layers: the
+// packages locked in Cargo.lock files, and the dependencies that
+// cargo-auditable embedded in the binaries it built.
 //
 // # What is read
 //
-// The image is walked once, through an os.Root, without following
-// symbolic links while walking (a linked directory is not entered):
+// Required offers the extractor, in each layer:
 //
-//   - every file named Cargo.lock, anywhere (a link named Cargo.lock is
-//     resolved inside the image, package imageroot, so a link to
-//     /etc/shadow reads the image's file, never the host's). Its
-//     [[package]] entries (name, version, source) are read with
+//   - every regular file named Cargo.lock, anywhere. Its [[package]]
+//     entries (name, version, source) are read with
 //     github.com/BurntSushi/toml; all lockfile formats (v1 with its
 //     [metadata] checksums, v2, v3, v4) have them;
-//   - every regular file with an execute bit whose first bytes are the
-//     ELF magic: if it has a .dep-v0 section (or rust-audit 0.1's
+//   - every regular file with an execute bit and at least 256 bytes.
+//     One that does not start with the ELF magic is left after four
+//     bytes. An ELF is read into memory (its section headers are at its
+//     end): if it has a .dep-v0 section (or rust-audit 0.1's
 //     .rust-deps-v0), the zlib-compressed JSON dependency tree that
 //     cargo-auditable embeds, it is read with
-//     github.com/rust-secure-code/go-rustaudit. Links are not followed
-//     (their target, if inside the image, is walked on its own); PE,
-//     Mach-O and WebAssembly files are not looked at.
+//     github.com/rust-secure-code/go-rustaudit. PE, Mach-O and
+//     WebAssembly files are not looked at.
+//
+// Symbolic links are never offered nor followed, a link named Cargo.lock
+// included: its target, if it is a regular Cargo.lock of some layer, is
+// offered on its own, and a link to /etc/shadow reads nothing.
 //
 // # What is reported
 //
@@ -56,21 +58,21 @@
 //
 // # Safety and limits
 //
-// At most MaxFiles entries of the image are walked; an ELF file over
-// MaxFileBytes and a Cargo.lock over min(MaxFileBytes, MaxLockfileBytes)
-// are not read, each with a warning. When the request sets no limit,
-// DefaultMaxFiles and DefaultMaxFileBytes apply. Of a binary only its ELF
-// headers and the dependency section are read; that section must inflate
-// to at most MaxDepInfoBytes, checked here before go-rustaudit (which
-// inflates without a bound) is given the file. The TOML decoder's time is
-// quadratic in the depth of keys, so a Cargo.lock that nests deeper or has
-// longer dotted keys than a real one ever does is refused before it is
-// decoded. Malformed files, unreadable files and loops are warnings that
-// never quote the file's content; only cancellation and a failure to send
-// stop the analysis.
+// MaxFileBytes is DefaultMaxFileBytes (512 MB): the framework skips a
+// larger file with a warning; it bounds the memory one binary takes. A
+// Cargo.lock over MaxLockfileBytes (4 MB) is not read, with a warning.
+// Of a binary only its ELF headers and the dependency section are parsed;
+// that section must inflate to at most MaxDepInfoBytes, checked here
+// before go-rustaudit (which inflates without a bound) is given the file.
+// The TOML decoder's time is quadratic in the depth of keys, so a
+// Cargo.lock that nests deeper or has longer dotted keys than a real one
+// ever does is refused before it is decoded. Malformed files are warnings
+// that never quote the file's content; only cancellation, a failure to
+// send and a broken stream stop the layer. Owner is left to the image
+// merge.
 //
 // This package imports only plugins/sdk, the standard library,
-// packageurl-go, BurntSushi/toml, go-rustaudit and the analyzers' own
-// imageroot and warncap; never the daemon, the plugin host, the sandbox,
-// containerd or runc (a test in analyzers/ checks it).
+// packageurl-go, BurntSushi/toml and go-rustaudit; never the daemon, the
+// plugin host, the sandbox, containerd or runc (a test in analyzers/
+// checks it).
 package rust

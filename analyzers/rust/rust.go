@@ -1,30 +1,25 @@
 package rust
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
-	"os"
+	"path"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/package-url/packageurl-go"
 	"github.com/rust-secure-code/go-rustaudit"
 
-	"github.com/assayhq/assay/analyzers/imageroot"
-	"github.com/assayhq/assay/analyzers/warncap"
 	"github.com/assayhq/assay/plugins/sdk"
 )
 
-// Name and Version are what the plugin describes itself as; its manifest
-// must say the same.
+// Name and Version identify the extractor (and its plugin).
 const (
 	Name    = "rust"
-	Version = "0.1.0"
+	Version = "0.2.0"
 )
 
 // Ecosystem is the OSV ecosystem of the packages reported.
@@ -45,239 +40,151 @@ const (
 	auditGit         = "git"
 )
 
-// Bounds the analyzer applies when the request sets none (zero). Binaries
-// of a few hundred MB exist; only their headers and one section are read.
-// Lockfiles have their own bound under MaxFileBytes: the largest real
-// ones are a few hundred KB (about 250 bytes a crate), and the TOML
-// decoder allocates about 17 bytes per byte of input
+// Bounds. Binaries of a few hundred MB exist; one is read into memory to
+// find its sections (they are listed at its end), so MaxFileBytes bounds
+// the memory of one file. Lockfiles have their own bound under it: the
+// largest real ones are a few hundred KB (about 250 bytes a crate), and
+// the TOML decoder allocates about 17 bytes per byte of input
 // (BenchmarkParseCargoLock), 80 MB live at its peak for an 8 MB file.
 const (
 	DefaultMaxFileBytes = 512 << 20
-	DefaultMaxFiles     = 1_000_000
 	MaxLockfileBytes    = 4 << 20
 )
 
-// Analyzer is the Rust analyzer. Its zero value is ready to use.
-type Analyzer struct{}
+// minBinaryBytes is the smallest executable offered: an ELF header, a
+// section header table and a dependency section do not fit in less. It
+// keeps tiny scripts out cheaply.
+const minBinaryBytes = 256
 
-var _ sdk.Analyzer = Analyzer{}
+// readChunk is how much of a binary is read between two checks of ctx.
+const readChunk = 4 << 20
 
-// Describe implements sdk.Analyzer.
-func (Analyzer) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{
-		Name:       Name,
-		Version:    Version,
-		Kinds:      []string{sdk.KindPackage},
-		Ecosystems: []string{Ecosystem},
-		Resources:  sdk.Resources{MemoryBytes: 256 << 20, Pids: 16, Timeout: 5 * time.Minute},
-	}, nil
+// Extractor reads the Cargo.lock files and cargo-auditable binaries of a
+// layer. Make one with NewExtractor.
+type Extractor struct{}
+
+var _ sdk.Extractor = (*Extractor)(nil)
+
+// NewExtractor returns a fresh extractor.
+func NewExtractor() sdk.Extractor { return &Extractor{} }
+
+// Name implements sdk.Extractor.
+func (*Extractor) Name() string { return Name }
+
+// Version implements sdk.Extractor.
+func (*Extractor) Version() string { return Version }
+
+// MaxFileBytes implements sdk.Extractor.
+func (*Extractor) MaxFileBytes() int64 { return DefaultMaxFileBytes }
+
+// Required implements sdk.Extractor: every regular file named Cargo.lock,
+// and every regular file with an execute bit large enough to be an
+// executable (whether it is an ELF is known from its content only).
+func (*Extractor) Required(f sdk.FileInfo) bool {
+	if !f.Mode.IsRegular() {
+		return false
+	}
+	return path.Base(f.Path) == LockfileName || (f.Mode.Perm()&0o111 != 0 && f.Size >= minBinaryBytes)
 }
 
-// Analyze implements sdk.Analyzer: it emits the crates of the image's
-// Cargo.lock files and cargo-auditable binaries. An image without any
-// yields nothing and no warning.
-func (Analyzer) Analyze(ctx context.Context, req sdk.Request, emit sdk.Emitter) error {
-	if err := ctx.Err(); err != nil {
+// Extract implements sdk.Extractor: it emits the crates of one Cargo.lock
+// or cargo-auditable binary. Only errors that must stop the layer
+// (cancellation, the host gone, a broken stream) are returned; anything
+// wrong with the file is a warning.
+func (*Extractor) Extract(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
+	var err error
+	if path.Base(f.Path) == LockfileName {
+		err = readLockfile(ctx, f, r, out)
+	} else {
+		err = readBinary(ctx, f, r, out)
+	}
+	if err != nil {
 		return fmt.Errorf("rust: %w", err)
 	}
-	root, err := os.OpenRoot(req.Root)
-	if err != nil {
-		return fmt.Errorf("rust: opening the image root: %w", err)
-	}
-	defer root.Close()
-	_, err = analyze(ctx, root, req, emit)
-	return err
+	return nil
 }
 
-// analyze is Analyze on an open root; it also returns what it counted.
-func analyze(ctx context.Context, root *os.Root, req sdk.Request, emit sdk.Emitter) (stats, error) {
-	a := &analysis{
-		ctx:      ctx,
-		root:     root,
-		emit:     emit,
-		warned:   warncap.Capped{Emit: emit},
-		maxBytes: req.MaxFileBytes,
-		maxFiles: req.MaxFiles,
-	}
-	if a.maxBytes <= 0 {
-		a.maxBytes = DefaultMaxFileBytes
-	}
-	if a.maxFiles <= 0 {
-		a.maxFiles = DefaultMaxFiles
-	}
-	a.maxLockBytes = min(a.maxBytes, MaxLockfileBytes)
-	if err := a.run(); err != nil {
-		return a.stats, fmt.Errorf("rust: %w", err)
-	}
-	return a.stats, nil
+// warn sends a warning about the file f.
+func warn(out sdk.Output, f sdk.FileInfo, format string, args ...any) error {
+	return out.Warning(sdk.Warning{Message: fmt.Sprintf(format, args...), Path: f.Path})
 }
 
-// analysis is one run of Analyze.
-type analysis struct {
-	ctx          context.Context
-	root         *os.Root
-	emit         sdk.Emitter
-	maxBytes     int64
-	maxLockBytes int64
-	maxFiles     int64
-
-	warned warncap.Capped
-	stats  stats
-}
-
-// stats counts what one analysis saw, for the log (and the tests).
-type stats struct {
-	Entries   int64 // entries of the image walked
-	Lockfiles int   // Cargo.lock files parsed
-	ELF       int   // executable ELF files looked into
-	Binaries  int   // of them, with cargo-auditable data
-	Packages  int
-	Local     int // path dependencies, workspace members, local crates: not reported
-	Build     int // build dependencies of binaries: not reported
-	Skipped   int // other registries, git pre-releases, invalid entries: not reported, warned
-}
-
-// run walks the image once, never following a symbolic link while
-// walking: a Cargo.lock (or a link named Cargo.lock, resolved inside the
-// image) is parsed as a lockfile, a regular file with an execute bit is
-// looked into if it is an ELF file.
-func (a *analysis) run() error {
-	err := imageroot.Walk(a.ctx, a.root, imageroot.WalkOptions{MaxEntries: a.maxFiles}, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			// A directory that could not be listed (in full): its
-			// entries (the rest of them) are not looked at.
-			return a.warn("/"+name, "skipped: %v", err)
-		}
-		a.stats.Entries++
-		switch {
-		case d.IsDir():
-			return nil
-		case d.Name() == LockfileName:
-			// A link is resolved inside the image; a FIFO or device
-			// is refused (with a warning) before it is opened.
-			return a.lockfile("/" + name)
-		case d.Type().IsRegular():
-			fi, err := d.Info()
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil // removed since it was listed
-				}
-				return a.warn("/"+name, "skipped: %v", err)
-			}
-			if fi.Mode().Perm()&0o111 == 0 {
-				return nil
-			}
-			return a.binary("/" + name)
-		}
-		return nil // links, devices, FIFOs
-	})
-	if errors.Is(err, imageroot.ErrTooManyEntries) {
-		err = a.warn("", "more than %d entries in the image: only the first %d were looked at", a.maxFiles, a.maxFiles)
+// readLockfile reads one Cargo.lock and emits its crates.
+func readLockfile(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
+	if f.Size > MaxLockfileBytes {
+		return warn(out, f, "skipped: %d bytes, over the limit of %d bytes for a Cargo.lock", f.Size, MaxLockfileBytes)
 	}
+	data, err := io.ReadAll(io.LimitReader(r, MaxLockfileBytes))
 	if err != nil {
 		return err
 	}
-	slog.InfoContext(a.ctx, "rust: inventory done",
-		"entries", a.stats.Entries, "lockfiles", a.stats.Lockfiles, "elf", a.stats.ELF,
-		"auditable_binaries", a.stats.Binaries, "packages", a.stats.Packages,
-		"local", a.stats.Local, "build_deps", a.stats.Build, "skipped", a.stats.Skipped)
-	return a.warned.Flush()
-}
-
-// warn sends a warning, up to warncap.Max per analysis.
-func (a *analysis) warn(path, format string, args ...any) error {
-	return a.warned.Warn(path, format, args...)
-}
-
-// lockfile reads one Cargo.lock (name an image path) and emits its
-// crates. Only errors that must stop the analysis (cancellation, the host
-// gone) are returned; anything wrong with the file is a warning.
-func (a *analysis) lockfile(name string) error {
-	f, fi, err := imageroot.OpenRegular(a.root, name, a.maxLockBytes)
-	switch {
-	case err == nil:
-	case errors.Is(err, imageroot.ErrTooLarge):
-		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes for a Cargo.lock", fi.Size(), a.maxLockBytes)
-	case errors.Is(err, fs.ErrNotExist) && !a.exists(name):
-		return nil // removed since it was listed
-	default:
-		return a.warn(name, "skipped: %v", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(imageroot.Limit(f, a.maxLockBytes))
-	if err != nil {
-		return a.warn(name, "skipped: %v", err)
-	}
 	lf, err := ParseCargoLock(data)
 	if err != nil {
-		return a.warn(name, "skipped: %v", err)
+		return warn(out, f, "skipped: %v", err)
 	}
-	a.stats.Lockfiles++
-	r := a.reporter(name)
+	rp := newReporter(ctx, out, f)
 	for _, p := range lf.Packages {
-		if err := r.add(p.Name, p.Version, lockOrigin(p.Source)); err != nil {
+		if err := rp.add(p.Name, p.Version, lockOrigin(p.Source)); err != nil {
 			return err
 		}
 	}
-	r.skips.invalid += lf.Invalid
-	return r.done()
+	rp.skips.invalid += lf.Invalid
+	return rp.done()
 }
 
-// exists tells a missing file from a link that leads nowhere inside the
-// image (or a loop).
-func (a *analysis) exists(name string) bool {
-	_, err := a.root.Lstat(strings.TrimPrefix(name, "/"))
-	return !errors.Is(err, fs.ErrNotExist)
-}
-
-// binary looks into one executable regular file (name an image path free
-// of links: the walk does not follow them) and, if it is an ELF file with
-// cargo-auditable data, emits its crates.
-func (a *analysis) binary(name string) error {
-	// Size 0: the size is checked below, once the file is known to be an
-	// ELF, so that only ELF files over the limit are warned about.
-	f, fi, err := imageroot.OpenRegular(a.root, name, 0)
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, imageroot.ErrNotRegular):
-		return nil // removed or replaced since it was listed
-	default:
-		return a.warn(name, "skipped: %v", err)
+// readBinary looks into one executable file and, if it is an ELF file with
+// cargo-auditable data, emits its crates. A file that does not start with
+// the ELF magic is left after four bytes; an ELF is read into memory (at
+// most MaxFileBytes, the framework's cap), since its section headers sit
+// at its end.
+func readBinary(ctx context.Context, f sdk.FileInfo, r io.Reader, out sdk.Output) error {
+	var magic [4]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		return err
 	}
-	defer f.Close()
-	size := fi.Size()
-	if !isELF(f, size) {
+	if !isELF(magic[:]) || f.Size < int64(len(magic)) {
 		return nil
 	}
-	a.stats.ELF++
-	if size > a.maxBytes {
-		return a.warn(name, "skipped: %d bytes, over the limit of %d bytes per file", size, a.maxBytes)
+	// The size is the tar header's, and the framework has checked it
+	// against the file cap: allocated once, exactly.
+	data := make([]byte, f.Size)
+	copy(data, magic[:])
+	for n := len(magic); n < len(data); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := io.ReadFull(r, data[n:min(len(data), n+readChunk)])
+		n += m
+		if err != nil {
+			return fmt.Errorf("reading %d bytes: %w", f.Size, err)
+		}
 	}
-	info, found, err := readDepInfo(f, size)
+	info, found, err := readDepInfo(bytes.NewReader(data), f.Size)
 	switch {
 	case err != nil:
-		return a.warn(name, "skipped: %v", err)
+		return warn(out, f, "skipped: %v", err)
 	case !found:
 		return nil
 	}
-	a.stats.Binaries++
-	r := a.reporter(name)
+	rp := newReporter(ctx, out, f)
 	for _, p := range info.Packages {
 		if p.Kind != rustaudit.Runtime {
 			// Build scripts and their dependencies ran when the
 			// binary was built; their code is not in it.
-			a.stats.Build++
 			continue
 		}
 		if checkValue(p.Name) != nil || checkValue(p.Version) != nil {
-			r.skips.invalid++
+			rp.skips.invalid++
 			continue
 		}
-		if err := r.add(p.Name, p.Version, auditOrigin(p.Source)); err != nil {
+		if err := rp.add(p.Name, p.Version, auditOrigin(p.Source)); err != nil {
 			return err
 		}
 	}
-	return r.done()
+	return rp.done()
 }
 
 // origin is where a crate came from, as far as reporting goes.
@@ -327,14 +234,15 @@ func IsRelease(version string) bool { return releaseVersion.MatchString(version)
 // reporter emits the crates of one file, each (name, version) once, and
 // counts what it does not report.
 type reporter struct {
-	a        *analysis
-	location string
-	seen     map[[2]string]bool
-	skips    struct{ other, gitPre, invalid int }
+	ctx   context.Context
+	out   sdk.Output
+	f     sdk.FileInfo
+	seen  map[[2]string]bool
+	skips struct{ other, gitPre, invalid int }
 }
 
-func (a *analysis) reporter(location string) *reporter {
-	return &reporter{a: a, location: location, seen: map[[2]string]bool{}}
+func newReporter(ctx context.Context, out sdk.Output, f sdk.FileInfo) *reporter {
+	return &reporter{ctx: ctx, out: out, f: f, seen: map[[2]string]bool{}}
 }
 
 // add emits the crate name@version from origin o, if it is reported: a
@@ -343,12 +251,11 @@ func (a *analysis) reporter(location string) *reporter {
 // that version), a local one never (it has no published version), one of
 // another registry never (its name on crates.io may be another crate).
 func (r *reporter) add(name, version string, o origin) error {
-	if err := r.a.ctx.Err(); err != nil {
+	if err := r.ctx.Err(); err != nil {
 		return err
 	}
 	switch o {
 	case fromLocal:
-		r.a.stats.Local++
 		return nil
 	case fromOther:
 		r.skips.other++
@@ -364,13 +271,13 @@ func (r *reporter) add(name, version string, o origin) error {
 		return nil
 	}
 	r.seen[key] = true
-	r.a.stats.Packages++
-	return r.a.emit.Package(sdk.Package{
+	return r.out.Package(sdk.Package{
 		Ecosystem: Ecosystem,
 		Name:      name,
 		Version:   version,
 		PURL:      purl(name, version),
-		Locations: []string{warncap.ValidUTF8(r.location)},
+		// A tar name need not be UTF-8; the wire format's strings must.
+		Locations: []string{strings.ToValidUTF8(r.f.Path, "\uFFFD")},
 	})
 }
 
@@ -391,8 +298,7 @@ func (r *reporter) done() error {
 	if n == 0 {
 		return nil
 	}
-	r.a.stats.Skipped += n
-	return r.a.warn(r.location, "%d crates not reported: %s", n, strings.Join(parts, "; "))
+	return warn(r.out, r.f, "%d crates not reported: %s", n, strings.Join(parts, "; "))
 }
 
 // purl returns pkg:cargo/<name>@<version>.

@@ -1,6 +1,7 @@
 package rust
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/zlib"
@@ -9,14 +10,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/assayhq/assay/plugins/sdk"
 	"github.com/assayhq/assay/plugins/sdk/sdktest"
@@ -30,44 +30,97 @@ var (
 	appLockfile = filepath.Join(imageRoot, "srv", "app", "Cargo.lock")
 )
 
-// collect runs the analyzer over gRPC in this process, as assayd would
-// over its socket.
-func collect(t *testing.T, req sdk.Request) (pkgs []sdk.Package, warnings []sdk.Warning) {
+// entry is one member of a hand-built layer.
+type entry struct {
+	name string
+	mode int64
+	body []byte
+	link string // a symbolic link's target
+	typ  byte   // a type other than a regular file or a link
+}
+
+func layerOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
-	c := sdktest.Connect(t, Analyzer{})
-	items, err := sdktest.Collect(t.Context(), c, req)
-	if err != nil {
-		t.Fatalf("Analyze: %v", err)
-	}
-	for _, it := range items {
-		if err := it.Validate(); err != nil {
-			t.Fatalf("invalid item %+v: %v", it, err)
-		}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
 		switch {
-		case it.Package != nil:
-			pkgs = append(pkgs, *it.Package)
-		case it.Warning != nil:
-			warnings = append(warnings, *it.Warning)
+		case e.link != "":
+			h = &tar.Header{Name: e.name, Mode: 0o777, Linkname: e.link, Typeflag: tar.TypeSymlink}
+		case e.typ != 0:
+			h = &tar.Header{Name: e.name, Mode: e.mode, Typeflag: e.typ}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(e.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// split returns the packages and warnings of items, failing on anything
+// else but the layer's own items.
+func split(t *testing.T, items []sdk.Item) (pkgs []sdk.Package, warnings []sdk.Warning) {
+	t.Helper()
+	for _, it := range items {
+		switch {
+		case it.Package != nil, it.Warning != nil, it.Entries != nil, it.LayerEnd != nil:
 		default:
 			t.Fatalf("unexpected item %+v", it)
 		}
 	}
-	return pkgs, warnings
+	return sdktest.Packages(items), sdktest.Warnings(items)
 }
 
-func TestConformance(t *testing.T) {
-	sdktest.Conformance(t, Analyzer{})
-}
-
-func TestDescribe(t *testing.T) {
-	d, err := sdktest.Connect(t, Analyzer{}).Describe(t.Context())
+// extract streams a layer of entries through a fresh extractor, the
+// extractor's file cap set to maxFileBytes unless 0.
+func extract(t *testing.T, maxFileBytes int64, entries ...entry) (pkgs []sdk.Package, warnings []sdk.Warning) {
+	t.Helper()
+	var lim sdk.LayerLimits
+	if maxFileBytes > 0 {
+		lim.MaxFileBytes = map[string]int64{Name: maxFileBytes}
+	}
+	items, err := sdktest.ExtractErr(t.Context(), layerOf(t, entries...), lim, NewExtractor())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Name != "rust" || d.Version != "0.1.0" || !slices.Equal(d.Kinds, []string{"package"}) ||
-		!slices.Equal(d.Ecosystems, []string{"crates.io"}) ||
-		d.Resources != (sdk.Resources{MemoryBytes: 256 << 20, Pids: 16, Timeout: 5 * time.Minute}) {
-		t.Errorf("Describe = %+v", d)
+	return split(t, items)
+}
+
+func TestConformance(t *testing.T) {
+	sdktest.ExtractorConformance(t, NewExtractor())
+	e := NewExtractor()
+	if e.Name() != "rust" || e.Version() != "0.2.0" || e.MaxFileBytes() != 512<<20 {
+		t.Errorf("extractor %s %s, max %d", e.Name(), e.Version(), e.MaxFileBytes())
+	}
+}
+
+func TestRequired(t *testing.T) {
+	e := NewExtractor()
+	for _, tc := range []struct {
+		f    sdk.FileInfo
+		want bool
+	}{
+		{sdk.FileInfo{Path: "/srv/app/Cargo.lock", Mode: 0o644, Size: 10}, true},
+		{sdk.FileInfo{Path: "/Cargo.lock", Mode: 0o755, Size: 0}, true},
+		{sdk.FileInfo{Path: "/usr/bin/rg", Mode: 0o755, Size: 5 << 20}, true},
+		{sdk.FileInfo{Path: "/usr/bin/huge", Mode: 0o700, Size: 1 << 40}, true}, // the framework warns
+		{sdk.FileInfo{Path: "/srv/app/Cargo.lock.orig", Mode: 0o644, Size: 10}, false},
+		{sdk.FileInfo{Path: "/srv/app/Cargo.toml", Mode: 0o644, Size: 10}, false},
+		{sdk.FileInfo{Path: "/usr/lib/librg.so", Mode: 0o644, Size: 5 << 20}, false},
+		{sdk.FileInfo{Path: "/usr/bin/run.sh", Mode: 0o755, Size: 40}, false},
+		{sdk.FileInfo{Path: "/srv/Cargo.lock", Mode: fs.ModeSymlink | 0o777, LinkTarget: "/etc/shadow"}, false},
+		{sdk.FileInfo{Path: "/usr/bin/rg-link", Mode: fs.ModeSymlink | 0o777, LinkTarget: "/usr/bin/rg"}, false},
+	} {
+		if got := e.Required(tc.f); got != tc.want {
+			t.Errorf("Required(%+v) = %v", tc.f, got)
+		}
 	}
 }
 
@@ -136,7 +189,7 @@ func TestImage(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	pkgs, warnings := collect(t, sdk.Request{Root: imageRoot, MaxFiles: 10_000, MaxFileBytes: 8 << 20})
+	pkgs, warnings := split(t, sdktest.ExtractDir(t, imageRoot, NewExtractor()))
 	var got []string
 	for _, p := range pkgs {
 		if len(p.Locations) != 1 {
@@ -149,8 +202,8 @@ func TestImage(t *testing.T) {
 		if w := "pkg:cargo/" + p.Name + "@" + p.Version; p.PURL != w {
 			t.Errorf("%s: purl %q, want %q", p.Name, p.PURL, w)
 		}
-		if p.Owner != "" {
-			t.Errorf("%s: owner %q", p.Name, p.Owner)
+		if p.Owner != "" || p.OS != "" {
+			t.Errorf("%s: owner %q, os %q", p.Name, p.Owner, p.OS)
 		}
 		if _, err := os.Stat(filepath.Join(imageRoot, p.Locations[0])); err != nil {
 			t.Errorf("%s: %v", p.Name, err)
@@ -347,32 +400,11 @@ func readFile(t testing.TB, name string) []byte {
 	return b
 }
 
-func write(t *testing.T, name string, content []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, content, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func symlink(t *testing.T, target, name string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, name); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The real binary with its .dep-v0 data replaced, to check which kinds
 // and sources are reported: a cargo install'ed root crate (crates.io) is,
 // build dependencies, local crates, other registries and git
 // pre-releases are not.
 func TestBinaryKindsAndSources(t *testing.T) {
-	root := t.TempDir()
 	deps := `{"packages":[` +
 		`{"name":"ripgrep","version":"14.1.0","source":"crates.io","dependencies":[1,2,3,4,5,6],"root":true},` +
 		`{"name":"memchr","version":"2.7.4","source":"crates.io"},` +
@@ -383,8 +415,7 @@ func TestBinaryKindsAndSources(t *testing.T) {
 		`{"name":"mine","version":"0.1.0","source":"local"},` +
 		`{"name":"","version":"1.0.0","source":"crates.io"},` +
 		`{"name":"memchr","version":"2.7.4","source":"crates.io"}]}`
-	write(t, filepath.Join(root, "usr/bin/rg"), withDepSection(t, readFile(t, noDepsBin), deflate(t, []byte(deps))), 0o755)
-	pkgs, warnings := collect(t, sdk.Request{Root: root})
+	pkgs, warnings := extract(t, 0, entry{name: "usr/bin/rg", mode: 0o755, body: withDepSection(t, readFile(t, noDepsBin), deflate(t, []byte(deps)))})
 	var got []string
 	for _, p := range pkgs {
 		got = append(got, p.Name+" "+p.Version+" "+strings.Join(p.Locations, ","))
@@ -398,69 +429,77 @@ func TestBinaryKindsAndSources(t *testing.T) {
 	}
 }
 
-// A hostile image: links out and in loops, garbage, oversize files, a
-// zlib bomb. Only the good crates are reported, each of the others is a
-// warning, and no warning quotes what a link led to.
+// A hostile layer: links to secrets, garbage, oversize files, a zlib
+// bomb. Only the good crates are reported, each of the others is a
+// warning or nothing, and no warning quotes a file.
 func TestHostile(t *testing.T) {
-	root := t.TempDir()
 	const secret = "root:$6$TOPSECRET:19000:0:99999:7:::\n"
-	write(t, filepath.Join(root, "etc/shadow"), []byte(secret), 0o644)
 	good := readFile(t, appLockfile)
-	write(t, filepath.Join(root, "srv/good/Cargo.lock"), good, 0o644)
-	symlink(t, "/etc/shadow", filepath.Join(root, "srv/shadow/Cargo.lock"))
-	symlink(t, "../../../../../../etc/shadow", filepath.Join(root, "srv/shadow2/Cargo.lock"))
-	symlink(t, "Cargo.lock", filepath.Join(root, "srv/loop/Cargo.lock"))
-	// Links to a lockfile that exists only in the image: an absolute one
-	// and one climbing above the root both resolve to it.
-	write(t, filepath.Join(root, "opt/only-in-image/Cargo.lock"), good, 0o644)
-	symlink(t, "/opt/only-in-image/Cargo.lock", filepath.Join(root, "srv/abs/Cargo.lock"))
-	symlink(t, "../../../../../../../../opt/only-in-image/Cargo.lock", filepath.Join(root, "srv/up/Cargo.lock"))
-	symlink(t, "/", filepath.Join(root, "srv/rootlink")) // a directory link: not entered
-	symlink(t, "..", filepath.Join(root, "srv/dirloop"))
-	write(t, filepath.Join(root, "srv/garbage/Cargo.lock"), []byte("\x00\x01\x02garbage\xff\n"), 0o644)
-	write(t, filepath.Join(root, "srv/deep/Cargo.lock"), []byte("a = "+strings.Repeat("{b=", 2000)+"1"+strings.Repeat("}", 2000)+"\n"), 0o644)
-	write(t, filepath.Join(root, "srv/big/Cargo.lock"), append(bytes.Clone(good), bytes.Repeat([]byte("# pad\n"), 100_000)...), 0o644)
-	if err := os.MkdirAll(filepath.Join(root, "srv/fifo"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mkfifo(filepath.Join(root, "srv/fifo/Cargo.lock"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
 	noDeps := readFile(t, noDepsBin)
-	write(t, filepath.Join(root, "usr/bin/serde"), readFile(t, serdeBin), 0o755)
-	symlink(t, "/usr/bin/serde", filepath.Join(root, "usr/bin/serde-link")) // not followed: reported once
-	symlink(t, "/etc/shadow", filepath.Join(root, "usr/bin/shadow"))
-	write(t, filepath.Join(root, "usr/bin/notelf"), []byte(secret), 0o755)
-	write(t, filepath.Join(root, "usr/bin/badelf"), []byte("\x7fELF"+secret), 0o755)
-	write(t, filepath.Join(root, "usr/bin/bomb"), withDepSection(t, noDeps, deflate(t, make([]byte, MaxDepInfoBytes+1))), 0o755)
-	write(t, filepath.Join(root, "usr/bin/notzlib"), withDepSection(t, noDeps, []byte(secret)), 0o755)
-	write(t, filepath.Join(root, "usr/bin/notjson"), withDepSection(t, noDeps, deflate(t, []byte(secret))), 0o755)
-	write(t, filepath.Join(root, "usr/bin/wrongtype"), withDepSection(t, noDeps, deflate(t, []byte(`{"packages":[{"name":["TOPSECRET"]}]}`))), 0o755)
-	write(t, filepath.Join(root, "usr/bin/truncated"), noDeps[:len(noDeps)/2], 0o755)
-	write(t, filepath.Join(root, "usr/lib/notexec.so"), readFile(t, serdeBin), 0o644) // no execute bit: not looked at
+	// Padded past the size under which executables are not offered.
+	pad := func(b string) []byte { return append([]byte(b), make([]byte, 1024)...) }
+	// Over MaxLockfileBytes, valid TOML all along.
+	huge := append(bytes.Clone(good), bytes.Repeat([]byte("# pad\n"), MaxLockfileBytes/6+1)...)
+	entries := []entry{
+		{name: "etc/shadow", mode: 0o644, body: []byte(secret)},
+		{name: "srv/good/Cargo.lock", mode: 0o644, body: good},
+		// Links are never offered: not to a secret, not to a good
+		// lockfile (that one is reported at its own path).
+		{name: "srv/shadow/Cargo.lock", link: "/etc/shadow"},
+		{name: "srv/shadow2/Cargo.lock", link: "../../../../../../etc/shadow"},
+		{name: "srv/loop/Cargo.lock", link: "Cargo.lock"},
+		{name: "opt/only-in-image/Cargo.lock", mode: 0o644, body: good},
+		{name: "srv/abs/Cargo.lock", link: "/opt/only-in-image/Cargo.lock"},
+		{name: "srv/garbage/Cargo.lock", mode: 0o644, body: []byte("\x00\x01\x02garbage\xff\n")},
+		{name: "srv/secret/Cargo.lock", mode: 0o644, body: []byte(secret)},
+		{name: "srv/deep/Cargo.lock", mode: 0o644, body: []byte("a = " + strings.Repeat("{b=", 2000) + "1" + strings.Repeat("}", 2000) + "\n")},
+		{name: "srv/big/Cargo.lock", mode: 0o644, body: append(bytes.Clone(good), bytes.Repeat([]byte("# pad\n"), 100_000)...)},
+		{name: "srv/huge/Cargo.lock", mode: 0o644, body: huge},
+		{name: "srv/fifo/Cargo.lock", mode: 0o644, typ: tar.TypeFifo},
+		{name: "srv/notlock/Cargo.lock.orig", mode: 0o644, body: good},
 
-	// MaxFileBytes between the lockfile and the padded one; every binary
-	// is larger: give them room with a second run below.
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 1000, MaxFileBytes: int64(len(good)) + 1024})
-	goodLocs := []string{"/srv/good/Cargo.lock", "/opt/only-in-image/Cargo.lock", "/srv/abs/Cargo.lock", "/srv/up/Cargo.lock"}
+		{name: "usr/bin/serde", mode: 0o755, body: readFile(t, serdeBin)},
+		{name: "usr/bin/serde-link", link: "/usr/bin/serde"},
+		{name: "usr/bin/shadow", link: "/etc/shadow"},
+		{name: "usr/bin/notelf", mode: 0o755, body: pad(secret)},
+		{name: "usr/bin/badelf", mode: 0o755, body: pad("\x7fELF" + secret)},
+		{name: "usr/bin/bomb", mode: 0o755, body: withDepSection(t, noDeps, deflate(t, make([]byte, MaxDepInfoBytes+1)))},
+		{name: "usr/bin/notzlib", mode: 0o755, body: withDepSection(t, noDeps, []byte(secret))},
+		{name: "usr/bin/notjson", mode: 0o755, body: withDepSection(t, noDeps, deflate(t, []byte(secret)))},
+		{name: "usr/bin/wrongtype", mode: 0o755, body: withDepSection(t, noDeps, deflate(t, []byte(`{"packages":[{"name":["TOPSECRET"]}]}`)))},
+		{name: "usr/bin/truncated", mode: 0o755, body: noDeps[:len(noDeps)/2]},
+		{name: "usr/lib/notexec.so", mode: 0o644, body: readFile(t, serdeBin)}, // no execute bit: not looked at
+	}
+	goodLocs := []string{"/srv/good/Cargo.lock", "/opt/only-in-image/Cargo.lock"}
+	lockWarned := []string{"/srv/garbage/Cargo.lock", "/srv/secret/Cargo.lock", "/srv/deep/Cargo.lock", "/srv/huge/Cargo.lock"}
+	notWarned := []string{
+		"/srv/shadow/Cargo.lock", "/srv/shadow2/Cargo.lock", "/srv/loop/Cargo.lock", "/srv/abs/Cargo.lock",
+		"/srv/fifo/Cargo.lock", "/srv/notlock/Cargo.lock.orig", "/etc/shadow",
+		"/usr/bin/notelf", "/usr/bin/shadow", "/usr/bin/serde-link", "/usr/lib/notexec.so",
+	}
+
+	// A file cap between the lockfile and the padded one; every binary
+	// is larger: the framework skips them, with a warning each. The
+	// second run gives them room.
+	pkgs, warnings := extract(t, int64(len(good))+1024, entries...)
 	for _, p := range pkgs {
 		if !slices.Contains(goodLocs, p.Locations[0]) {
 			t.Errorf("reported %+v", p)
 		}
 	}
 	warned := warnedPaths(t, warnings)
-	for _, p := range []string{
-		"/srv/shadow/Cargo.lock", "/srv/shadow2/Cargo.lock", "/srv/loop/Cargo.lock", "/srv/garbage/Cargo.lock",
-		"/srv/deep/Cargo.lock", "/srv/big/Cargo.lock", "/srv/fifo/Cargo.lock",
-		"/usr/bin/serde", "/usr/bin/badelf", "/usr/bin/bomb", // over the limit
-	} {
+	for _, p := range append(lockWarned, "/srv/big/Cargo.lock", "/usr/bin/serde", "/usr/bin/badelf", "/usr/bin/bomb") {
 		if !warned[p] {
 			t.Errorf("no warning about %s; warnings %+v", p, warnings)
 		}
 	}
+	for _, p := range notWarned {
+		if warned[p] {
+			t.Errorf("a warning about %s; warnings %+v", p, warnings)
+		}
+	}
 
-	pkgs, warnings = collect(t, sdk.Request{Root: root, MaxFiles: 1000, MaxFileBytes: 64 << 20})
+	pkgs, warnings = extract(t, 64<<20, entries...)
 	locs := map[string]int{}
 	for _, p := range pkgs {
 		locs[p.Locations[0]]++
@@ -473,22 +512,25 @@ func TestHostile(t *testing.T) {
 			t.Errorf("%d crates reported for %s, want 9", locs[l], l)
 		}
 	}
-	if locs["/usr/bin/serde"] != 10 || len(locs) != 6 {
+	if locs["/usr/bin/serde"] != 10 || len(locs) != 4 {
 		t.Errorf("packages by location %v", locs)
 	}
 	warned = warnedPaths(t, warnings)
-	for _, p := range []string{
-		"/srv/shadow/Cargo.lock", "/srv/shadow2/Cargo.lock", "/srv/loop/Cargo.lock", "/srv/garbage/Cargo.lock",
-		"/srv/deep/Cargo.lock", "/srv/fifo/Cargo.lock",
+	for _, p := range append(lockWarned,
 		"/usr/bin/badelf", "/usr/bin/bomb", "/usr/bin/notzlib", "/usr/bin/notjson", "/usr/bin/wrongtype", "/usr/bin/truncated",
-	} {
+	) {
 		if !warned[p] {
 			t.Errorf("no warning about %s; warnings %+v", p, warnings)
 		}
 	}
-	for _, p := range []string{"/usr/bin/notelf", "/usr/bin/shadow", "/usr/bin/serde-link", "/usr/lib/notexec.so", "/usr/bin/serde"} {
+	for _, p := range append(notWarned, "/usr/bin/serde") {
 		if warned[p] {
 			t.Errorf("a warning about %s; warnings %+v", p, warnings)
+		}
+	}
+	for _, w := range warnings {
+		if w.Path == "/srv/huge/Cargo.lock" && !strings.Contains(w.Message, "for a Cargo.lock") {
+			t.Errorf("warning %+v: want the lockfile limit", w)
 		}
 	}
 }
@@ -507,36 +549,26 @@ func warnedPaths(t *testing.T, warnings []sdk.Warning) map[string]bool {
 	return warned
 }
 
-func TestMaxFiles(t *testing.T) {
-	root := t.TempDir()
-	good := readFile(t, appLockfile)
-	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		write(t, filepath.Join(root, n, "Cargo.lock"), good, 0o644)
-	}
-	pkgs, warnings := collect(t, sdk.Request{Root: root, MaxFiles: 6})
-	files := map[string]bool{}
-	for _, p := range pkgs {
-		files[p.Locations[0]] = true
-	}
-	if len(files) == 0 || len(files) >= 5 || len(warnings) == 0 || !strings.Contains(warnings[len(warnings)-1].Message, "more than 6 entries") {
-		t.Errorf("files %v, warnings %+v", files, warnings)
-	}
-}
-
 func TestCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := Analyzer{}.Analyze(ctx, sdk.Request{Root: imageRoot}, discard{})
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Analyze = %v, want context.Canceled", err)
+	if _, err := sdktest.ExtractErr(ctx, sdktest.TarDir(t, imageRoot), sdk.LayerLimits{}, NewExtractor()); err == nil {
+		t.Error("a cancelled layer succeeded")
+	}
+	b := readFile(t, serdeBin)
+	f := sdk.FileInfo{Path: "/usr/bin/serde", Mode: 0o755, Size: int64(len(b))}
+	if err := NewExtractor().Extract(ctx, f, bytes.NewReader(b), discard{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Extract = %v, want context.Canceled", err)
 	}
 }
 
 type discard struct{}
 
-func (discard) Package(sdk.Package) error { return nil }
-func (discard) Finding(sdk.Finding) error { return nil }
-func (discard) Warning(sdk.Warning) error { return nil }
+func (discard) Package(sdk.Package) error       { return nil }
+func (discard) Finding(sdk.Finding) error       { return nil }
+func (discard) Warning(sdk.Warning) error       { return nil }
+func (discard) OwnedFiles(sdk.OwnedFiles) error { return nil }
+func (discard) OSRelease(sdk.OSRelease) error   { return nil }
 
 // BenchmarkParseCargoLock parses a 1 MB lockfile made of the real v4
 // lockfile's entries, renamed (about 4,000 crates, a large workspace), and

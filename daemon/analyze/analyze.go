@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,9 @@ import (
 // Target() is a read-only view of the given image layers.
 type Sandbox interface {
 	RunnerFunc(layers []string) host.RunnerFunc
+	// RunnerFuncFiles starts a layer plugin with files (layer blobs, open
+	// read-only) as its descriptors 3, 4, ... and no /target.
+	RunnerFuncFiles(files []*os.File) host.RunnerFunc
 	Target() string
 }
 
@@ -48,13 +53,22 @@ type Options struct {
 	MaxFiles     int64
 	// Parallel is how many plugins of one scan run at once (at least 1).
 	Parallel int
-	Logger   *slog.Logger
+	// Cache keeps layer plugins' results per layer; nil caches nothing.
+	Cache LayerCache
+	// LayerLimits bound the layer streams.
+	LayerLimits sdk.LayerLimits
+	Logger      *slog.Logger
 }
+
+// OSReleaseExtractor is the extractor of os-release files, which runs
+// with every other extractor of its plugin.
+const OSReleaseExtractor = "os-release"
 
 // Analyzers runs the enabled plugins.
 type Analyzers struct {
 	o         Options
-	manifests []host.Manifest
+	manifests []host.Manifest // tree plugins
+	layered   []layerPlugin   // layer plugins, with their extractors
 }
 
 // New finds every enabled plugin's manifest in the plugins directory: an
@@ -75,21 +89,65 @@ func New(o Options) (*Analyzers, error) {
 		return nil, fmt.Errorf("analyze: plugins.dir: %w", err)
 	}
 	byName := map[string]host.Manifest{}
+	byExtractor := map[string]host.Manifest{}
 	for _, m := range found {
 		byName[m.Name] = m
+		for _, e := range m.Extractors {
+			byExtractor[e] = m
+		}
 	}
+	// plugins.enabled names plugins, or extractors of a layer plugin;
+	// the extractors of one plugin run together, in one sandbox.
+	at := map[string]int{}
 	for _, name := range o.Enabled {
 		m, ok := byName[name]
+		ext := ""
 		if !ok {
-			return nil, fmt.Errorf("analyze: plugins.enabled names %q but %s has no manifest for it", name, o.PluginsDir)
+			if m, ok = byExtractor[name]; !ok {
+				return nil, fmt.Errorf("analyze: plugins.enabled names %q but %s has no manifest for it, nor a plugin with such an extractor", name, o.PluginsDir)
+			}
+			ext = name
 		}
-		a.manifests = append(a.manifests, m)
+		if !m.Layers() {
+			a.manifests = append(a.manifests, m)
+			continue
+		}
+		i, seen := at[m.Name]
+		if !seen {
+			i = len(a.layered)
+			at[m.Name] = i
+			a.layered = append(a.layered, layerPlugin{m: m})
+		}
+		lp := &a.layered[i]
+		switch {
+		case ext == "":
+			lp.extractors = slices.Clone(m.Extractors)
+		case !slices.Contains(lp.extractors, ext):
+			lp.extractors = append(lp.extractors, ext)
+		}
+	}
+	for i := range a.layered {
+		lp := &a.layered[i]
+		// os-release is what OS packages take their release from: it
+		// runs whenever any extractor of its plugin does.
+		if slices.Contains(lp.m.Extractors, OSReleaseExtractor) && !slices.Contains(lp.extractors, OSReleaseExtractor) {
+			lp.extractors = append(lp.extractors, OSReleaseExtractor)
+		}
+		if len(a.layered[i].extractors) == 0 {
+			return nil, fmt.Errorf("analyze: plugin %s reads layers but its manifest lists no extractors", a.layered[i].m.Name)
+		}
 	}
 	return a, nil
 }
 
 // Enabled lists the plugins that run for each scan.
-func (a *Analyzers) Enabled() []host.Manifest { return a.manifests }
+func (a *Analyzers) Enabled() []host.Manifest {
+	out := slices.Clone(a.manifests)
+	for _, lp := range a.layered {
+		out = append(out, lp.m)
+	}
+	return out
+}
 
 // Result is what the analyzers found in one image.
 type Result struct {
@@ -105,6 +163,14 @@ type Result struct {
 // still run.
 func (a *Analyzers) Run(ctx context.Context, img *images.Image) (*Result, error) {
 	res := &Result{Packages: []report.Package{}, Findings: []report.Finding{}, Analyzers: []report.Analyzer{}}
+	for _, lp := range a.layered {
+		layers, recs, err := a.runLayers(ctx, img, img, lp)
+		if err != nil {
+			return nil, err
+		}
+		mergeLayers(res, lp.m.Name, layers)
+		res.Analyzers = append(res.Analyzers, recs...)
+	}
 	if len(a.manifests) == 0 {
 		return res, nil
 	}

@@ -47,8 +47,9 @@ func TestMain(m *testing.M) {
 // sandbox package and the e2e tests prove.
 type plainSandbox struct{ target string }
 
-func (p plainSandbox) RunnerFunc([]string) host.RunnerFunc { return nil }
-func (p plainSandbox) Target() string                      { return p.target }
+func (p plainSandbox) RunnerFunc([]string) host.RunnerFunc        { return nil }
+func (p plainSandbox) Target() string                             { return p.target }
+func (p plainSandbox) RunnerFuncFiles([]*os.File) host.RunnerFunc { return nil }
 
 func TestRunRecordsAnalyzersAndWarnings(t *testing.T) {
 	target := t.TempDir()

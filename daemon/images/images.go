@@ -70,6 +70,10 @@ type Options struct {
 	AuthFile string
 	// ViewsDir is where views are mounted (state_dir/views).
 	ViewsDir string
+	// ContentDir is containerd's content store directory when it is on
+	// this host (the managed containerd's): layer blobs are then opened
+	// as files. Empty: they are read through the content API.
+	ContentDir string
 	Limits   Limits
 	// LeaseExpiry bounds how long containerd keeps a scan's lease if
 	// assayd never deletes it.
@@ -144,6 +148,8 @@ type Image struct {
 	// Platforms lists every platform of the index (nil for a manifest).
 	Platforms []string
 
+	im      *Images
+	lease   string
 	release func(context.Context) error
 }
 
@@ -172,7 +178,21 @@ func viewKey(scanID string) string { return "assay-view-" + scanID }
 
 // Acquire pulls ref for platform (os/arch[/variant]), unpacks it, and mounts
 // a read-only view. The caller must Release the image.
-func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ *Image, retErr error) {
+func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (*Image, error) {
+	return im.get(ctx, scanID, ref, platform, true, nil)
+}
+
+// Fetch gets ref's manifest, config and layer blobs for platform into
+// containerd's content store, without unpacking anything: the layers are
+// read, as blobs, by the sandboxed extractors (OpenLayer). Layers for
+// which skip returns true are not fetched at all (their results are
+// cached). The limits on the manifest apply as for Acquire. The caller
+// must Release the image.
+func (im *Images) Fetch(ctx context.Context, scanID, ref, platform string, skip func(layerDigest string) bool) (*Image, error) {
+	return im.get(ctx, scanID, ref, platform, false, skip)
+}
+
+func (im *Images) get(ctx context.Context, scanID, ref, platform string, unpack bool, skip func(string) bool) (_ *Image, retErr error) {
 	ctx = im.ctx(ctx)
 	named, err := reference.ParseDockerRef(ref)
 	if err != nil {
@@ -195,7 +215,7 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 	}
 	ctx = leases.WithLease(ctx, lease.ID)
 
-	img := &Image{Ref: ref}
+	img := &Image{Ref: ref, im: im, lease: lease.ID}
 	var created bool
 	var mounted string
 	img.release = func(rctx context.Context) error {
@@ -212,7 +232,12 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 		// containerd may be restarting (managed mode restarts it): retry
 		// its part for a while rather than leak the lease.
 		steps := []func() error{
-			func() error { return ignoreNotFound(im.c.SnapshotService(Snapshotter).Remove(rctx, viewKey(scanID))) },
+			func() error {
+				if !unpack {
+					return nil
+				}
+				return ignoreNotFound(im.c.SnapshotService(Snapshotter).Remove(rctx, viewKey(scanID)))
+			},
 			func() error {
 				if !created {
 					return nil
@@ -246,22 +271,38 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 	}
 	pullCtx, cancelPull := context.WithCancelCause(ctx)
 	defer cancelPull(nil)
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		im.watchUnpack(pullCtx, scanID, cancelPull)
-	}()
+	wrap := im.limitHandler
+	if skip != nil {
+		wrap = func(h images.Handler) images.Handler { return skipLayers(im.limitHandler(h), skip) }
+	}
 	opts := []client.RemoteOpt{
-		client.WithPullUnpack,
 		client.WithPlatformMatcher(matcher),
-		client.WithPullSnapshotter(Snapshotter, snapshots.WithLabels(map[string]string{LabelScan: scanID})),
 		client.WithResolver(resolver),
-		client.WithImageHandlerWrapper(im.limitHandler),
+		client.WithImageHandlerWrapper(wrap),
 	}
 	if created {
 		opts = append(opts, client.WithPullLabel(LabelOwner, OwnerValue), client.WithPullLabel(LabelScan, scanID))
 	}
-	cimg, err := im.c.Pull(pullCtx, ref, opts...)
+	var target ocispec.Descriptor
+	watchDone := make(chan struct{})
+	if unpack {
+		go func() {
+			defer close(watchDone)
+			im.watchUnpack(pullCtx, scanID, cancelPull)
+		}()
+		opts = append(opts, client.WithPullUnpack,
+			client.WithPullSnapshotter(Snapshotter, snapshots.WithLabels(map[string]string{LabelScan: scanID})))
+		var cimg client.Image
+		cimg, err = im.c.Pull(pullCtx, ref, opts...)
+		if err == nil {
+			target = cimg.Target()
+		}
+	} else {
+		close(watchDone)
+		var rec images.Image
+		rec, err = im.c.Fetch(pullCtx, ref, opts...)
+		target = rec.Target
+	}
 	cause := context.Cause(pullCtx)
 	cancelPull(nil)
 	<-watchDone
@@ -275,8 +316,11 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 		return nil, fmt.Errorf("images: pull %s: %w", ref, err)
 	}
 
-	if err := im.describe(ctx, cimg.Target(), matcher, img); err != nil {
+	if err := im.describe(ctx, target, matcher, img); err != nil {
 		return nil, err
+	}
+	if !unpack {
+		return img, nil
 	}
 
 	var diffIDs []digest.Digest
@@ -305,6 +349,75 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (_ 
 	}
 	img.Root = dir
 	return img, nil
+}
+
+// skipLayers drops the layers skip names from a manifest's children, so
+// that they are not fetched; the limits have seen them all already.
+func skipLayers(h images.Handler, skip func(string) bool) images.Handler {
+	return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		children, err := h.Handle(ctx, desc)
+		if err != nil || !images.IsManifestType(desc.MediaType) {
+			return children, err
+		}
+		out := children[:0:0]
+		for _, c := range children {
+			if images.IsLayerType(c.MediaType) && skip(c.Digest.String()) {
+				continue
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	})
+}
+
+// OpenLayer opens the blob of one of the image's layers read-only: the
+// content store's file when it is on this host (ContentDir), else a pipe
+// fed from containerd's content API. The caller closes it.
+func (img *Image) OpenLayer(ctx context.Context, layerDigest string) (*os.File, error) {
+	im := img.im
+	d, err := digest.Parse(layerDigest)
+	if err != nil {
+		return nil, fmt.Errorf("images: layer %q: %w", layerDigest, err)
+	}
+	var size int64 = -1
+	for _, l := range img.Layers {
+		if l.Digest == layerDigest {
+			size = l.Size
+		}
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("images: %s is not a layer of %s", layerDigest, img.Ref)
+	}
+	if im.o.ContentDir != "" {
+		p := filepath.Join(im.o.ContentDir, "blobs", d.Algorithm().String(), d.Encoded())
+		f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == nil {
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == size {
+				return f, nil
+			}
+			f.Close()
+		}
+	}
+	ctx = leases.WithLease(im.ctx(ctx), img.lease)
+	ra, err := im.c.ContentStore().ReaderAt(ctx, ocispec.Descriptor{Digest: d, Size: size})
+	if err != nil {
+		return nil, fmt.Errorf("images: open layer %s: %w", layerDigest, err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		ra.Close()
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	go func() {
+		// A short copy ends the stream early: the extractor then fails
+		// that layer (a truncated tar), which is not cached.
+		if _, err := io.Copy(pw, io.NewSectionReader(ra, 0, size)); err != nil {
+			im.o.Logger.Warn("streaming a layer from containerd", "layer", layerDigest, "err", err)
+		}
+		ra.Close()
+		pw.Close()
+	}()
+	return pr, nil
 }
 
 func ignoreNotFound(err error) error {

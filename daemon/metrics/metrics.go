@@ -64,3 +64,22 @@ func (m *Metrics) ScanFinished(status scans.Status, verdict report.Verdict, took
 		m.duration.WithLabelValues(string(status)).Observe(took.Seconds())
 	}
 }
+
+// CacheCounts are the layer cache's figures, read when scraped.
+type CacheCounts struct {
+	Entries, Bytes, Hits, Misses, Evictions int64
+}
+
+// LayerCache registers the layer cache's metrics, read from stats.
+func (m *Metrics) LayerCache(stats func() CacheCounts) {
+	get := func(f func(CacheCounts) int64) func() float64 {
+		return func() float64 { return float64(f(stats())) }
+	}
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assay_layer_cache_entries", Help: "Entries in the layer cache (one per layer and extractor)."}, get(func(c CacheCounts) int64 { return c.Entries })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "assay_layer_cache_bytes", Help: "Size of the layer cache's entries."}, get(func(c CacheCounts) int64 { return c.Bytes })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "assay_layer_cache_hits_total", Help: "Layer cache lookups that found a valid entry."}, get(func(c CacheCounts) int64 { return c.Hits })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "assay_layer_cache_misses_total", Help: "Layer cache lookups that found nothing valid (absent, expired or corrupt)."}, get(func(c CacheCounts) int64 { return c.Misses })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "assay_layer_cache_evictions_total", Help: "Layer cache entries removed for size or age."}, get(func(c CacheCounts) int64 { return c.Evictions })),
+	)
+}

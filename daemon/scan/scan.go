@@ -1,9 +1,11 @@
-// Package scan runs one scan: it acquires the image (through containerd, as
-// a read-only view), runs the analyzers over the view, and builds the
-// report.
+// Package scan runs one scan: it acquires the image through containerd,
+// runs the analyzers, and builds the report.
 //
-// Acquisition is through containerd (pull, unpack, read-only view, limits,
-// clean-up); the enabled analyzer plugins run in sandboxes over the view;
+// Layer plugins (the built-in extractors) read the layer blobs, so the
+// image is only fetched, without the layers whose results are cached;
+// only when a plugin reads the whole tree is the image unpacked into a
+// read-only view (pull, unpack, view, limits, clean-up). The analyzers
+// run in sandboxes;
 // the inventory is then assessed (daemon/assess: matched against the
 // vulnerability database, filtered by policy, given a verdict). With no
 // analyzer enabled every report is "incomplete": a scan that did not look
@@ -28,11 +30,18 @@ const NoAnalyzersWarning = "no analyzer is enabled (plugins.enabled): the image 
 // Analyzers runs the enabled analyzer plugins over an acquired image.
 type Analyzers interface {
 	Run(ctx context.Context, img *images.Image) (*analyze.Result, error)
+	// NeedsTree tells whether a plugin reads the unpacked tree.
+	NeedsTree() bool
+	// LayerNeeded tells whether a layer must be fetched (its results
+	// are not all cached).
+	LayerNeeded(layerDigest string) bool
 }
 
-// Acquirer gets an image as a mounted read-only view.
+// Acquirer gets an image: as a mounted read-only view (Acquire), or as
+// blobs in the content store, the layers nobody needs left out (Fetch).
 type Acquirer interface {
 	Acquire(ctx context.Context, scanID, ref, platform string) (*images.Image, error)
+	Fetch(ctx context.Context, scanID, ref, platform string, skip func(layerDigest string) bool) (*images.Image, error)
 }
 
 // Assessor matches a report's inventory and decides its verdict
@@ -59,7 +68,15 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	if platform == "" {
 		platform = s.Platforms[0]
 	}
-	img, err := s.Images.Acquire(ctx, sc.ID, sc.Image, platform)
+	// Only a plugin that reads the whole tree needs the image unpacked;
+	// layer plugins read the layer blobs, and only those not cached.
+	var img *images.Image
+	var err error
+	if s.Analyzers.NeedsTree() {
+		img, err = s.Images.Acquire(ctx, sc.ID, sc.Image, platform)
+	} else {
+		img, err = s.Images.Fetch(ctx, sc.ID, sc.Image, platform, func(d string) bool { return !s.Analyzers.LayerNeeded(d) })
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,294 @@
+package analyze
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/assayhq/assay/analyzers/inventory"
+	"github.com/assayhq/assay/daemon/images"
+	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/plugins/host"
+	"github.com/assayhq/assay/plugins/sdk"
+)
+
+// LayerCache keeps what extractors found per layer (daemon/store's
+// LayerCache is the embedded one; a shared one can serve several
+// workers). A miss of a corrupt entry is the cache's to decide: Get
+// returns only values it can vouch for.
+type LayerCache interface {
+	Get(key string) ([]byte, bool)
+	Put(key string, value []byte) error
+}
+
+// LayerSource opens an image's layer blobs (images.Image).
+type LayerSource interface {
+	OpenLayer(ctx context.Context, layerDigest string) (*os.File, error)
+}
+
+// layerPlugin is an enabled plugin that reads layers, with the
+// extractors selected (all of the manifest's when plugins.enabled names
+// the plugin).
+type layerPlugin struct {
+	m          host.Manifest
+	extractors []string
+}
+
+// entriesKey is the cache key part of a layer's own items (entries,
+// framework warnings, the layer end), which no extractor produced.
+const entriesKey = "~layer"
+
+// cacheKey is one cache entry's key: the layer, the plugin binary, the
+// extractor. A new binary misses every entry it made before.
+func cacheKey(layerDigest string, m host.Manifest, extractor string) string {
+	if extractor == "" {
+		extractor = entriesKey
+	}
+	return layerDigest + "\x00" + m.Name + "\x00" + m.SHA256 + "\x00" + extractor
+}
+
+// cached is one cache entry's value.
+type cached struct {
+	// Version is the extractor's, when it ran.
+	Version string     `json:"version,omitempty"`
+	Items   []sdk.Item `json:"items"`
+}
+
+func encodeCached(c cached) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err := json.NewEncoder(zw).Encode(c); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// maxCachedBytes bounds what one cache entry may decompress to.
+const maxCachedBytes = 256 << 20
+
+func decodeCached(b []byte) (cached, error) {
+	var c cached
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return c, err
+	}
+	defer zr.Close()
+	dec := json.NewDecoder(io.LimitReader(zr, maxCachedBytes))
+	if err := dec.Decode(&c); err != nil {
+		return c, err
+	}
+	for _, it := range c.Items {
+		if err := it.Validate(); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// lookup returns the cached results of one layer for lp's extractors and
+// the layer's own items, and whether all were there.
+func (a *Analyzers) lookup(layerDigest string, lp layerPlugin, versions map[string]string) (map[string][]sdk.Item, bool) {
+	if a.o.Cache == nil {
+		return nil, false
+	}
+	out := map[string][]sdk.Item{}
+	for _, name := range append([]string{""}, lp.extractors...) {
+		raw, ok := a.o.Cache.Get(cacheKey(layerDigest, lp.m, name))
+		if !ok {
+			return nil, false
+		}
+		c, err := decodeCached(raw)
+		if err != nil {
+			a.o.Logger.Warn("ignoring an unreadable layer cache entry", "layer", layerDigest, "extractor", name, "err", err)
+			return nil, false
+		}
+		out[name] = c.Items
+		if name != "" && versions != nil {
+			versions[name] = c.Version
+		}
+	}
+	return out, true
+}
+
+// LayerNeeded reports whether a layer plugin must read the layer: some
+// enabled extractor's results for it are not cached. A layer nobody needs
+// is not fetched.
+func (a *Analyzers) LayerNeeded(layerDigest string) bool {
+	for _, lp := range a.layered {
+		if _, ok := a.lookup(layerDigest, lp, nil); !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsTree reports whether an enabled plugin reads the image's tree, so
+// that the image must be unpacked into a view.
+func (a *Analyzers) NeedsTree() bool { return len(a.manifests) > 0 }
+
+// runLayers runs one layer plugin over the layers whose results are not
+// cached, stores what it found per layer, and returns every layer's items
+// (cached and fresh) with one record per extractor.
+func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin) ([]inventory.Layer, []report.Analyzer, error) {
+	versions := map[string]string{}
+	byLayer := make([]map[string][]sdk.Item, len(img.Layers))
+	var todo []int
+	for i, l := range img.Layers {
+		if got, ok := a.lookup(l.Digest, lp, versions); ok {
+			byLayer[i] = got
+			continue
+		}
+		todo = append(todo, i)
+	}
+	status, reasonText := report.AnalyzerStatus(host.StatusOK), ""
+	if len(todo) > 0 {
+		start := time.Now()
+		out, err := a.streamLayers(ctx, img, src, lp, todo, byLayer)
+		for _, e := range out.Description.Extractors {
+			versions[e.Name] = e.Version
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			status, reasonText = report.AnalyzerStatus(host.StatusOf(err)), reason(err)
+			a.o.Logger.Warn("layer analyzer did not finish", "plugin", lp.m.Name, "status", status, "error", reasonText)
+		} else {
+			a.o.Logger.Info("layers analyzed", "plugin", lp.m.Name, "layers", len(todo), "cached", len(img.Layers)-len(todo), "items", out.Items, "bytes", out.Bytes, "took", time.Since(start).Round(time.Millisecond))
+		}
+	} else {
+		a.o.Logger.Info("layers analyzed", "plugin", lp.m.Name, "layers", 0, "cached", len(img.Layers))
+	}
+	var layers []inventory.Layer
+	for i, got := range byLayer {
+		l := inventory.Layer{Index: i + 1}
+		for _, name := range append([]string{""}, lp.extractors...) {
+			l.Items = append(l.Items, got[name]...)
+		}
+		layers = append(layers, l)
+	}
+	var recs []report.Analyzer
+	for _, name := range lp.extractors {
+		recs = append(recs, report.Analyzer{Name: name, Version: versions[name], Status: status, Error: reasonText})
+	}
+	return layers, recs, nil
+}
+
+// streamLayers runs the plugin once over the layers todo (indexes into
+// img.Layers), fills byLayer with what it sent, and caches each layer that
+// ended complete.
+func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin, todo []int, byLayer []map[string][]sdk.Item) (host.Result, error) {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	req := sdk.Request{Extractors: lp.extractors, LayerLimits: a.o.LayerLimits}
+	for j, i := range todo {
+		l := img.Layers[i]
+		f, err := src.OpenLayer(ctx, l.Digest)
+		if err != nil {
+			return host.Result{}, fmt.Errorf("analyze: %w", err)
+		}
+		files = append(files, f)
+		req.Layers = append(req.Layers, sdk.Layer{Index: i + 1, Digest: l.Digest, FD: 3 + j})
+		byLayer[i] = map[string][]sdk.Item{}
+	}
+	config, err := json.Marshal(img.Config)
+	if err != nil {
+		return host.Result{}, fmt.Errorf("analyze: image config: %w", err)
+	}
+	req.ImageConfig = config
+	h, err := host.New(host.Options{
+		Dir:            a.o.PluginsDir,
+		CacheDir:       a.o.CacheDir,
+		SocketDir:      a.o.SocketDir,
+		Runner:         a.o.Sandbox.RunnerFuncFiles(files),
+		StartTimeout:   a.o.StartTimeout,
+		MaxResultBytes: a.o.MaxResultBytes,
+		Caps:           a.o.Caps,
+		Logger:         a.o.Logger,
+	})
+	if err != nil {
+		return host.Result{}, fmt.Errorf("analyze: %w", err)
+	}
+	ended := map[int]bool{}
+	rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+	defer cancel()
+	out, runErr := h.Run(rctx, lp.m, req, func(it sdk.Item) error {
+		i := it.Layer - 1
+		if i < 0 || i >= len(byLayer) || byLayer[i] == nil {
+			return fmt.Errorf("item of layer %d, which was not asked for", it.Layer)
+		}
+		byLayer[i][it.Extractor] = append(byLayer[i][it.Extractor], it)
+		if it.LayerEnd != nil {
+			if it.LayerEnd.Digest != img.Layers[i].Digest {
+				return fmt.Errorf("layer %d ended as %s, not %s", it.Layer, it.LayerEnd.Digest, img.Layers[i].Digest)
+			}
+			ended[i] = true
+		}
+		return nil
+	})
+	versions := map[string]string{}
+	for _, e := range out.Description.Extractors {
+		versions[e.Name] = e.Version
+	}
+	// Only layers whose end arrived are complete; only complete results
+	// of a plugin that knows every extractor asked for are cached.
+	if a.o.Cache != nil {
+		for _, i := range todo {
+			if !ended[i] {
+				continue
+			}
+			for _, name := range append([]string{""}, lp.extractors...) {
+				if name != "" && versions[name] == "" {
+					continue
+				}
+				val, err := encodeCached(cached{Version: versions[name], Items: byLayer[i][name]})
+				if err == nil {
+					err = a.o.Cache.Put(cacheKey(img.Layers[i].Digest, lp.m, name), val)
+				}
+				if err != nil {
+					a.o.Logger.Warn("storing a layer's results in the cache", "layer", img.Layers[i].Digest, "extractor", name, "err", err)
+				}
+			}
+		}
+	}
+	if runErr == nil && len(ended) != len(todo) {
+		runErr = errors.New("analyze: the plugin ended without finishing every layer")
+	}
+	return out, runErr
+}
+
+// mergeLayers turns the merged inventory into the result's entries.
+func mergeLayers(res *Result, plugin string, layers []inventory.Layer) {
+	img := inventory.Merge(layers)
+	for _, p := range img.Packages {
+		res.Packages = append(res.Packages, convertPackage(p))
+	}
+	for _, f := range img.Findings {
+		res.Findings = append(res.Findings, convertFinding(f.Extractor, f.Finding))
+	}
+	for _, w := range img.Warnings {
+		src := w.Extractor
+		if src == "" {
+			src = plugin
+		}
+		msg := w.Message
+		if w.Path != "" {
+			msg = w.Path + ": " + msg
+		}
+		res.Warnings = append(res.Warnings, src+": "+msg)
+	}
+}
