@@ -74,7 +74,7 @@ type Options struct {
 	// this host (the managed containerd's): layer blobs are then opened
 	// as files. Empty: they are read through the content API.
 	ContentDir string
-	Limits   Limits
+	Limits     Limits
 	// LeaseExpiry bounds how long containerd keeps a scan's lease if
 	// assayd never deletes it.
 	LeaseExpiry time.Duration
