@@ -70,6 +70,7 @@ type testRegistry struct {
 	inFlight int
 	maxIn    int
 	gets     map[string]int // manifest GETs per repository
+	blobGets int            // blob GETs, the test's own excepted
 }
 
 func newRegistry(t testing.TB) *testRegistry {
@@ -78,6 +79,11 @@ func newRegistry(t testing.TB) *testRegistry {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if repo, ok := blobRepo(req.URL.Path); ok && req.Method == http.MethodGet && strings.HasPrefix(repo, "slowblob/") && req.Header.Get("X-Test-Push") == "" {
 			r.hold(req.Context())
+		}
+		if _, ok := blobRepo(req.URL.Path); ok && req.Method == http.MethodGet && req.Header.Get("X-Test-Push") == "" {
+			r.mu.Lock()
+			r.blobGets++
+			r.mu.Unlock()
 		}
 		if req.Method == http.MethodGet || req.Method == http.MethodHead {
 			if repo, ok := manifestRepo(req.URL.Path); ok {
@@ -149,6 +155,14 @@ func (r *testRegistry) stats() (inFlight, maxIn int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.inFlight, r.maxIn
+}
+
+// blobs returns how many blob GETs the registry served (configs and
+// layers), the test's own pushes excepted.
+func (r *testRegistry) blobs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.blobGets
 }
 
 func (r *testRegistry) manifestGets(repo string) int {

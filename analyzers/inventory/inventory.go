@@ -62,8 +62,9 @@ type Image struct {
 
 // entry is one located item of the merge.
 type entry struct {
-	file string // the image path it was found at
-	it   sdk.Item
+	file  string // the image path it was found at
+	alias string // for a hard link's copy: the target's path
+	it    sdk.Item
 }
 
 // maxLinks bounds the os-release links followed.
@@ -124,7 +125,12 @@ func Merge(layers []Layer) Image {
 					img.Warnings = append(img.Warnings, Warning{Extractor: e.it.Extractor, Warning: sdk.Warning{Message: w}})
 				}
 			} else if p.Owner == "" {
+				// A hard link is the same file as its target: whoever
+				// owns the target owns it.
 				p.Owner = owners.of(e.file)
+				if p.Owner == "" && e.alias != "" {
+					p.Owner = owners.of(e.alias)
+				}
 			}
 			img.Packages = append(img.Packages, p)
 			img.Extractors = append(img.Extractors, e.it.Extractor)
@@ -218,7 +224,7 @@ func linked(live []entry, links []sdk.HardLink) []entry {
 	var out []entry
 	for _, e := range live {
 		for _, p := range at[e.file] {
-			out = append(out, entry{file: p, it: relocate(e.it, e.file, p)})
+			out = append(out, entry{file: p, alias: e.file, it: relocate(e.it, e.file, p)})
 		}
 	}
 	return out

@@ -123,9 +123,11 @@ func TestOwnership(t *testing.T) {
 			pkg("PyPI", "urllib3", "1.26.12", "/usr/lib/python3/dist-packages/urllib3-1.26.12.egg-info/PKG-INFO"),
 			pkg("Go", "stdlib", "1.22.0", "/usr/local/bin/mine"),
 		}},
+		{Index: 2, Items: []sdk.Item{entries([]string{"/opt/link"}, nil, nil, sdk.HardLink{Path: "/opt/link", Target: "/usr/bin/containerd"})}},
 	}
 	img := Merge(layers)
 	want := []string{
+		"stdlib@1.19.8 /opt/link owner=containerd",
 		"stdlib@1.19.8 /usr/bin/containerd owner=containerd",
 		"stdlib@1.19.8 /usr/bin/ctr owner=containerd",
 		"stdlib@1.22.0 /usr/local/bin/mine owner=",
@@ -135,7 +137,7 @@ func TestOwnership(t *testing.T) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 	// A higher layer replacing the list takes the ownership away.
-	layers = append(layers, Layer{Index: 2, Items: []sdk.Item{entries([]string{"/var/lib/dpkg/info/containerd.list"}, nil, nil)}})
+	layers = append(layers, Layer{Index: 3, Items: []sdk.Item{entries([]string{"/var/lib/dpkg/info/containerd.list"}, nil, nil)}})
 	for _, p := range Merge(layers).Packages {
 		if p.Owner != "" {
 			t.Errorf("%s still owned by %s", p.Locations[0], p.Owner)

@@ -1,0 +1,285 @@
+package e2e
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/daemon/scans"
+)
+
+// regFile writes one regular file into a test layer.
+func regFile(tw *tar.Writer, name string, mode int64, data []byte) {
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data))})
+	tw.Write(data)
+}
+
+// layeredImage is the shared Debian image with layers that exercise the
+// merge: a replaced file, an opaque directory, a hard link to a file of a
+// lower layer, and a Go binary a dpkg package ships (status and .list).
+func layeredImage(t *testing.T, goProg string) v1.Image {
+	t.Helper()
+	prog, err := os.ReadFile(goProg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("../analyzers/dpkg/testdata/debian-12-minbase/var/lib/dpkg/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status = append(status, []byte("\nPackage: mytool\nStatus: install ok installed\nPriority: optional\nSection: devel\nInstalled-Size: 100\nMaintainer: Test <test@example.org>\nArchitecture: amd64\nVersion: 1.0-1\nDescription: a Go program packaged for Debian\n")...)
+	l3 := tarLayer(t, func(tw *tar.Writer) {
+		// A newer lodash replaces the npm layer's.
+		regFile(tw, "app/node_modules/lodash/package.json", 0o644, []byte(`{"name":"lodash","version":"4.17.21"}`))
+		regFile(tw, "opt/old/node_modules/left/package.json", 0o644, []byte(`{"name":"left","version":"1.0.0"}`))
+		regFile(tw, "usr/bin/mytool", 0o755, prog)
+		regFile(tw, "var/lib/dpkg/status", 0o644, status)
+		regFile(tw, "var/lib/dpkg/info/mytool.list", 0o644, []byte("/.\n/usr\n/usr/bin\n/usr/bin/mytool\n"))
+	})
+	l4 := tarLayer(t, func(tw *tar.Writer) {
+		// /opt/old is opaque: left goes, right stays.
+		regFile(tw, "opt/old/.wh..wh..opq", 0o644, nil)
+		regFile(tw, "opt/old/new/node_modules/right/package.json", 0o644, []byte(`{"name":"right","version":"2.0.0"}`))
+		// A hard link to a file of the layer below.
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: "usr/local/bin/tool-link", Linkname: "usr/bin/mytool", Mode: 0o755})
+	})
+	img, err := mutate.AppendLayers(loadDebian(t), dirLayer(t, "../analyzers/npm/testdata/app", "app"), l3, l4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestLayerMerge scans an image whose layers replace, hide, link and own
+// each other's files, as the layer path merges them on the host.
+func TestLayerMerge(t *testing.T) {
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "demo/layers:1", layeredImage(t, buildGoProg(t)))
+	d := startDaemon(t, daemonOpts{args: []string{
+		"--plugins.dir", filepath.Join(binDir, "plugins"),
+		"--plugins.enabled", "builtin",
+	}})
+	importGo := false
+	if _, err := os.Stat("../../shared/testdata/osv/go"); err == nil {
+		if out, errOut, code := d.assay("db", "import", "../../shared/testdata/osv/go"); code != 0 {
+			t.Fatalf("assay db import: exit %d\n%s%s", code, out, errOut)
+		}
+		importGo = true
+	}
+	d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range rep.Analyzers {
+		if a.Status != report.AnalyzerOK {
+			t.Errorf("analyzer %s: %s %s", a.Name, a.Status, a.Error)
+		}
+	}
+	npm := map[string]string{}
+	goAt := map[string]string{} // location → owner
+	debian := 0
+	for _, p := range rep.Packages {
+		switch p.Ecosystem {
+		case "npm":
+			if old, dup := npm[p.Name]; dup {
+				t.Errorf("npm %s twice: %s and %s", p.Name, old, p.Version)
+			}
+			npm[p.Name] = p.Version
+		case "Go":
+			goAt[p.Locations[0]] = p.Owner
+		case "Debian:12":
+			debian++
+		}
+	}
+	if npm["lodash"] != "4.17.21" {
+		t.Errorf("lodash %q: the higher layer's 4.17.21 replaces 4.17.20", npm["lodash"])
+	}
+	if _, ok := npm["left"]; ok {
+		t.Error("left, under a directory made opaque above it, was reported")
+	}
+	if npm["right"] != "2.0.0" {
+		t.Errorf("right %q, want 2.0.0", npm["right"])
+	}
+	if debian != 89 {
+		t.Errorf("%d Debian packages, want the image's 88 and mytool", debian)
+	}
+	for _, loc := range []string{"/usr/bin/mytool", "/usr/local/bin/tool-link"} {
+		if owner, ok := goAt[loc]; !ok || owner != "mytool" {
+			t.Errorf("Go packages at %s: found %v, owner %q; want owner mytool (%v)", loc, ok, owner, goAt)
+		}
+	}
+	if !importGo {
+		t.Log("no ../shared: the Go findings part is skipped")
+		return
+	}
+	goFindings := func(r *report.Report) int {
+		n := 0
+		for _, f := range r.Findings {
+			if f.Package.Ecosystem == "Go" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := goFindings(rep); n != 0 {
+		t.Errorf("%d Go findings for a Go binary Debian's mytool ships; OS-owned packages are matched through the OS package", n)
+	}
+	// The control: matching OS-owned language packages finds them.
+	d.kill()
+	d.args = append(d.args, "--match.os_owned_language_packages")
+	d.start()
+	d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err = d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := goFindings(rep); n == 0 {
+		t.Error("no Go findings even with match.os_owned_language_packages: the test proves nothing")
+	}
+}
+
+// packagesOf is a report's packages, sorted, for comparing reports.
+func packagesOf(t *testing.T, r *report.Report) string {
+	t.Helper()
+	var lines []string
+	for _, p := range r.Packages {
+		b, _ := json.Marshal(p)
+		lines = append(lines, string(b))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+var layersAnalyzedRE = regexp.MustCompile(`msg="layers analyzed" plugin=builtin layers=(\d+) cached=(\d+)`)
+
+// lastLayersAnalyzed is the last "layers analyzed" log line's counts.
+func (d *daemonProc) lastLayersAnalyzed(t *testing.T) (read, cached string) {
+	t.Helper()
+	m := layersAnalyzedRE.FindAllStringSubmatch(d.log.String(), -1)
+	if len(m) == 0 {
+		t.Fatal("no layers analyzed line in the log")
+	}
+	return m[len(m)-1][1], m[len(m)-1][2]
+}
+
+// TestLayerCache: a layer seen before is neither fetched nor read again;
+// an image sharing a base reads only its new layer; a changed plugin
+// binary misses.
+func TestLayerCache(t *testing.T) {
+	base, err := mutate.AppendLayers(loadDebian(t), dirLayer(t, "../analyzers/npm/testdata/app", "app"), fileLayer(t, buildGoProg(t), "usr/local/bin/prog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t)
+	ref1, dig1 := reg.pushImage(t, "demo/cache:1", base)
+	// Same layers, a new manifest digest (a changed config label).
+	relabelled, err := mutate.Config(base, v1.Config{Labels: map[string]string{"build": "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref2, dig2 := reg.pushImage(t, "demo/cache:2", relabelled)
+	// The same base and one small new layer.
+	grown, err := mutate.AppendLayers(base, tarLayer(t, func(tw *tar.Writer) {
+		regFile(tw, "srv/node_modules/minimist/package.json", 0o644, []byte(`{"name":"minimist","version":"1.2.0"}`))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref3, dig3 := reg.pushImage(t, "demo/cache:3", grown)
+
+	plugins := filepath.Join(binDir, "plugins")
+	d := startDaemon(t, daemonOpts{args: []string{"--plugins.dir", plugins, "--plugins.enabled", "builtin"}})
+	scanOf := func(ref, digest string) *report.Report {
+		t.Helper()
+		sc := d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+		rep, err := d.Client.Report(context.Background(), digest)
+		if err != nil || rep.ScanID != sc.ID {
+			t.Fatalf("report of %s: %v (scan %s)", ref, err, sc.ID)
+		}
+		return rep
+	}
+	before := reg.blobs()
+	rep1 := scanOf(ref1, dig1)
+	cold := reg.blobs() - before
+	if n, c := d.lastLayersAnalyzed(t); n != "3" || c != "0" {
+		t.Errorf("cold scan read %s layers, %s cached; want 3, 0", n, c)
+	}
+	if cold != 4 {
+		t.Errorf("cold scan: %d blob GETs, want 4 (config and 3 layers)", cold)
+	}
+
+	before = reg.blobs()
+	rep2 := scanOf(ref2, dig2)
+	if got := reg.blobs() - before; got != 1 {
+		t.Errorf("warm scan: %d blob GETs, want 1 (the new config only, no layer)", got)
+	}
+	if n, c := d.lastLayersAnalyzed(t); n != "0" || c != "3" {
+		t.Errorf("warm scan read %s layers, %s cached; want 0, 3", n, c)
+	}
+	if a, b := packagesOf(t, rep1), packagesOf(t, rep2); a != b {
+		t.Errorf("the cached report differs:\n%s\n---\n%s", a, b)
+	}
+
+	before = reg.blobs()
+	rep3 := scanOf(ref3, dig3)
+	if !strings.Contains(packagesOf(t, rep3), `"name":"minimist"`) {
+		t.Error("the new layer's package is missing")
+	}
+	if got := reg.blobs() - before; got != 2 {
+		t.Errorf("one new layer: %d blob GETs, want 2 (config and the new layer)", got)
+	}
+	if n, c := d.lastLayersAnalyzed(t); n != "1" || c != "3" {
+		t.Errorf("one new layer: read %s layers, %s cached; want 1, 3", n, c)
+	}
+
+	// A changed plugin binary (same code, other bytes) misses every entry.
+	changed := t.TempDir()
+	bin, err := os.ReadFile(filepath.Join(plugins, "assay-builtin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = append(bin, []byte("\x00changed")...)
+	os.WriteFile(filepath.Join(changed, "assay-builtin"), bin, 0o755)
+	var man map[string]any
+	raw, _ := os.ReadFile(filepath.Join(plugins, "builtin.plugin.json"))
+	json.Unmarshal(raw, &man)
+	sum := sha256.Sum256(bin)
+	man["sha256"] = hex.EncodeToString(sum[:])
+	raw, _ = json.Marshal(man)
+	os.WriteFile(filepath.Join(changed, "builtin.plugin.json"), raw, 0o644)
+	d.kill()
+	d.args = []string{"--plugins.dir", changed, "--plugins.enabled", "builtin"}
+	d.start()
+	rep4 := scanOf(ref2, dig2)
+	if n, c := d.lastLayersAnalyzed(t); n != "3" || c != "0" {
+		t.Errorf("after the binary changed: read %s layers, %s cached; want 3, 0", n, c)
+	}
+	if a, b := packagesOf(t, rep1), packagesOf(t, rep4); a != b {
+		t.Errorf("the report after the binary changed differs:\n%s\n---\n%s", a, b)
+	}
+	// The cache's figures are in /v1/metrics: this daemon missed three
+	// layers' entries (two extractors' and the layer's own, at least).
+	if v := metric(t, d, "assay_layer_cache_misses_total"); v < 3 {
+		t.Errorf("assay_layer_cache_misses_total = %v", v)
+	}
+	if v := metric(t, d, "assay_layer_cache_entries"); v < 3 {
+		t.Errorf("assay_layer_cache_entries = %v", v)
+	}
+	metric(t, d, "assay_layer_cache_hits_total")
+	metric(t, d, "assay_layer_cache_bytes")
+	metric(t, d, "assay_layer_cache_evictions_total")
+}
