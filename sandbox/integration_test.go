@@ -46,6 +46,7 @@ func TestProbe(t *testing.T) {
 		"pid":          "ok:1,0",
 		"caps":         "ok:CapInh=0000000000000000,CapPrm=0000000000000000,CapEff=0000000000000000,CapBnd=0000000000000000,CapAmb=0000000000000000",
 		"no_new_privs": "ok:1",
+		"fd3_open":     "err:EBADF", // no descriptor beyond 0-2 unless a layer is passed
 		"seccomp_mode": "ok:2",
 		"hostname":     "ok:sandbox",
 		"interfaces":   "ok:lo",
@@ -546,4 +547,58 @@ func TestStartCanceled(t *testing.T) {
 		assertIdle(t, m)
 	}
 	t.Logf("%d starts canceled, %d completed", failed, started)
+}
+
+// TestLayerFiles: a file passed to the sandbox (a layer blob) is the
+// program's descriptor 3, readable and nothing more; a file open for
+// writing is refused before anything starts.
+func TestLayerFiles(t *testing.T) {
+	m := newTestManager(t, testConfig(t))
+	blob := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(blob, []byte("layer-bytes and more"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sb, err := m.start(context.Background(), spec{
+		binary: bin("probe"), args: []string{"1", "1"}, env: []string{"PATH=/"},
+		files: []*os.File{f}, lim: m.cfg.tighten(Limits{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(sb.stdout)
+	sb.stdout.Close()
+	io.Copy(io.Discard, sb.stderr)
+	sb.stderr.Close()
+	if err := sb.wait(context.Background()); err != nil {
+		t.Fatalf("probe: %v\n%s", err, out)
+	}
+	got := parseProbe(t, strings.Split(strings.TrimSpace(string(out)), "\n"))
+	for k, w := range map[string]string{
+		"fd3_read":  "ok:layer-bytes",
+		"fd3_write": "err:EBADF",
+	} {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	if !strings.HasPrefix(got["fd3_reopen_write"], "err:") {
+		t.Errorf("fd3_reopen_write = %q: the blob could be opened for writing", got["fd3_reopen_write"])
+	}
+	if data, _ := os.ReadFile(blob); string(data) != "layer-bytes and more" {
+		t.Errorf("the blob changed: %q", data)
+	}
+	rw, err := os.OpenFile(blob, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	if _, err := m.start(context.Background(), spec{binary: bin("probe"), args: []string{"1", "1"}, files: []*os.File{rw}, lim: m.cfg.tighten(Limits{})}); err == nil || !strings.Contains(err.Error(), "not open read-only") {
+		t.Errorf("a file open for writing: %v", err)
+	}
+	assertIdle(t, m)
 }

@@ -51,6 +51,24 @@ func main() {
 	host, err := os.Hostname()
 	report("hostname", host, err)
 
+	// A layer blob passed as descriptor 3 (when one is): readable, and
+	// neither writable through it nor reopenable for writing.
+	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {
+		f := os.NewFile(3, "layer")
+		buf := make([]byte, 11)
+		n, err := f.ReadAt(buf, 0)
+		report("fd3_read", string(buf[:n]), err)
+		_, err = f.WriteAt([]byte("x"), 0)
+		check("fd3_write", err)
+		w, err := os.OpenFile("/proc/self/fd/3", os.O_WRONLY, 0)
+		if err == nil {
+			w.Close()
+		}
+		check("fd3_reopen_write", err)
+	} else {
+		check("fd3_open", err)
+	}
+
 	// The network: loopback only, and not the host's.
 	var names []string
 	ifs, err := net.Interfaces()
