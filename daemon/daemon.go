@@ -220,7 +220,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		ln.Close()
 		return err
 	}
+	var cacheSvc api.CacheService // a nil *LayerCache must stay a nil interface
+	if layerCache != nil {
+		cacheSvc = layerCache
+	}
 	handler := api.NewHandler(api.Options{
+		Cache:          cacheSvc,
 		Service:        svc,
 		Ready:          ctr.ready,
 		Events:         broker,

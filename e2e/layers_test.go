@@ -282,4 +282,19 @@ func TestLayerCache(t *testing.T) {
 	metric(t, d, "assay_layer_cache_hits_total")
 	metric(t, d, "assay_layer_cache_bytes")
 	metric(t, d, "assay_layer_cache_evictions_total")
+
+	// assay cache status and prune.
+	out, errOut, code := d.assay("cache", "status", "-o", "json")
+	var st struct {
+		Entries int   `json:"entries"`
+		Bytes   int64 `json:"bytes"`
+		Misses  int64 `json:"misses"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Entries < 3 || st.Bytes <= 0 || st.Misses < 3 {
+		t.Errorf("assay cache status: exit %d %s %s", code, out, errOut)
+	}
+	out, errOut, code = d.assay("cache", "prune")
+	if code != 0 || !strings.Contains(out, "Pruned:") || !strings.Contains(out, "Entries:") {
+		t.Errorf("assay cache prune: exit %d %s %s", code, out, errOut)
+	}
 }

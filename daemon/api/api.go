@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assayhq/assay/daemon/events"
+	"github.com/assayhq/assay/daemon/store"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
 )
@@ -67,6 +68,15 @@ type Options struct {
 	// MaxImportBytes caps POST /v1/db/import; 0 means
 	// DefaultMaxImportBytes.
 	MaxImportBytes int64
+	// Cache serves /v1/cache; nil (the cache is off) answers 503.
+	Cache CacheService
+}
+
+// CacheService is the layer cache as the API shows it
+// (*store.LayerCache).
+type CacheService interface {
+	Stats() store.CacheStats
+	Prune() (int, error)
 }
 
 const (
@@ -100,6 +110,8 @@ type route struct {
 
 // routes is the handler table, sorted by path, then method.
 var routes = []route{
+	{"GET", "/v1/cache", (*handler).serveCache},
+	{"POST", "/v1/cache/prune", (*handler).serveCachePrune},
 	{"GET", "/v1/db", (*handler).serveDB},
 	{"POST", "/v1/db/import", (*handler).serveDBImport},
 	{"GET", "/v1/events", (*handler).serveEvents},

@@ -97,6 +97,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Health":         healthResponse{},
 		"Policy":         policy.Policy{},
 		"DBInfo":         vulndb.Info{},
+		"CacheInfo":      cacheResponse{},
 		"ImportResult":   vulndb.ImportResult{},
 		"PackageHit":     store.PackageHit{},
 		"VulnHit":        store.VulnHit{},
@@ -105,13 +106,21 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Recommendation": report.Recommendation{},
 	} {
 		var want []string
-		rt := reflect.TypeOf(v)
-		for i := range rt.NumField() {
-			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-			if tag != "" && tag != "-" {
-				want = append(want, tag)
+		var fields func(rt reflect.Type)
+		fields = func(rt reflect.Type) {
+			for i := range rt.NumField() {
+				f := rt.Field(i)
+				tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
+					fields(f.Type) // embedded: its fields are the object's
+					continue
+				}
+				if tag != "" && tag != "-" {
+					want = append(want, tag)
+				}
 			}
 		}
+		fields(reflect.TypeOf(v))
 		var got []string
 		for p := range doc.Components.Schemas[name].Properties {
 			got = append(got, p)

@@ -68,3 +68,14 @@ func (c *Client) Packages(ctx context.Context, ecosystem, name string) (json.Raw
 	setIf(q, "ecosystem", ecosystem)
 	return c.roundTrip(ctx, http.MethodGet, "/v1/packages", q, nil)
 }
+
+// CacheInfo returns GET /v1/cache: the layer cache's size and counters.
+func (c *Client) CacheInfo(ctx context.Context) (json.RawMessage, error) {
+	return c.roundTrip(ctx, http.MethodGet, "/v1/cache", nil, nil)
+}
+
+// PruneCache asks for POST /v1/cache/prune: expired entries removed and the
+// cache evicted to its size now.
+func (c *Client) PruneCache(ctx context.Context) (json.RawMessage, error) {
+	return c.roundTrip(ctx, http.MethodPost, "/v1/cache/prune", nil, nil)
+}

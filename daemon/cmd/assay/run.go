@@ -132,7 +132,7 @@ socket: --socket, else $ASSAY_SOCKET, else ` + client.DefaultSocket + `.
 	root.PersistentFlags().StringVar(&a.socket, "socket", socket, "assayd's API socket; $ASSAY_SOCKET sets the default")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 30*time.Second, "bound on each request to assayd (0: none)")
 	root.AddCommand(a.scanCmd(), a.statusCmd(), a.cancelCmd(), a.reportCmd(), a.watchCmd(), a.healthCmd(),
-		a.dbCmd(), a.vulnCmd(), a.packagesCmd())
+		a.dbCmd(), a.vulnCmd(), a.packagesCmd(), a.cacheCmd())
 	return root
 }
 
