@@ -237,26 +237,7 @@ func TestDebianInventoryInSandbox(t *testing.T) {
 // binary (assay's own CLI) in an image, as `go version -m` lists them.
 func TestGoBinaryInventoryInSandbox(t *testing.T) {
 	cli := filepath.Join(binDir, "assay")
-	out, err := exec.Command("go", "version", "-m", cli).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	goVersion := strings.TrimPrefix(strings.Fields(lines[0])[1], "go")
-	want["stdlib "+goVersion] = true
-	for i, line := range lines[1:] {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "dep" {
-			if i+2 < len(lines) {
-				if r := strings.Fields(lines[i+2]); len(r) >= 3 && r[0] == "=>" {
-					want[r[1]+" "+r[2]] = true
-					continue
-				}
-			}
-			want[f[1]+" "+f[2]] = true
-		}
-	}
+	want := goModules(t, cli)
 	reg := newRegistry(t)
 	ref, digest := reg.pushImage(t, "demo/cli:1", imageWithFile(t, cli, "usr/local/bin/assay"))
 	d := startDaemon(t, daemonOpts{args: []string{
@@ -335,10 +316,37 @@ func TestMultiLayerInventory(t *testing.T) {
 		}
 	}
 	t.Logf("packages per ecosystem: %v", count)
-	want := map[string]int{"Debian:12": 88, "Go": 5, "npm": 3, "PyPI": 5}
+	want := map[string]int{"Debian:12": 88, "Go": len(goModules(t, filepath.Join(binDir, "assay"))), "npm": 3, "PyPI": 5}
 	for eco, n := range want {
 		if count[eco] != n {
 			t.Errorf("%s: %d packages, want %d", eco, count[eco], n)
 		}
 	}
+}
+
+// goModules is what `go version -m bin` lists, as "path version" (the
+// toolchain as "stdlib <version>", replacements applied).
+func goModules(t *testing.T, bin string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	goVersion := strings.TrimPrefix(strings.Fields(lines[0])[1], "go")
+	want["stdlib "+goVersion] = true
+	for i, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "dep" {
+			if i+2 < len(lines) {
+				if r := strings.Fields(lines[i+2]); len(r) >= 3 && r[0] == "=>" {
+					want[r[1]+" "+r[2]] = true
+					continue
+				}
+			}
+			want[f[1]+" "+f[2]] = true
+		}
+	}
+	return want
 }

@@ -157,14 +157,19 @@ type Result struct {
 	Analyzers []report.Analyzer
 }
 
-// Run runs every enabled plugin over img, Options.Parallel at a time, and
+// Run runs every enabled plugin over img: layer plugins over the layers
+// plan did not find cached (nil: a plan of its own), tree plugins
+// Options.Parallel at a time over the view; and
 // merges what they found in the order of plugins.enabled. A plugin that
 // fails or times out is recorded with its status and reason; the others
 // still run.
-func (a *Analyzers) Run(ctx context.Context, img *images.Image) (*Result, error) {
+func (a *Analyzers) Run(ctx context.Context, img *images.Image, plan *Plan) (*Result, error) {
 	res := &Result{Packages: []report.Package{}, Findings: []report.Finding{}, Analyzers: []report.Analyzer{}}
+	if plan == nil {
+		plan = a.Plan()
+	}
 	for _, lp := range a.layered {
-		layers, recs, err := a.runLayers(ctx, img, img, lp)
+		layers, recs, err := a.runLayers(ctx, img, img, lp, plan)
 		if err != nil {
 			return nil, err
 		}

@@ -61,7 +61,7 @@ func TestRunRecordsAnalyzersAndWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Run(context.Background(), &images.Image{})
+	res, err := a.Run(context.Background(), &images.Image{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestRunFailedPluginIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Run(context.Background(), &images.Image{})
+	res, err := a.Run(context.Background(), &images.Image{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -95,41 +96,73 @@ func decodeCached(b []byte) (cached, error) {
 	return c, nil
 }
 
-// lookup returns the cached results of one layer for lp's extractors and
-// the layer's own items, and whether all were there.
-func (a *Analyzers) lookup(layerDigest string, lp layerPlugin, versions map[string]string) (map[string][]sdk.Item, bool) {
-	if a.o.Cache == nil {
-		return nil, false
-	}
-	out := map[string][]sdk.Item{}
-	for _, name := range append([]string{""}, lp.extractors...) {
-		raw, ok := a.o.Cache.Get(cacheKey(layerDigest, lp.m, name))
-		if !ok {
-			return nil, false
-		}
-		c, err := decodeCached(raw)
-		if err != nil {
-			a.o.Logger.Warn("ignoring an unreadable layer cache entry", "layer", layerDigest, "extractor", name, "err", err)
-			return nil, false
-		}
-		out[name] = c.Items
-		if name != "" && versions != nil {
-			versions[name] = c.Version
-		}
-	}
-	return out, true
+// Plan is one scan's view of the layer cache: what was found when the
+// image was fetched (LayerNeeded, which decides what is not fetched) is
+// what Run uses, so that an entry evicted in between cannot leave a layer
+// neither fetched nor cached, and each entry is read once per scan.
+type Plan struct {
+	a    *Analyzers
+	mu   sync.Mutex
+	memo map[string]planned // plugin name 0x00 layer digest
 }
+
+type planned struct {
+	items    map[string][]sdk.Item // by extractor; "" the layer's own
+	versions map[string]string
+	ok       bool
+}
+
+// Plan starts one scan's view of the cache.
+func (a *Analyzers) Plan() *Plan { return &Plan{a: a, memo: map[string]planned{}} }
 
 // LayerNeeded reports whether a layer plugin must read the layer: some
 // enabled extractor's results for it are not cached. A layer nobody needs
 // is not fetched.
-func (a *Analyzers) LayerNeeded(layerDigest string) bool {
-	for _, lp := range a.layered {
-		if _, ok := a.lookup(layerDigest, lp, nil); !ok {
+func (p *Plan) LayerNeeded(layerDigest string) bool {
+	for _, lp := range p.a.layered {
+		if !p.lookup(layerDigest, lp).ok {
 			return true
 		}
 	}
 	return false
+}
+
+// lookup returns the cached results of one layer for lp's extractors and
+// the layer's own items, if all are there.
+func (p *Plan) lookup(layerDigest string, lp layerPlugin) planned {
+	key := lp.m.Name + "\x00" + layerDigest
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if got, ok := p.memo[key]; ok {
+		return got
+	}
+	got := p.a.lookup(layerDigest, lp)
+	p.memo[key] = got
+	return got
+}
+
+func (a *Analyzers) lookup(layerDigest string, lp layerPlugin) planned {
+	if a.o.Cache == nil {
+		return planned{}
+	}
+	out := planned{items: map[string][]sdk.Item{}, versions: map[string]string{}}
+	for _, name := range append([]string{""}, lp.extractors...) {
+		raw, ok := a.o.Cache.Get(cacheKey(layerDigest, lp.m, name))
+		if !ok {
+			return planned{}
+		}
+		c, err := decodeCached(raw)
+		if err != nil {
+			a.o.Logger.Warn("ignoring an unreadable layer cache entry", "layer", layerDigest, "extractor", name, "err", err)
+			return planned{}
+		}
+		out.items[name] = c.Items
+		if name != "" {
+			out.versions[name] = c.Version
+		}
+	}
+	out.ok = true
+	return out
 }
 
 // NeedsTree reports whether an enabled plugin reads the image's tree, so
@@ -139,21 +172,39 @@ func (a *Analyzers) NeedsTree() bool { return len(a.manifests) > 0 }
 // runLayers runs one layer plugin over the layers whose results are not
 // cached, stores what it found per layer, and returns every layer's items
 // (cached and fresh) with one record per extractor.
-func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin) ([]inventory.Layer, []report.Analyzer, error) {
+func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin, plan *Plan) ([]inventory.Layer, []report.Analyzer, error) {
 	versions := map[string]string{}
 	byLayer := make([]map[string][]sdk.Item, len(img.Layers))
 	var todo []int
+	// The image's limits count the cached layers too: the plugin gets
+	// what they leave.
+	lim := a.o.LayerLimits
 	for i, l := range img.Layers {
-		if got, ok := a.lookup(l.Digest, lp, versions); ok {
-			byLayer[i] = got
+		got := plan.lookup(l.Digest, lp)
+		if !got.ok {
+			todo = append(todo, i)
 			continue
 		}
-		todo = append(todo, i)
+		byLayer[i] = got.items
+		for k, v := range got.versions {
+			versions[k] = v
+		}
+		for _, it := range got.items[""] {
+			if e := it.LayerEnd; e != nil {
+				lim.MaxEntries -= e.Entries
+				lim.MaxBytes -= e.Bytes
+			}
+		}
 	}
 	status, reasonText := report.AnalyzerStatus(host.StatusOK), ""
-	if len(todo) > 0 {
+	switch {
+	case len(todo) > 0 && ((a.o.LayerLimits.MaxEntries > 0 && lim.MaxEntries <= 0) || (a.o.LayerLimits.MaxBytes > 0 && lim.MaxBytes <= 0)):
+		status = report.AnalyzerStatus(host.StatusFailed)
+		reasonText = fmt.Sprintf("the cached layers already hold %d of the image's %d entries and %d of its %d bytes: the rest is not read",
+			a.o.LayerLimits.MaxEntries-lim.MaxEntries, a.o.LayerLimits.MaxEntries, a.o.LayerLimits.MaxBytes-lim.MaxBytes, a.o.LayerLimits.MaxBytes)
+	case len(todo) > 0:
 		start := time.Now()
-		out, err := a.streamLayers(ctx, img, src, lp, todo, byLayer)
+		out, err := a.streamLayers(ctx, img, src, lp, todo, byLayer, lim)
 		for _, e := range out.Description.Extractors {
 			versions[e.Name] = e.Version
 		}
@@ -166,8 +217,13 @@ func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerS
 		} else {
 			a.o.Logger.Info("layers analyzed", "plugin", lp.m.Name, "layers", len(todo), "cached", len(img.Layers)-len(todo), "items", out.Items, "bytes", out.Bytes, "took", time.Since(start).Round(time.Millisecond))
 		}
-	} else {
+	default:
 		a.o.Logger.Info("layers analyzed", "plugin", lp.m.Name, "layers", 0, "cached", len(img.Layers))
+	}
+	for i := range byLayer {
+		if byLayer[i] == nil {
+			byLayer[i] = map[string][]sdk.Item{}
+		}
 	}
 	var layers []inventory.Layer
 	for i, got := range byLayer {
@@ -187,14 +243,14 @@ func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerS
 // streamLayers runs the plugin once over the layers todo (indexes into
 // img.Layers), fills byLayer with what it sent, and caches each layer that
 // ended complete.
-func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin, todo []int, byLayer []map[string][]sdk.Item) (host.Result, error) {
+func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin, todo []int, byLayer []map[string][]sdk.Item, lim sdk.LayerLimits) (host.Result, error) {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
 			f.Close()
 		}
 	}()
-	req := sdk.Request{Extractors: lp.extractors, LayerLimits: a.o.LayerLimits}
+	req := sdk.Request{Extractors: lp.extractors, LayerLimits: lim}
 	for j, i := range todo {
 		l := img.Layers[i]
 		f, err := src.OpenLayer(ctx, l.Digest)

@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assayhq/assay/daemon/events"
-	"github.com/assayhq/assay/daemon/store"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
+	"github.com/assayhq/assay/daemon/store"
 )
 
 // Service is what the API asks of the daemon. Errors wrap the kinds in

@@ -29,12 +29,12 @@ const NoAnalyzersWarning = "no analyzer is enabled (plugins.enabled): the image 
 
 // Analyzers runs the enabled analyzer plugins over an acquired image.
 type Analyzers interface {
-	Run(ctx context.Context, img *images.Image) (*analyze.Result, error)
+	// Plan starts a scan's view of the layer cache: which layers must be
+	// fetched (Plan.LayerNeeded), and their cached results for Run.
+	Plan() *analyze.Plan
+	Run(ctx context.Context, img *images.Image, plan *analyze.Plan) (*analyze.Result, error)
 	// NeedsTree tells whether a plugin reads the unpacked tree.
 	NeedsTree() bool
-	// LayerNeeded tells whether a layer must be fetched (its results
-	// are not all cached).
-	LayerNeeded(layerDigest string) bool
 }
 
 // Acquirer gets an image: as a mounted read-only view (Acquire), or as
@@ -72,10 +72,11 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	// layer plugins read the layer blobs, and only those not cached.
 	var img *images.Image
 	var err error
+	plan := s.Analyzers.Plan()
 	if s.Analyzers.NeedsTree() {
 		img, err = s.Images.Acquire(ctx, sc.ID, sc.Image, platform)
 	} else {
-		img, err = s.Images.Fetch(ctx, sc.ID, sc.Image, platform, func(d string) bool { return !s.Analyzers.LayerNeeded(d) })
+		img, err = s.Images.Fetch(ctx, sc.ID, sc.Image, platform, func(d string) bool { return !plan.LayerNeeded(d) })
 	}
 	if err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	}
 
 	progress(scans.Analyzing)
-	res, err := s.Analyzers.Run(ctx, img)
+	res, err := s.Analyzers.Run(ctx, img, plan)
 	if err != nil {
 		return nil, err
 	}
