@@ -298,3 +298,96 @@ func TestLayerCache(t *testing.T) {
 		t.Errorf("assay cache prune: exit %d %s %s", code, out, errOut)
 	}
 }
+
+// TestLayerCacheSurvivesKill kills assayd with SIGKILL while a cold scan
+// stores its layers' results (after the first, second and third layer's
+// are stored, and at points spread over the analysis) and checks that
+// whatever the cache kept gives, after the restart, the same report as a
+// clean scan: no entry is half-written and trusted.
+func TestLayerCacheSurvivesKill(t *testing.T) {
+	base, err := mutate.AppendLayers(loadDebian(t), dirLayer(t, "../analyzers/npm/testdata/app", "app"), fileLayer(t, buildGoProg(t), "usr/local/bin/prog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t)
+	d := startDaemon(t, daemonOpts{args: []string{"--plugins.dir", filepath.Join(binDir, "plugins"), "--plugins.enabled", "builtin"}})
+	cacheFile := filepath.Join(d.State, "layers.db")
+	// A scan, timed from "analyzing" to "matching": the window in which
+	// the plugin streams the layers and their results are stored.
+	ref, digest := reg.pushImage(t, "demo/killcache:0", base)
+	sc := d.submit(ref)
+	analyzing := waitScanStatus(t, d, sc.ID, scans.Analyzing)
+	matching := waitScanStatus(t, d, sc.ID, scans.Matching)
+	window := matching.Sub(analyzing)
+	d.waitStatus(sc.ID, scans.Done, 3*time.Minute)
+	want, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("analysis window of a cold scan: %s", window)
+	type killAt struct {
+		stored int     // kill once this many layers' results are stored...
+		frac   float64 // ...or this far into the analysis window
+	}
+	partial := 0
+	for i, k := range []killAt{{stored: 1}, {stored: 2}, {stored: 3}, {frac: 0}, {frac: 0.5}, {frac: 0.9}} {
+		// A clean cache, a new manifest digest over the same layers.
+		d.kill()
+		if err := os.Remove(cacheFile); err != nil {
+			t.Fatal(err)
+		}
+		d.start()
+		img, err := mutate.Config(base, v1.Config{Labels: map[string]string{"run": strings.Repeat("x", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, digest := reg.pushImage(t, "demo/killcache:1", img)
+		from := len(d.log.String())
+		sc := d.submit(ref)
+		waitScanStatus(t, d, sc.ID, scans.Analyzing)
+		if k.stored > 0 {
+			waitFor(t, 3*time.Minute, "layer results stored", func() bool {
+				return strings.Count(d.log.String()[from:], `msg="layer results stored"`) >= k.stored
+			})
+		} else {
+			time.Sleep(time.Duration(k.frac * float64(window)))
+		}
+		d.kill()
+		stored := strings.Count(d.log.String()[from:], `msg="layer results stored"`)
+		d.start()
+		done := d.waitStatus(sc.ID, scans.Done, 3*time.Minute)
+		got, err := d.Client.Report(context.Background(), digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read, cached := d.lastLayersAnalyzed(t)
+		t.Logf("killed after %d layers stored (%+v): attempt %d read %s layers, %s from the cache", stored, k, done.Attempts, read, cached)
+		if done.Attempts == 2 && cached != "0" && read != "0" {
+			partial++
+		}
+		if a, b := packagesOf(t, want), packagesOf(t, got); a != b {
+			t.Fatalf("killed %+v: the report after the restart differs from a clean scan's:\n%s\n---\n%s", k, a, b)
+		}
+	}
+	if partial == 0 {
+		t.Error("no kill left a partly filled cache: the test proved nothing")
+	}
+}
+// waitScanStatus polls a scan until it reaches status (or a later one,
+// which fails the test) and returns when it was seen.
+func waitScanStatus(t *testing.T, d *daemonProc, id string, want scans.Status) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		sc, err := d.Client.Scan(context.Background(), id)
+		if err == nil && sc.Status == want {
+			return time.Now()
+		}
+		if err == nil && sc.Status.Terminal() {
+			t.Fatalf("scan %s: %s before %s", id, sc.Status, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("scan %s never %s", id, want)
+	return time.Time{}
+}

@@ -319,6 +319,7 @@ func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src Lay
 					a.o.Logger.Warn("storing a layer's results in the cache", "layer", img.Layers[i].Digest, "extractor", name, "err", err)
 				}
 			}
+			a.o.Logger.Debug("layer results stored", "plugin", lp.m.Name, "layer", img.Layers[i].Digest)
 		}
 	}
 	if runErr == nil && len(ended) != len(todo) {
