@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -390,4 +391,52 @@ func waitScanStatus(t *testing.T, d *daemonProc, id string, want scans.Status) t
 	}
 	t.Fatalf("scan %s never %s", id, want)
 	return time.Time{}
+}
+
+// emptyFilesLayer is a layer of n empty files: tiny compressed, a tar
+// entry each.
+func emptyFilesLayer(t *testing.T, dir string, n int) v1.Layer {
+	return tarLayer(t, func(tw *tar.Writer) {
+		for i := 0; i < n; i++ {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("%s/%07d", dir, i), Mode: 0o644})
+		}
+	})
+}
+
+// TestManyEmptyFilesRefused: an image of empty files costs next to no
+// bytes but an inode (a tar entry) each; the entry limit over the whole
+// image refuses it, though each layer is under it; a second scan, its
+// lower layers cached, is refused too.
+func TestManyEmptyFilesRefused(t *testing.T) {
+	img, err := mutate.AppendLayers(loadDebian(t), emptyFilesLayer(t, "a", 30_000), emptyFilesLayer(t, "b", 30_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "demo/empty:1", img)
+	d := startDaemon(t, daemonOpts{args: []string{"--plugins.dir", filepath.Join(binDir, "plugins"), "--plugins.enabled", "builtin", "--limits.max_entries", "50000"}})
+	for i := range 2 {
+		sc := d.waitStatus(d.submit(ref).ID, scans.Failed, 3*time.Minute)
+		if !strings.Contains(sc.Error, "image exceeds a limit") || !strings.Contains(sc.Error, "limits.max_entries 50000") {
+			t.Errorf("scan %d: error %q, want the entry limit named", i+1, sc.Error)
+		}
+		t.Logf("scan %d refused: %s", i+1, sc.Error)
+	}
+	if rep, err := d.Client.Report(context.Background(), digest); err == nil {
+		t.Errorf("a refused image has a report: %+v", rep.Analyzers)
+	}
+	// The same layers under the default limit (2,000,000) scan.
+	d.kill()
+	d.args = d.args[:len(d.args)-2]
+	d.start()
+	d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range rep.Analyzers {
+		if a.Status != report.AnalyzerOK {
+			t.Errorf("analyzer %s: %s %s", a.Name, a.Status, a.Error)
+		}
+	}
 }

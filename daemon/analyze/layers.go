@@ -199,9 +199,8 @@ func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerS
 	status, reasonText := report.AnalyzerStatus(host.StatusOK), ""
 	switch {
 	case len(todo) > 0 && ((a.o.LayerLimits.MaxEntries > 0 && lim.MaxEntries <= 0) || (a.o.LayerLimits.MaxBytes > 0 && lim.MaxBytes <= 0)):
-		status = report.AnalyzerStatus(host.StatusFailed)
-		reasonText = fmt.Sprintf("the cached layers already hold %d of the image's %d entries and %d of its %d bytes: the rest is not read",
-			a.o.LayerLimits.MaxEntries-lim.MaxEntries, a.o.LayerLimits.MaxEntries, a.o.LayerLimits.MaxBytes-lim.MaxBytes, a.o.LayerLimits.MaxBytes)
+		return nil, nil, fmt.Errorf("%w: the cached layers already hold %d entries (limits.max_entries %d) and %d bytes (limits.max_unpacked_bytes %d); the rest is not read",
+			images.ErrLimit, a.o.LayerLimits.MaxEntries-lim.MaxEntries, a.o.LayerLimits.MaxEntries, a.o.LayerLimits.MaxBytes-lim.MaxBytes, a.o.LayerLimits.MaxBytes)
 	case len(todo) > 0:
 		start := time.Now()
 		out, err := a.streamLayers(ctx, img, src, lp, todo, byLayer, lim)
@@ -211,6 +210,15 @@ func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerS
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
+			}
+			if he, ok := errors.AsType[*host.Error](err); ok && he.Reason == host.ReasonLimit {
+				// An image over a limit is refused, as the tree path
+				// refuses one that unpacks too large.
+				cachedNote := ""
+				if n := a.o.LayerLimits.MaxEntries - lim.MaxEntries; n > 0 {
+					cachedNote = fmt.Sprintf("; the cached layers already hold %d entries and %d bytes, and the plugin was given what remains", n, a.o.LayerLimits.MaxBytes-lim.MaxBytes)
+				}
+				return nil, nil, fmt.Errorf("%w: %v (limits.max_entries %d, limits.max_unpacked_bytes %d%s)", images.ErrLimit, he.Err, a.o.LayerLimits.MaxEntries, a.o.LayerLimits.MaxBytes, cachedNote)
 			}
 			status, reasonText = report.AnalyzerStatus(host.StatusOf(err)), reason(err)
 			a.o.Logger.Warn("layer analyzer did not finish", "plugin", lp.m.Name, "status", status, "error", reasonText)

@@ -1,9 +1,15 @@
 package analyze
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
+
+	"github.com/assayhq/assay/daemon/images"
+	"github.com/assayhq/assay/daemon/report"
 
 	"github.com/assayhq/assay/plugins/host"
 	"github.com/assayhq/assay/plugins/sdk"
@@ -70,5 +76,32 @@ func TestPlanReadsEachEntryOnceAndNeedsMisses(t *testing.T) {
 	other := layerPlugin{m: host.Manifest{Name: "builtin", SHA256: "cd"}, extractors: lp.extractors}
 	if a.Plan().lookup("sha256:full", other).ok {
 		t.Error("a changed binary hit the old binary's entries")
+	}
+}
+
+// The image's limits count cached layers: an image whose cached layers
+// already use them up is refused without starting the plugin.
+func TestCachedLayersCountTowardsTheImageLimits(t *testing.T) {
+	m := host.Manifest{Name: "builtin", SHA256: "ab", Input: host.InputLayers, Extractors: []string{"dpkg"}}
+	lp := layerPlugin{m: m, extractors: []string{"dpkg"}}
+	c := &mapCache{m: map[string][]byte{}}
+	for _, l := range []string{"sha256:a", "sha256:b"} {
+		b, _ := encodeCached(cached{Items: []sdk.Item{{Layer: 1, LayerEnd: &sdk.LayerEnd{Digest: l, Entries: 600, Bytes: 10}}}})
+		c.Put(cacheKey(l, m, ""), b)
+		b, _ = encodeCached(cached{Version: "1"})
+		c.Put(cacheKey(l, m, "dpkg"), b)
+	}
+	a := &Analyzers{o: Options{Cache: c, Logger: slog.Default(), LayerLimits: sdk.LayerLimits{MaxEntries: 1000, MaxBytes: 1 << 20}}, layered: []layerPlugin{lp}}
+	img := &images.Image{Layers: []report.Layer{{Digest: "sha256:a"}, {Digest: "sha256:b"}, {Digest: "sha256:new"}}}
+	_, _, err := a.runLayers(context.Background(), img, nil, lp, a.Plan())
+	if !errors.Is(err, images.ErrLimit) || !strings.Contains(err.Error(), "1200 entries") {
+		t.Errorf("cached layers over the image's entry limit: %v, want images.ErrLimit", err)
+	}
+	// Within the limits, the cached layers alone give the inventory.
+	img.Layers = img.Layers[:2]
+	a.o.LayerLimits.MaxEntries = 2000
+	layers, recs, err := a.runLayers(context.Background(), img, nil, lp, a.Plan())
+	if err != nil || len(layers) != 2 || len(recs) != 1 || recs[0].Status != report.AnalyzerOK {
+		t.Errorf("all cached: %v %v %v", layers, recs, err)
 	}
 }

@@ -38,6 +38,9 @@ const (
 	// does not match its manifest, an invalid item, a kind it did not
 	// declare.
 	ReasonProtocol Reason = "protocol"
+	// ReasonLimit: the plugin stopped at a limit of the request (the
+	// entries or bytes of the image's layers): the image is refused.
+	ReasonLimit Reason = "limit"
 	// ReasonRPC: a call failed: the plugin returned an error, or the
 	// connection broke while the process lived on.
 	ReasonRPC Reason = "rpc"

@@ -558,5 +558,8 @@ func (r *run) callFail(ctx context.Context, op string, err error) *Error {
 		strings.Contains(st.Message(), "larger than max") {
 		return r.fail(StatusFailed, ReasonResultCap, fmt.Errorf("sent more than %d bytes in one message", r.h.o.MaxResultBytes))
 	}
+	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Code() == codes.ResourceExhausted {
+		return r.fail(StatusFailed, ReasonLimit, errors.New(st.Message()))
+	}
 	return r.fail(StatusFailed, ReasonRPC, err)
 }

@@ -7,6 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // FileInfo is one layer entry as an extractor sees it.
@@ -163,6 +166,11 @@ func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(
 			// no LayerEnd for it and caches nothing of it.
 			if ctx.Err() != nil || errors.Is(err, errSend) {
 				return err
+			}
+			if errors.Is(err, ErrLayerLimit) {
+				// The image is refused: the rest is not read, and the
+				// host is told it was a limit, not a broken plugin.
+				return status.Error(codes.ResourceExhausted, err.Error())
 			}
 			errs = append(errs, err)
 		}

@@ -7,9 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -309,5 +315,43 @@ func TestNotATar(t *testing.T) {
 	_, err := sdktest.ExtractErr(t.Context(), bytes.Repeat([]byte("garbage!"), 200), sdk.LayerLimits{})
 	if err == nil {
 		t.Error("garbage accepted as a layer")
+	}
+}
+
+// A layer over a limit ends the request with ResourceExhausted, which the
+// host tells apart from a failing plugin: the image is refused.
+func TestLimitEndsTheRequestAsResourceExhausted(t *testing.T) {
+	var es []entry
+	for i := range 100 {
+		es = append(es, entry{name: fmt.Sprintf("empty%d", i)})
+	}
+	path := filepath.Join(t.TempDir(), "layer.tar")
+	if err := os.WriteFile(path, layer(t, es...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var req sdk.Request
+	for i := range 2 {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd, err := syscall.Dup(int(f.Fd())) // AnalyzeItems closes it
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Layers = append(req.Layers, sdk.Layer{Index: i + 1, Digest: fmt.Sprintf("sha256:%d", i), FD: fd})
+	}
+	req.LayerLimits = sdk.LayerLimits{MaxEntries: 150}
+	ended := 0
+	err := sdk.LayerAnalyzer{Set: sdk.ExtractorSet{Name: "t", Version: "1", New: func() []sdk.Extractor { return []sdk.Extractor{&recorder{suffix: ".x"}} }}}.
+		AnalyzeItems(t.Context(), req, func(it sdk.Item) error {
+			if it.LayerEnd != nil {
+				ended++
+			}
+			return nil
+		})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "more than 150 entries") || ended != 1 {
+		t.Errorf("over the image's entries: %v (%d layers ended), want ResourceExhausted after the first layer", err, ended)
 	}
 }
