@@ -71,12 +71,15 @@ func benchLayerImage(tb testing.TB) v1.Image {
 //
 //   - cold: a fresh daemon (empty content store and layer cache), submit →
 //     report stored;
+//
 //   - warm: the same layers under a new manifest digest (a changed config
 //     label), on the daemon that scanned them;
+//
 //   - new layer: one small new layer on the cached base;
+//
 //   - peak RSS: assayd's VmHWM plus the largest sandbox peak, vs trivy's.
 //
-//	ASSAY_E2E=1 ASSAY_BIN=$PWD/bin go test -run '^$' -bench LayersVsTrivy -benchtime 1x -v ./e2e/
+//     ASSAY_E2E=1 ASSAY_BIN=$PWD/bin go test -run '^$' -bench LayersVsTrivy -benchtime 1x -v ./e2e/
 func BenchmarkLayersVsTrivy(b *testing.B) {
 	img := benchLayerImage(b)
 	reg := newRegistry(b)

@@ -374,6 +374,7 @@ func TestLayerCacheSurvivesKill(t *testing.T) {
 		t.Error("no kill left a partly filled cache: the test proved nothing")
 	}
 }
+
 // waitScanStatus polls a scan until it reaches status (or a later one,
 // which fails the test) and returns when it was seen.
 func waitScanStatus(t *testing.T, d *daemonProc, id string, want scans.Status) time.Time {

@@ -21,7 +21,7 @@ type mapCache struct {
 	gets int
 }
 
-func (c *mapCache) Get(k string) ([]byte, bool) { c.gets++; v, ok := c.m[k]; return v, ok }
+func (c *mapCache) Get(k string) ([]byte, bool)  { c.gets++; v, ok := c.m[k]; return v, ok }
 func (c *mapCache) Put(k string, v []byte) error { c.m[k] = v; return nil }
 
 func TestCachedRoundTrip(t *testing.T) {
