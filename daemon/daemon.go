@@ -141,11 +141,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		})
 	}
 	scanner := &scan.Scanner{
-		Images:    im,
-		Analyzers: analyzers,
-		Assessor:  assessor,
-		Platforms: platforms,
-		Logger:    log,
+		Images:       im,
+		Analyzers:    analyzers,
+		Assessor:     assessor,
+		Platforms:    platforms,
+		Logger:       log,
+		MaxPackages:  cfg.Limits.MaxReportPackages,
+		MaxLocations: cfg.Limits.MaxPackageLocations,
 		Spawn: func(ctx context.Context, req scans.Request) error {
 			_, _, err := q.Submit(ctx, req)
 			return err

@@ -116,7 +116,7 @@ func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 	}
 
 	compiled.Apply(rep, now)
-	if rep.Verdict == report.Healthy && (state.Records == 0 || (a.RequireCoverage && len(uncovered) > 0)) {
+	if rep.Verdict == report.Healthy && (state.Records == 0 || rep.Truncated || (a.RequireCoverage && len(uncovered) > 0)) {
 		rep.Verdict = report.Incomplete
 	}
 	st := state

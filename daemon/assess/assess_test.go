@@ -143,3 +143,32 @@ func TestChanged(t *testing.T) {
 		t.Error("a verdict change is a change")
 	}
 }
+
+// A truncated inventory was not matched whole: never healthy; it stays
+// truncated (and so incomplete) when re-assessed.
+func TestTruncatedIsNeverHealthy(t *testing.T) {
+	ctx := context.Background()
+	a := Assessor{Matcher: fakeMatcher{}, DB: fakeDB{records: 10, ecosystems: map[string]bool{"Debian:12": true}}}
+	r := newReport()
+	for i := range 5 {
+		r.Packages = append(r.Packages, report.Package{Ecosystem: "npm", Name: "lodash", Version: "4.17.21",
+			Locations: []string{"/a/" + strings.Repeat("x", i), "/b", "/c"}})
+	}
+	w := report.Truncate(r, 4, 2)
+	if !r.Truncated || len(r.Packages) != 4 || len(r.Packages[3].Locations) != 2 ||
+		!strings.Contains(w, "7 packages, more than limits.max_report_packages (4)") || !strings.Contains(w, "2 packages had more than limits.max_package_locations (2)") {
+		t.Fatalf("Truncate: %d packages, warning %q", len(r.Packages), w)
+	}
+	r.Warnings = append(r.Warnings, w)
+	for range 2 {
+		if err := a.Assess(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Verdict != report.Incomplete || !strings.Contains(strings.Join(r.Warnings, "\n"), report.TruncatedWarning) {
+			t.Errorf("truncated report: verdict %s, warnings %q", r.Verdict, r.Warnings)
+		}
+	}
+	if w := report.Truncate(newReport(), 4, 2); w != "" {
+		t.Errorf("a report under the caps was truncated: %q", w)
+	}
+}

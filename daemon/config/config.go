@@ -128,6 +128,12 @@ type Limits struct {
 	// directories, links): an image of millions of empty files is refused
 	// whatever its size.
 	MaxEntries int `mapstructure:"max_entries" yaml:"max_entries"`
+	// MaxReportPackages caps the packages a report keeps; a report over
+	// it is stored truncated, with a warning.
+	MaxReportPackages int `mapstructure:"max_report_packages" yaml:"max_report_packages"`
+	// MaxPackageLocations caps the locations one package of a report
+	// keeps.
+	MaxPackageLocations int `mapstructure:"max_package_locations" yaml:"max_package_locations"`
 }
 
 // Cache bounds the layer cache: what extractors found in each layer,
@@ -343,10 +349,12 @@ func Default() Config {
 			Platforms:   nil,
 		},
 		Limits: Limits{
-			MaxImageBytes:    4 << 30,
-			MaxLayers:        128,
-			MaxUnpackedBytes: 16 << 30,
-			MaxEntries:       2_000_000,
+			MaxImageBytes:       4 << 30,
+			MaxLayers:           128,
+			MaxUnpackedBytes:    16 << 30,
+			MaxEntries:          2_000_000,
+			MaxReportPackages:   200_000,
+			MaxPackageLocations: 1000,
 		},
 		Plugins: Plugins{
 			Dir:     "/usr/local/lib/assay/plugins",
@@ -649,6 +657,12 @@ func (c *Config) validate() []*keyError {
 
 	if c.Limits.MaxEntries < 1 {
 		bad("limits.max_entries", "must be at least 1, got %d", c.Limits.MaxEntries)
+	}
+	if c.Limits.MaxReportPackages < 1 {
+		bad("limits.max_report_packages", "must be at least 1, got %d", c.Limits.MaxReportPackages)
+	}
+	if c.Limits.MaxPackageLocations < 1 {
+		bad("limits.max_package_locations", "must be at least 1, got %d", c.Limits.MaxPackageLocations)
 	}
 	if c.Cache.MaxBytes < 0 {
 		bad("cache.max_bytes", "must not be negative, got %d", c.Cache.MaxBytes)

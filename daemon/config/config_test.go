@@ -234,7 +234,7 @@ webhook:
 				}
 				c.Registries = Registries{ConfigPath: "/etc/containerd/certs.d", AuthFile: "/root/.docker/config.json"}
 				c.Scan.Platforms = []string{"linux/amd64", "linux/arm/v7"}
-				c.Limits = Limits{MaxImageBytes: 1 << 30, MaxLayers: 10000, MaxUnpackedBytes: 2 << 30, MaxEntries: 2_000_000}
+				c.Limits = Limits{MaxImageBytes: 1 << 30, MaxLayers: 10000, MaxUnpackedBytes: 2 << 30, MaxEntries: 2_000_000, MaxReportPackages: 200_000, MaxPackageLocations: 1000}
 				c.Webhook = Webhook{
 					Listen:       "127.0.0.1:9443",
 					Token:        "0123456789abcdef",
@@ -1251,7 +1251,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 			Concurrency: 7, Timeout: 90 * time.Second, MaxAttempts: 1,
 			Platforms: []string{"linux/amd64", "linux/arm/v7"},
 		},
-		Limits:  Limits{MaxImageBytes: 1, MaxLayers: 10000, MaxUnpackedBytes: 1 << 40, MaxEntries: 5},
+		Limits:  Limits{MaxImageBytes: 1, MaxLayers: 10000, MaxUnpackedBytes: 1 << 40, MaxEntries: 5, MaxReportPackages: 3, MaxPackageLocations: 1},
 		Plugins: Plugins{Dir: "/opt/assay plugins", Enabled: []string{"secrets", "sbom.v2"}},
 		Sandbox: Sandbox{
 			IDRange: "65536:1", Timeout: 89 * time.Second, Memory: 16 << 20, Pids: 65536,

@@ -107,6 +107,11 @@ type Report struct {
 	Layers       []Layer `json:"layers,omitempty"`
 
 	Packages []Package `json:"packages"`
+	// Truncated is set when the inventory was larger than the report
+	// keeps (limits.max_report_packages, limits.max_package_locations):
+	// packages or locations were dropped, so the verdict is at best
+	// incomplete. A warning says how many.
+	Truncated bool `json:"truncated,omitempty"`
 	// Findings are every advisory matched, suppressed ones included.
 	Findings []Finding `json:"findings"`
 	// Recommendations exist only on unhealthy reports.
@@ -326,3 +331,34 @@ func DecideVerdict(analyzers []Analyzer, remaining int) Verdict {
 	}
 	return Healthy
 }
+
+// Truncate caps r's packages at maxPackages and each package's locations
+// at maxLocations (a limit <= 0 is none). It marks r Truncated and returns
+// a warning saying what was dropped, or "" when nothing was.
+func Truncate(r *Report, maxPackages, maxLocations int) string {
+	var parts []string
+	if maxPackages > 0 && len(r.Packages) > maxPackages {
+		parts = append(parts, fmt.Sprintf("%d packages, more than limits.max_report_packages (%d): the first %d are kept and matched", len(r.Packages), maxPackages, maxPackages))
+		r.Packages = r.Packages[:maxPackages:maxPackages]
+	}
+	if maxLocations > 0 {
+		cut := 0
+		for i := range r.Packages {
+			if p := &r.Packages[i]; len(p.Locations) > maxLocations {
+				p.Locations = p.Locations[:maxLocations:maxLocations]
+				cut++
+			}
+		}
+		if cut > 0 {
+			parts = append(parts, fmt.Sprintf("%d packages had more than limits.max_package_locations (%d) locations: the first are kept", cut, maxLocations))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	r.Truncated = true
+	return TruncatedWarning + strings.Join(parts, "; ")
+}
+
+// TruncatedWarning starts the warning of a truncated report.
+const TruncatedWarning = "limits: the inventory was truncated: "

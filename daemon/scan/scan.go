@@ -57,6 +57,9 @@ type Scanner struct {
 	Assessor  Assessor
 	// Platforms are the configured platforms, the first one the default.
 	Platforms []string
+	// MaxPackages and MaxLocations cap what a report keeps
+	// (report.Truncate); 0 is no cap.
+	MaxPackages, MaxLocations int
 	// Spawn queues a scan of another platform of the same index.
 	Spawn  func(context.Context, scans.Request) error
 	Logger *slog.Logger
@@ -112,6 +115,10 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	}
 	if len(res.Analyzers) == 0 {
 		rep.Warnings = append(rep.Warnings, NoAnalyzersWarning)
+	}
+	if w := report.Truncate(rep, s.MaxPackages, s.MaxLocations); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+		s.log().Warn("report truncated", "scan", sc.ID, "warning", w)
 	}
 	if err := s.Assessor.Assess(ctx, rep); err != nil {
 		return nil, err

@@ -64,34 +64,47 @@ func vulnKey(id, digest string, p report.PackageRef) []byte {
 	return []byte(strings.ToUpper(id) + "\x00" + digest + "\x00" + p.Ecosystem + "\x00" + p.Name + "\x00" + p.Version)
 }
 
-// index adds (add=true) or removes the index entries of r.
+// MaxHitLocations caps the locations of one package index entry (the
+// locations of every package of one name and ecosystem in an image,
+// merged); the report keeps them all.
+const MaxHitLocations = 1000
+
+// index adds (add=true) or removes the index entries of r. Packages of one
+// name are merged in memory first, so that each key is written once: a
+// report of 100,000 packages of one name costs one write, not 100,000
+// rewrites of a growing entry.
 func index(tx *bolt.Tx, r *report.Report, add bool) error {
 	pb, vb := tx.Bucket(bucketPkgIndex), tx.Bucket(bucketVulnIndex)
+	hits := map[string]*PackageHit{}
+	var order []string
 	for _, p := range r.Packages {
-		k := pkgKey(p.Ecosystem, p.Name, r.Digest)
+		k := string(pkgKey(p.Ecosystem, p.Name, r.Digest))
+		// Two packages of one name and ecosystem in one image (two copies
+		// of a jar, two node_modules trees) are one hit with all versions'
+		// locations; the first version is shown.
+		hit, ok := hits[k]
+		if !ok {
+			hit = &PackageHit{Digest: r.Digest, Image: r.Image, Platform: r.Platform, Verdict: r.Verdict,
+				Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version}
+			hits[k] = hit
+			order = append(order, k)
+		}
+		if room := MaxHitLocations - len(hit.Locations); room > 0 {
+			hit.Locations = append(hit.Locations, p.Locations[:min(room, len(p.Locations))]...)
+		}
+	}
+	for _, k := range order {
 		if !add {
-			if err := pb.Delete(k); err != nil {
+			if err := pb.Delete([]byte(k)); err != nil {
 				return err
 			}
 			continue
 		}
-		// Two packages of one name and ecosystem in one image (two copies of
-		// a jar, two node_modules trees) are one hit with all versions'
-		// locations; the first version is shown.
-		hit := PackageHit{Digest: r.Digest, Image: r.Image, Platform: r.Platform, Verdict: r.Verdict,
-			Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations}
-		if old := pb.Get(k); old != nil {
-			var prev PackageHit
-			if json.Unmarshal(old, &prev) == nil {
-				hit.Version = prev.Version
-				hit.Locations = append(prev.Locations, p.Locations...)
-			}
-		}
-		v, err := json.Marshal(hit)
+		v, err := json.Marshal(hits[k])
 		if err != nil {
 			return err
 		}
-		if err := pb.Put(k, v); err != nil {
+		if err := pb.Put([]byte(k), v); err != nil {
 			return err
 		}
 	}

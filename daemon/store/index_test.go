@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -134,5 +135,33 @@ func TestPutRematch(t *testing.T) {
 	}
 	if reps, _ := s.Reports(ctx, "sha256:aa"); len(reps) != 2 {
 		t.Fatalf("%d reports, want 2", len(reps))
+	}
+}
+
+// 100,000 packages of one name (a lock file of 20,000 lodash entries
+// reaches this) are one index entry written once. Written the old way
+// (read, extend and rewrite the entry per package) this took hours.
+func TestIndexManySameNamePackages(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	r := &report.Report{Digest: "sha256:lo", Platform: "linux/amd64", Verdict: report.Healthy}
+	for i := range 100_000 {
+		r.Packages = append(r.Packages, report.Package{Ecosystem: "npm", Name: "lodash", Version: fmt.Sprintf("4.17.%d", i),
+			Locations: []string{fmt.Sprintf("/app/%d/node_modules/lodash/package.json", i)}})
+	}
+	start := time.Now()
+	finishWith(t, s, "r/lodash:1", r)
+	t.Logf("stored and indexed 100,000 same-name packages in %s", time.Since(start))
+	hits, err := s.PackageImages(ctx, "npm", "lodash")
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("PackageImages: %d hits, %v; want 1", len(hits), err)
+	}
+	if h := hits[0]; h.Version != "4.17.0" || len(h.Locations) != MaxHitLocations || h.Locations[1] != "/app/1/node_modules/lodash/package.json" {
+		t.Errorf("hit: version %s, %d locations, want the first version and %d locations in order", h.Version, len(h.Locations), MaxHitLocations)
+	}
+	// Replacing the report removes the entry.
+	finishWith(t, s, "r/lodash:1", &report.Report{Digest: "sha256:lo", Verdict: report.Healthy})
+	if hits, _ := s.PackageImages(ctx, "npm", "lodash"); len(hits) != 0 {
+		t.Errorf("stale hits after the next report: %d", len(hits))
 	}
 }
