@@ -26,7 +26,8 @@ import (
 // returns only values it can vouch for.
 type LayerCache interface {
 	Get(key string) ([]byte, bool)
-	Put(key string, value []byte) error
+	// PutAll stores entries at once: after a crash all or none are there.
+	PutAll(entries map[string][]byte) error
 }
 
 // LayerSource opens an image's layer blobs (images.Image).
@@ -311,6 +312,9 @@ func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src Lay
 	// Only layers whose end arrived are complete; only complete results
 	// of a plugin that knows every extractor asked for are cached.
 	if a.o.Cache != nil {
+		// One transaction for every ended layer: one disk sync per scan.
+		entries := map[string][]byte{}
+		var stored []string
 		for _, i := range todo {
 			if !ended[i] {
 				continue
@@ -320,14 +324,20 @@ func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src Lay
 					continue
 				}
 				val, err := encodeCached(cached{Version: versions[name], Items: byLayer[i][name]})
-				if err == nil {
-					err = a.o.Cache.Put(cacheKey(img.Layers[i].Digest, lp.m, name), val)
-				}
 				if err != nil {
-					a.o.Logger.Warn("storing a layer's results in the cache", "layer", img.Layers[i].Digest, "extractor", name, "err", err)
+					a.o.Logger.Warn("encoding a layer's results for the cache", "layer", img.Layers[i].Digest, "extractor", name, "err", err)
+					continue
 				}
+				entries[cacheKey(img.Layers[i].Digest, lp.m, name)] = val
 			}
-			a.o.Logger.Debug("layer results stored", "plugin", lp.m.Name, "layer", img.Layers[i].Digest)
+			stored = append(stored, img.Layers[i].Digest)
+		}
+		if len(entries) > 0 {
+			if err := a.o.Cache.PutAll(entries); err != nil {
+				a.o.Logger.Warn("storing layers' results in the cache", "layers", len(stored), "err", err)
+			} else {
+				a.o.Logger.Debug("layer results stored", "plugin", lp.m.Name, "layers", stored)
+			}
 		}
 	}
 	if runErr == nil && len(ended) != len(todo) {

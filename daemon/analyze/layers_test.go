@@ -23,6 +23,12 @@ type mapCache struct {
 
 func (c *mapCache) Get(k string) ([]byte, bool)  { c.gets++; v, ok := c.m[k]; return v, ok }
 func (c *mapCache) Put(k string, v []byte) error { c.m[k] = v; return nil }
+func (c *mapCache) PutAll(kv map[string][]byte) error {
+	for k, v := range kv {
+		c.m[k] = v
+	}
+	return nil
+}
 
 func TestCachedRoundTrip(t *testing.T) {
 	in := cached{Version: "0.2.0", Items: []sdk.Item{

@@ -41,6 +41,14 @@ type LayerCache struct {
 	bytes int64
 	count int
 
+	// Uses are recorded in memory and written in batches (with the next
+	// Put, Prune, Close, or every touchFlush): a hit costs no disk write.
+	// A crash loses only recent uses, which makes an entry look older.
+	tmu     sync.Mutex
+	touched map[string]time.Time
+	stop    chan struct{}
+	done    chan struct{}
+
 	hits, misses, evictions, corrupt atomic.Int64
 }
 
@@ -65,7 +73,8 @@ func OpenLayerCache(path string, maxBytes int64, maxAge time.Duration) (*LayerCa
 	if err != nil {
 		return nil, fmt.Errorf("store: layer cache %s: %w", path, err)
 	}
-	c := &LayerCache{db: db, maxBytes: maxBytes, maxAge: maxAge, now: time.Now}
+	c := &LayerCache{db: db, maxBytes: maxBytes, maxAge: maxAge, now: time.Now,
+		touched: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketLayerEntries, bucketLayerMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -83,11 +92,74 @@ func OpenLayerCache(path string, maxBytes int64, maxAge time.Duration) (*LayerCa
 		db.Close()
 		return nil, fmt.Errorf("store: layer cache %s: %w", path, err)
 	}
+	go c.flusher()
 	return c, nil
 }
 
-// Close closes the file.
-func (c *LayerCache) Close() error { return c.db.Close() }
+// touchFlush is how often recorded uses are written when nothing else
+// writes them.
+const touchFlush = 30 * time.Second
+
+func (c *LayerCache) flusher() {
+	defer close(c.done)
+	t := time.NewTicker(touchFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.tmu.Lock()
+			n := len(c.touched)
+			c.tmu.Unlock()
+			if n == 0 {
+				continue
+			}
+			c.mu.Lock()
+			_ = c.db.Update(func(tx *bolt.Tx) error { return c.flushLocked(tx) })
+			c.mu.Unlock()
+		}
+	}
+}
+
+// flushLocked writes the recorded uses of entries that still exist.
+func (c *LayerCache) flushLocked(tx *bolt.Tx) error {
+	c.tmu.Lock()
+	touched := c.touched
+	c.touched = map[string]time.Time{}
+	c.tmu.Unlock()
+	m := tx.Bucket(bucketLayerMeta)
+	for k, used := range touched {
+		size, old := decodeMeta(m.Get([]byte(k)))
+		if size <= 0 || !used.After(old) {
+			continue
+		}
+		if err := m.Put([]byte(k), encodeMeta(size, used)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close writes the recorded uses and closes the file.
+func (c *LayerCache) Close() error {
+	close(c.stop)
+	<-c.done
+	c.mu.Lock()
+	err := c.db.Update(func(tx *bolt.Tx) error { return c.flushLocked(tx) })
+	c.mu.Unlock()
+	return errors.Join(err, c.db.Close())
+}
+
+// lastUse is when key was last used: recorded in memory or on disk.
+func (c *LayerCache) lastUse(key string, onDisk time.Time) time.Time {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if t, ok := c.touched[key]; ok && t.After(onDisk) {
+		return t
+	}
+	return onDisk
+}
 
 func encodeMeta(size int64, used time.Time) []byte {
 	b := make([]byte, 16)
@@ -115,6 +187,7 @@ func (c *LayerCache) Get(key string) ([]byte, bool) {
 			return nil
 		}
 		_, used := decodeMeta(tx.Bucket(bucketLayerMeta).Get([]byte(key)))
+		used = c.lastUse(key, used)
 		if c.maxAge > 0 && now.Sub(used) > c.maxAge {
 			expired = true
 			return nil
@@ -144,51 +217,63 @@ func (c *LayerCache) Get(key string) ([]byte, bool) {
 		return nil, false
 	}
 	c.hits.Add(1)
-	// Recording the use can wait for other writers: Batch coalesces.
-	_ = c.db.Batch(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketLayerMeta)
-		if size, _ := decodeMeta(m.Get([]byte(key))); size > 0 {
-			return m.Put([]byte(key), encodeMeta(size, now))
-		}
-		return nil
-	})
+	c.tmu.Lock()
+	c.touched[key] = now
+	c.tmu.Unlock()
 	return val, true
 }
 
-// Put stores value under key, then evicts the least recently used
-// entries until the cache fits its size. A value larger than the whole
-// cache is not stored.
+// Put stores value under key (PutAll of one entry).
 func (c *LayerCache) Put(key string, value []byte) error {
-	size := int64(len(value) + sha256.Size + len(key))
-	if c.maxBytes <= 0 || size > c.maxBytes {
+	return c.PutAll(map[string][]byte{key: value})
+}
+
+// PutAll stores the entries in one transaction (all or none survive a
+// crash), then evicts the least recently used entries until the cache
+// fits its size. A value larger than the whole cache is not stored.
+func (c *LayerCache) PutAll(entries map[string][]byte) error {
+	if c.maxBytes <= 0 {
 		return nil
 	}
-	sum := sha256.Sum256(value)
-	raw := make([]byte, 0, sha256.Size+len(value))
-	raw = append(append(raw, sum[:]...), value...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The sizes counted are restored if the transaction fails.
+	bytesBefore, countBefore := c.bytes, c.count
 	var evicted int
 	err := c.db.Update(func(tx *bolt.Tx) error {
+		if err := c.flushLocked(tx); err != nil {
+			return err
+		}
 		m := tx.Bucket(bucketLayerMeta)
-		if old := m.Get([]byte(key)); old != nil {
-			s, _ := decodeMeta(old)
-			c.bytes -= s
-			c.count--
+		now := c.now()
+		for key, value := range entries {
+			size := int64(len(value) + sha256.Size + len(key))
+			if size > c.maxBytes {
+				continue
+			}
+			sum := sha256.Sum256(value)
+			raw := make([]byte, 0, sha256.Size+len(value))
+			raw = append(append(raw, sum[:]...), value...)
+			if old := m.Get([]byte(key)); old != nil {
+				s, _ := decodeMeta(old)
+				c.bytes -= s
+				c.count--
+			}
+			if err := tx.Bucket(bucketLayerEntries).Put([]byte(key), raw); err != nil {
+				return err
+			}
+			if err := m.Put([]byte(key), encodeMeta(size, now)); err != nil {
+				return err
+			}
+			c.bytes += size
+			c.count++
 		}
-		if err := tx.Bucket(bucketLayerEntries).Put([]byte(key), raw); err != nil {
-			return err
-		}
-		if err := m.Put([]byte(key), encodeMeta(size, c.now())); err != nil {
-			return err
-		}
-		c.bytes += size
-		c.count++
 		var err error
-		evicted, err = c.evictLocked(tx, c.now())
+		evicted, err = c.evictLocked(tx, now)
 		return err
 	})
 	if err != nil {
+		c.bytes, c.count = bytesBefore, countBefore
 		return fmt.Errorf("store: layer cache: %w", err)
 	}
 	c.evictions.Add(int64(evicted))
@@ -202,6 +287,9 @@ func (c *LayerCache) Prune() (int, error) {
 	defer c.mu.Unlock()
 	var n int
 	err := c.db.Update(func(tx *bolt.Tx) error {
+		if err := c.flushLocked(tx); err != nil {
+			return err
+		}
 		var err error
 		n, err = c.evictLocked(tx, c.now())
 		return err
@@ -218,6 +306,9 @@ func (c *LayerCache) Clear() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.count
+	c.tmu.Lock()
+	c.touched = map[string]time.Time{}
+	c.tmu.Unlock()
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketLayerEntries, bucketLayerMeta} {
 			if err := tx.DeleteBucket(b); err != nil {

@@ -130,3 +130,51 @@ func TestLayerCacheOff(t *testing.T) {
 		t.Error("a cache of size 0 stored something")
 	}
 }
+
+// A hit writes nothing to disk (a warm scan reads dozens of entries and
+// must not wait for as many fsyncs); the use is kept in memory, counts
+// for expiry and eviction at once, and is written with the next write or
+// at Close.
+func TestLayerCacheHitsDoNotWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "layers.db")
+	now := time.Unix(1e9, 0)
+	c, _ := OpenLayerCache(path, 1<<20, time.Hour)
+	c.now = func() time.Time { return now }
+	if err := c.PutAll(map[string][]byte{"a": []byte("1"), "b": []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	writes := writeCount(c)
+	now = now.Add(50 * time.Minute)
+	for range 100 {
+		if _, ok := c.Get("a"); !ok {
+			t.Fatal("miss")
+		}
+	}
+	if w := writeCount(c); w != writes {
+		t.Errorf("100 hits wrote %d times", w-writes)
+	}
+	// 70 minutes after the Put, 20 after the last use: a is alive, b,
+	// never used since, expired.
+	now = now.Add(20 * time.Minute)
+	if _, ok := c.Get("a"); !ok {
+		t.Error("a, used 20 minutes ago, expired")
+	}
+	if _, ok := c.Get("b"); ok {
+		t.Error("b, unused for 70 minutes, did not expire (max age 1h)")
+	}
+	// The uses survive Close.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = OpenLayerCache(path, 1<<20, time.Hour)
+	defer c.Close()
+	c.now = func() time.Time { return now.Add(50 * time.Minute) }
+	if _, ok := c.Get("a"); !ok {
+		t.Error("after reopening, a's last use was lost")
+	}
+}
+
+func writeCount(c *LayerCache) int64 {
+	st := c.db.Stats()
+	return st.TxStats.GetWrite()
+}
