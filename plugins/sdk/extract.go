@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"os"
 	"slices"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -142,8 +146,16 @@ type ItemAnalyzer interface {
 	AnalyzeItems(ctx context.Context, req Request, send func(Item) error) error
 }
 
-// AnalyzeItems streams every layer of req, in order, through the selected
-// extractors. The layers' file descriptors are closed when read.
+// LayersAtOnce is how many layers of a request are read at the same time,
+// started in order: the host may feed each through a pipe as it
+// downloads, and decompression is the costliest step.
+const LayersAtOnce = 4
+
+// AnalyzeItems streams every layer of req through the selected
+// extractors, up to LayersAtOnce at once, started in order. The layers'
+// file descriptors are closed when read. A layer over a limit ends the
+// request (ResourceExhausted: the image is refused); another broken layer
+// ends only itself (no LayerEnd, so the host caches nothing of it).
 func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(Item) error) error {
 	if len(req.Layers) == 0 {
 		return fmt.Errorf("sdk: %s reads layers and the request names none (its manifest must say \"input\": \"layers\")", a.Set.Name)
@@ -151,29 +163,82 @@ func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(
 	if _, err := a.Set.Select(req.Extractors); err != nil {
 		return err
 	}
-	b := newBudget(req.LayerLimits)
-	var errs []error
-	for _, ly := range req.Layers {
-		f := openFD(ly.FD, ly.Digest)
-		if f == nil {
+	files := make([]*os.File, len(req.Layers))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	for i, ly := range req.Layers {
+		if files[i] = openFD(ly.FD, ly.Digest); files[i] == nil {
 			return fmt.Errorf("sdk: layer %d (%s): no such file descriptor %d", ly.Index, ly.Digest, ly.FD)
 		}
-		exs, _ := a.Set.Select(req.Extractors)
-		err := extractLayer(ctx, f, ly, exs, b, send)
-		f.Close()
-		if err != nil {
-			// A limit or a broken layer ends that layer; the host sees
-			// no LayerEnd for it and caches nothing of it.
-			if ctx.Err() != nil || errors.Is(err, errSend) {
-				return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var sendMu sync.Mutex
+	sendOne := func(it Item) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return send(it)
+	}
+	b := newBudget(req.LayerLimits)
+	var (
+		mu    sync.Mutex
+		errs  []error
+		fatal error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, LayersAtOnce)
+	)
+	for i, ly := range req.Layers {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			exs, _ := a.Set.Select(req.Extractors)
+			start := time.Now()
+			err := extractLayer(ctx, files[i], ly, exs, b, sendOne)
+			slog.Debug("layer read", "layer", ly.Index, "digest", ly.Digest, "took", time.Since(start).Round(time.Millisecond), "err", err)
+			if err == nil {
+				return
 			}
-			if errors.Is(err, ErrLayerLimit) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrLayerLimit):
 				// The image is refused: the rest is not read, and the
 				// host is told it was a limit, not a broken plugin.
-				return status.Error(codes.ResourceExhausted, err.Error())
+				if fatal == nil || !errors.Is(fatal, ErrLayerLimit) {
+					fatal = err
+				}
+				cancel(err)
+			case errors.Is(err, errSend):
+				if fatal == nil {
+					fatal = err
+				}
+				cancel(err)
+			case ctx.Err() == nil:
+				errs = append(errs, err)
 			}
-			errs = append(errs, err)
-		}
+		}()
+	}
+	wg.Wait()
+	switch {
+	case fatal != nil && errors.Is(fatal, ErrLayerLimit):
+		return status.Error(codes.ResourceExhausted, fatal.Error())
+	case fatal != nil:
+		return fatal
+	case context.Cause(ctx) != nil:
+		return context.Cause(ctx)
 	}
 	return errors.Join(errs...)
 }

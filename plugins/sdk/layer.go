@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
@@ -52,7 +53,7 @@ var errSend = errors.New("sending to the host failed")
 // budget counts what all layers of one request used.
 type budget struct {
 	lim            LayerLimits
-	entries, bytes int64
+	entries, bytes atomic.Int64 // layers are read concurrently
 }
 
 func newBudget(lim LayerLimits) *budget {
@@ -230,11 +231,10 @@ func (s *layerStream) addDirs(p string) {
 // entry handles one tar header.
 func (s *layerStream) entry(h *tar.Header, tr io.Reader) error {
 	s.entries++
-	s.b.entries++
 	if s.entries > s.b.lim.MaxLayerEntries {
 		return fmt.Errorf("%w: more than %d entries in one layer", ErrLayerLimit, s.b.lim.MaxLayerEntries)
 	}
-	if s.b.entries > s.b.lim.MaxEntries {
+	if s.b.entries.Add(1) > s.b.lim.MaxEntries {
 		return fmt.Errorf("%w: more than %d entries in the image's layers", ErrLayerLimit, s.b.lim.MaxEntries)
 	}
 	if len(h.Name) > MaxPathBytes {
@@ -429,11 +429,11 @@ type countingReader struct {
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	c.s.b.bytes += int64(n)
+	total := c.s.b.bytes.Add(int64(n))
 	if c.n > c.s.b.lim.MaxLayerBytes {
 		return n, fmt.Errorf("%w: more than %d uncompressed bytes in one layer", ErrLayerLimit, c.s.b.lim.MaxLayerBytes)
 	}
-	if c.s.b.bytes > c.s.b.lim.MaxBytes {
+	if total > c.s.b.lim.MaxBytes {
 		return n, fmt.Errorf("%w: more than %d uncompressed bytes in the image's layers", ErrLayerLimit, c.s.b.lim.MaxBytes)
 	}
 	return n, err
