@@ -30,9 +30,16 @@ type LayerCache interface {
 	PutAll(entries map[string][]byte) error
 }
 
-// LayerSource opens an image's layer blobs (images.Image).
+// errLayers marks a layer that could not be opened or whose download was
+// not verified: the scan fails, nothing read is used or cached.
+var errLayers = errors.New("analyze: layer blobs")
+
+// LayerSource opens an image's layer blobs (images.Image). A layer may
+// still be downloading when opened: WaitLayers says whether everything
+// opened was the blob its digest names, and nothing is trusted before.
 type LayerSource interface {
 	OpenLayer(ctx context.Context, layerDigest string) (*os.File, error)
+	WaitLayers(ctx context.Context) error
 }
 
 // layerPlugin is an enabled plugin that reads layers, with the
@@ -212,6 +219,10 @@ func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerS
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
+			if errors.Is(err, errLayers) {
+				// What was read cannot be trusted: the scan fails.
+				return nil, nil, err
+			}
 			if he, ok := errors.AsType[*host.Error](err); ok && he.Reason == host.ReasonLimit {
 				// An image over a limit is refused, as the tree path
 				// refuses one that unpacks too large.
@@ -254,17 +265,19 @@ func (a *Analyzers) runLayers(ctx context.Context, img *images.Image, src LayerS
 // ended complete.
 func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src LayerSource, lp layerPlugin, todo []int, byLayer []map[string][]sdk.Item, lim sdk.LayerLimits) (host.Result, error) {
 	var files []*os.File
-	defer func() {
+	closeFiles := func() {
 		for _, f := range files {
 			f.Close()
 		}
-	}()
+		files = nil
+	}
+	defer closeFiles()
 	req := sdk.Request{Extractors: lp.extractors, LayerLimits: lim}
 	for j, i := range todo {
 		l := img.Layers[i]
 		f, err := src.OpenLayer(ctx, l.Digest)
 		if err != nil {
-			return host.Result{}, fmt.Errorf("analyze: %w", err)
+			return host.Result{}, fmt.Errorf("%w: %w", errLayers, err)
 		}
 		files = append(files, f)
 		req.Layers = append(req.Layers, sdk.Layer{Index: i + 1, Digest: l.Digest, FD: 3 + j})
@@ -305,6 +318,13 @@ func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src Lay
 		}
 		return nil
 	})
+	// The plugin is gone: our ends of the layers go too, so that a
+	// download it left unread is not held up, then the downloads must
+	// all have been verified before anything read is trusted.
+	closeFiles()
+	if err := src.WaitLayers(ctx); err != nil {
+		return host.Result{}, fmt.Errorf("%w: %w", errLayers, err)
+	}
 	versions := map[string]string{}
 	for _, e := range out.Description.Extractors {
 		versions[e.Name] = e.Version

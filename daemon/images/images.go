@@ -151,6 +151,7 @@ type Image struct {
 	im      *Images
 	lease   string
 	release func(context.Context) error
+	feeds   *feeds // layer downloads under way (Fetch)
 }
 
 // Release unmounts and removes the view and lets containerd reclaim the
@@ -182,12 +183,17 @@ func (im *Images) Acquire(ctx context.Context, scanID, ref, platform string) (*I
 	return im.get(ctx, scanID, ref, platform, true, nil)
 }
 
-// Fetch gets ref's manifest, config and layer blobs for platform into
-// containerd's content store, without unpacking anything: the layers are
-// read, as blobs, by the sandboxed extractors (OpenLayer). Layers for
-// which skip returns true are not fetched at all (their results are
-// cached). The limits on the manifest apply as for Acquire. The caller
-// must Release the image.
+// Fetch gets ref's manifest and config for platform into containerd's
+// content store and starts downloading its layer blobs there, without
+// unpacking anything: it returns once the image is described, while the
+// layers still download. Each layer's bytes are also handed, as they
+// arrive, to whoever opens the layer (OpenLayer: a pipe), so that the
+// sandboxed extractors read a layer while it downloads; WaitLayers says
+// whether every blob was committed with its digest verified, and nothing
+// read from a layer may be trusted before it says so. Layers for which
+// skip returns true are not fetched at all (their results are cached).
+// The limits on the manifest apply as for Acquire. The caller must
+// Release the image.
 func (im *Images) Fetch(ctx context.Context, scanID, ref, platform string, skip func(layerDigest string) bool) (*Image, error) {
 	return im.get(ctx, scanID, ref, platform, false, skip)
 }
@@ -221,6 +227,7 @@ func (im *Images) get(ctx context.Context, scanID, ref, platform string, unpack 
 	img.release = func(rctx context.Context) error {
 		rctx = leases.WithLease(im.ctx(context.WithoutCancel(rctx)), lease.ID)
 		var errs []error
+		img.feeds.stop()
 		if mounted != "" {
 			if err := mount.UnmountAll(mounted, unix.MNT_DETACH); err != nil {
 				errs = append(errs, fmt.Errorf("unmount view: %w", err))
@@ -272,8 +279,12 @@ func (im *Images) get(ctx context.Context, scanID, ref, platform string, unpack 
 	pullCtx, cancelPull := context.WithCancelCause(ctx)
 	defer cancelPull(nil)
 	wrap := im.limitHandler
-	if skip != nil {
-		wrap = func(h images.Handler) images.Handler { return skipLayers(im.limitHandler(h), skip) }
+	if !unpack {
+		// The layers are downloaded once the image is described
+		// (startFeeds), alongside their analysis.
+		wrap = func(h images.Handler) images.Handler {
+			return skipLayers(im.limitHandler(h), func(string) bool { return true })
+		}
 	}
 	opts := []client.RemoteOpt{
 		client.WithPlatformMatcher(matcher),
@@ -320,6 +331,12 @@ func (im *Images) get(ctx context.Context, scanID, ref, platform string, unpack 
 		return nil, err
 	}
 	if !unpack {
+		if skip == nil {
+			skip = func(string) bool { return false }
+		}
+		if err := im.startFeeds(ctx, resolver, ref, img, skip); err != nil {
+			return nil, err
+		}
 		return img, nil
 	}
 
@@ -387,6 +404,9 @@ func (img *Image) OpenLayer(ctx context.Context, layerDigest string) (*os.File, 
 	}
 	if size < 0 {
 		return nil, fmt.Errorf("images: %s is not a layer of %s", layerDigest, img.Ref)
+	}
+	if f, err := img.feeds.open(ctx, layerDigest); f != nil || err != nil {
+		return f, err
 	}
 	if im.o.ContentDir != "" {
 		p := filepath.Join(im.o.ContentDir, "blobs", d.Algorithm().String(), d.Encoded())

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log"
@@ -15,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -121,6 +124,7 @@ type testRegistry struct {
 	host      string
 	blobGets  atomic.Int64
 	blockBlob atomic.Bool
+	corrupt   atomic.Value // a blob digest whose bytes are served altered
 }
 
 func newRegistry(t testing.TB) *testRegistry {
@@ -129,6 +133,18 @@ func newRegistry(t testing.TB) *testRegistry {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") && req.Header.Get("X-Test-Push") == "" {
 			r.blobGets.Add(1)
+		}
+		if d, _ := r.corrupt.Load().(string); d != "" && req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/blobs/"+d) {
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, req)
+			body := rec.Body.Bytes()
+			body[len(body)/2] ^= 0xff
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+			return
 		}
 		inner.ServeHTTP(w, req)
 	}))
@@ -451,5 +467,124 @@ func TestHostsDirMirror(t *testing.T) {
 	d, _ := img.Digest()
 	if string(data) != "mirrored" || got.Digest != d.String() {
 		t.Fatalf("through the mirror: %q %s", data, got.Digest)
+	}
+}
+
+// Fetch downloads the layers not skipped while they are read: a pipe per
+// layer that needs the blob (the same blob twice: two pipes, one
+// download), the bytes are the blob's, WaitLayers vouches for them, and
+// a skipped layer is never downloaded.
+func TestFetchStreamsLayers(t *testing.T) {
+	e := newEnv(t, Limits{MaxImageBytes: 1 << 30, MaxLayers: 16})
+	e.im.o.ContentDir = filepath.Join(e.dir, "containerd", "root", "io.containerd.content.v1.content")
+	reg := newRegistry(t)
+	big := tarLayer(t, file{name: "big", size: 8 << 20})
+	cached := tarLayer(t, file{name: "cached", body: "x"})
+	ref, _ := reg.push(t, "feed/img:1", image(t, "linux/amd64", big, cached, big))
+	bigDigest, _ := big.Digest()
+	cachedDigest, _ := cached.Digest()
+	ctx := context.Background()
+	before := reg.blobGets.Load()
+	img, err := e.im.Fetch(ctx, "feed1", ref, "linux/amd64", func(d string) bool { return d == cachedDigest.String() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*os.File
+	for range 2 {
+		f, err := img.OpenLayer(ctx, bigDigest.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := f.Stat(); st.Mode()&os.ModeNamedPipe == 0 {
+			t.Errorf("layer opened while downloading is a %v, want a pipe", st.Mode())
+		}
+		files = append(files, f)
+	}
+	sums := make([]string, 2)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer f.Close()
+			h := sha256.New()
+			io.Copy(h, f)
+			sums[i] = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		}()
+	}
+	wg.Wait()
+	for i, sum := range sums {
+		if sum != bigDigest.String() {
+			t.Errorf("reader %d got %s, want %s", i, sum, bigDigest)
+		}
+	}
+	if err := img.WaitLayers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := reg.blobGets.Load() - before; got != 2 {
+		t.Errorf("%d blob GETs, want 2 (the config and the big layer once)", got)
+	}
+	// Once every pipe is taken, the stored, verified blob is opened.
+	f, err := img.OpenLayer(ctx, bigDigest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.Stat(); !st.Mode().IsRegular() {
+		t.Errorf("a third open is a %v, want the content store's file", st.Mode())
+	}
+	f.Close()
+	if err := img.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.noLeftovers(t)
+
+	// Readers that never read, or stop early, do not hold up Release.
+	img, err = e.im.Fetch(ctx, "feed2", ref, "linux/amd64", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = img.OpenLayer(ctx, bigDigest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Read(make([]byte, 100))
+	f.Close()
+	done := make(chan error)
+	go func() { done <- img.Release(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Release waits for readers that went away")
+	}
+	e.noLeftovers(t)
+}
+
+// A blob whose bytes are not its digest's is read through the pipe (that
+// cannot be helped while streaming) but WaitLayers fails, so that nothing
+// read from it is trusted.
+func TestFetchCorruptBlobFailsWait(t *testing.T) {
+	e := newEnv(t, Limits{MaxImageBytes: 1 << 30, MaxLayers: 16})
+	reg := newRegistry(t)
+	l := tarLayer(t, file{name: "data", size: 1 << 20})
+	ref, _ := reg.push(t, "feed/bad:1", image(t, "linux/amd64", l))
+	d, _ := l.Digest()
+	reg.corrupt.Store(d.String())
+	ctx := context.Background()
+	img, err := e.im.Fetch(ctx, "bad1", ref, "linux/amd64", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Release(ctx)
+	f, err := img.OpenLayer(ctx, d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, f)
+	f.Close()
+	if err := img.WaitLayers(ctx); err == nil || !strings.Contains(err.Error(), d.String()) {
+		t.Fatalf("WaitLayers after a corrupt blob: %v, want an error naming %s", err, d)
 	}
 }

@@ -164,18 +164,23 @@ func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(
 		return err
 	}
 	files := make([]*os.File, len(req.Layers))
+	for i, ly := range req.Layers {
+		if files[i] = openFD(ly.FD, ly.Digest); files[i] == nil {
+			for _, f := range files[:i] {
+				f.Close()
+			}
+			return fmt.Errorf("sdk: layer %d (%s): no such file descriptor %d", ly.Index, ly.Digest, ly.FD)
+		}
+	}
+	// Layers never started (the request ended early) are closed too.
+	started := make([]bool, len(req.Layers))
 	defer func() {
-		for _, f := range files {
-			if f != nil {
+		for i, f := range files {
+			if !started[i] {
 				f.Close()
 			}
 		}
 	}()
-	for i, ly := range req.Layers {
-		if files[i] = openFD(ly.FD, ly.Digest); files[i] == nil {
-			return fmt.Errorf("sdk: layer %d (%s): no such file descriptor %d", ly.Index, ly.Digest, ly.FD)
-		}
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var sendMu sync.Mutex
@@ -200,6 +205,7 @@ func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(
 		if ctx.Err() != nil {
 			break
 		}
+		started[i] = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -207,6 +213,9 @@ func (a LayerAnalyzer) AnalyzeItems(ctx context.Context, req Request, send func(
 			exs, _ := a.Set.Select(req.Extractors)
 			start := time.Now()
 			err := extractLayer(ctx, files[i], ly, exs, b, sendOne)
+			// Closed at once: a host feeding the layer through a pipe
+			// as it downloads must not wait for the other layers.
+			files[i].Close()
 			slog.Debug("layer read", "layer", ly.Index, "digest", ly.Digest, "took", time.Since(start).Round(time.Millisecond), "err", err)
 			if err == nil {
 				return
