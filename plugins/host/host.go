@@ -233,8 +233,10 @@ func (h *Host) run(ctx context.Context, m Manifest, req *sdk.Request, emit func(
 		Logger:              newSlogHCLog(r.log),
 		GRPCBrokerMultiplex: true,
 		UnixSocketConfig:    &plugin.UnixSocketConfig{TempDir: cmp.Or(h.o.SocketDir, dir)},
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(int(min(h.o.MaxResultBytes, math.MaxInt32))))},
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(min(h.o.MaxResultBytes, math.MaxInt32)))),
+			grpc.WithChainStreamInterceptor(refuseBroker),
+		},
 	})
 	defer r.stop(client)
 
@@ -320,6 +322,22 @@ func (h *Host) run(ctx context.Context, m Manifest, req *sdk.Request, emit func(
 		return res, r.callFail(actx, "analyze", err)
 	}
 	return res, nil
+}
+
+// brokerStream is go-plugin's connection-broker stream, which the client
+// opens to the plugin as it connects.
+const brokerStream = "/plugin.GRPCBroker/StartStream"
+
+// refuseBroker keeps the broker stream from opening: the analyzer contract
+// needs no extra connections, and through that stream a plugin could make
+// the host keep an entry per message for ever (go-plugin v1.8.0 never
+// removes a knock's). Without the stream go-plugin's broker stops at once
+// and whatever the plugin sends it is never read.
+func refuseBroker(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method == brokerStream {
+		return nil, status.Error(codes.PermissionDenied, "host: the plugin connection broker is not offered")
+	}
+	return streamer(ctx, desc, cc, method, opts...)
 }
 
 // copyVerified copies the binary into dir, hashing what it copies, and

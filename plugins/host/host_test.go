@@ -40,6 +40,7 @@ var testPlugins = []string{
 	"./testdata/spin",
 	"./testdata/logbomb",
 	"./testdata/badaddr",
+	"./testdata/broker",
 }
 
 func TestMain(m *testing.M) {
@@ -851,4 +852,21 @@ func TestSlogBridge(t *testing.T) {
 	if strings.Contains(got, "dropped") {
 		t.Error("trace went through a debug logger")
 	}
+}
+
+// The analyzer contract needs no connection broker: its stream is never
+// opened, so a plugin cannot make the host keep an entry per message
+// through it (go-plugin v1.8.0 never removes a knock's). The plugin sees
+// every stream the host opens.
+func TestBrokerIsRefused(t *testing.T) {
+	e := newEnv(t)
+	m := e.install("broker", "broker", "1")
+	_, items, err := collect(ctxTimeout(t, time.Minute), e.host(), m, sdk.Request{Root: t.TempDir()})
+	if err != nil || len(items) != 1 || items[0].Warning == nil {
+		t.Fatalf("Run = %v, %+v", err, items)
+	}
+	if msg := items[0].Warning.Message; msg != "broker stream opened: false" {
+		t.Errorf("the plugin says %q: the host opened the broker stream", msg)
+	}
+	e.checkClean()
 }
