@@ -337,16 +337,20 @@ type running struct {
 }
 
 // startProgram runs a testdata program in a sandbox of m.
-func startProgram(t testing.TB, m *Manager, ctx context.Context, name string, args, layers []string, lim Limits) *running {
+func startProgram(t testing.TB, m *Manager, ctx context.Context, name string, args, layers []string, lim Limits, opts ...func(*spec)) *running {
 	t.Helper()
-	sb, err := m.start(context.Background(), spec{
+	sp := spec{
 		binary: bin(name),
 		args:   args,
 		env:    []string{"PATH=/", "GOTRACEBACK=single"},
 		layers: layers,
 		lim:    m.cfg.tighten(lim),
 		ctx:    ctx,
-	})
+	}
+	for _, o := range opts {
+		o(&sp)
+	}
+	sb, err := m.start(context.Background(), sp)
 	if err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

@@ -35,13 +35,23 @@ func TestProbe(t *testing.T) {
 	m := newTestManager(t, testConfig(t))
 	port, accepted := hostListener(t)
 	upper, lower := makeLayers(t)
-	r := startProgram(t, m, nil, "probe", []string{strconv.Itoa(port), strconv.Itoa(os.Getpid())}, []string{upper, lower}, Limits{})
+	// A socket dir as go-plugin makes one.
+	sockDir, err := os.MkdirTemp(m.SocketTempDir(), "plugin-dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	r := startProgram(t, m, nil, "probe", []string{strconv.Itoa(port), strconv.Itoa(os.Getpid())}, []string{upper, lower}, Limits{},
+		func(sp *spec) { sp.sockDir = sockDir })
 	stdout, stderr, err := r.wait(t)
 	if err != nil {
 		t.Fatalf("probe: %v\nstderr:\n%s", err, stderr)
 	}
 	got := parseProbe(t, stdout)
 	want := map[string]string{
+		// /sock is a tiny tmpfs: neither bytes nor inodes of the host.
+		"sock_fill":   "err:ENOSPC",
+		"sock_inodes": "err:ENOSPC",
 		"uid":          "ok:0,0",
 		"pid":          "ok:1,0",
 		"caps":         "ok:CapInh=0000000000000000,CapPrm=0000000000000000,CapEff=0000000000000000,CapBnd=0000000000000000,CapAmb=0000000000000000",

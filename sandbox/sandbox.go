@@ -31,6 +31,10 @@ const (
 	pluginPath = "/plugin"  // the program, bound read-only from the host
 	targetPath = TargetPath // the image
 	sockPath   = "/sock"    // go-plugin's socket dir, bound read-write
+
+	// The tmpfs on a socket dir: room for go-plugin's socket and no more.
+	sockTmpfsBytes  = 64 << 10
+	sockTmpfsInodes = 16
 )
 
 // limitPoll is how often a running sandbox's limit counters are read.
@@ -57,8 +61,9 @@ type sandbox struct {
 	dir string // m.boxDir/id: rootfs and mount points
 	sp  spec
 
-	p         *libcontainer.Process
-	pid       int
+	p           *libcontainer.Process
+	pid         int
+	sockMounted bool // the tmpfs on sp.sockDir
 	cgPaths   map[string]string
 	peak      atomic.Uint64 // the cgroup's peak memory, read at teardown
 	requested time.Time     // when start was called
@@ -118,10 +123,14 @@ func (m *Manager) start(ctx context.Context, sp spec) (_ *sandbox, retErr error)
 		return nil, err
 	}
 	if sp.sockDir != "" {
-		// The plugin creates its socket there as the sandbox's root.
-		if err := os.Chown(sp.sockDir, int(m.cfg.UIDStart), int(m.cfg.GIDStart)); err != nil {
-			return nil, fmt.Errorf("handing the socket dir to the sandbox: %w", err)
+		// The plugin creates its socket there as the sandbox's root, in
+		// a tmpfs of a few pages and inodes: the one writable place it
+		// shares with the host holds a socket, not the host's disk.
+		opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d", sockTmpfsBytes, sockTmpfsInodes, m.cfg.UIDStart, m.cfg.GIDStart)
+		if err := unix.Mount("tmpfs", sp.sockDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+			return nil, fmt.Errorf("mounting the socket dir's tmpfs: %w", err)
 		}
+		s.sockMounted = true
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -587,6 +596,12 @@ func (s *sandbox) teardown(reap bool) error {
 	}
 	if _, err := unmountUnder(s.dir); err != nil {
 		errs = append(errs, err)
+	}
+	if s.sockMounted {
+		if err := unix.Unmount(s.sp.sockDir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmounting the socket dir: %w", err))
+		}
+		s.sockMounted = false
 	}
 	if err := removeDir(s.dir); err != nil {
 		errs = append(errs, err)

@@ -91,6 +91,13 @@ func main() {
 	check("mkdir_target", os.Mkdir("/target/etc/x", 0o755))
 	check("write_target_file", os.WriteFile("/target/etc/shadow", []byte("x"), 0o644))
 	check("write_tmp", os.WriteFile("/tmp/x", []byte("x"), 0o644))
+	// go-plugin's socket dir, when there is one: a tiny tmpfs, not a
+	// host directory to fill.
+	if _, err := os.Stat("/sock"); err == nil {
+		check("sock_fill", os.WriteFile("/sock/big", make([]byte, 1<<20), 0o600))
+		os.Remove("/sock/big")
+		check("sock_inodes", manyFiles("/sock", 100))
+	}
 	check("exec_tmp", execTmp())
 	check("exec_target", forkExec("/target/bin/true"))
 	_, err = os.ReadFile("/etc/shadow")
@@ -283,4 +290,18 @@ func bpf() error {
 func setuid(uid int) error {
 	_, _, e := unix.RawSyscall(unix.SYS_SETUID, uintptr(uid), 0, 0)
 	return errnoErr(e)
+}
+
+// manyFiles creates n empty files in dir, stopping at the first error,
+// and removes them.
+func manyFiles(dir string, n int) error {
+	var err error
+	for i := range n {
+		p := fmt.Sprintf("%s/f%d", dir, i)
+		if err = os.WriteFile(p, nil, 0o600); err != nil {
+			break
+		}
+		defer os.Remove(p)
+	}
+	return err
 }
