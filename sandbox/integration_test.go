@@ -50,8 +50,8 @@ func TestProbe(t *testing.T) {
 	got := parseProbe(t, stdout)
 	want := map[string]string{
 		// /sock is a tiny tmpfs: neither bytes nor inodes of the host.
-		"sock_fill":   "err:ENOSPC",
-		"sock_inodes": "err:ENOSPC",
+		"sock_fill":    "err:ENOSPC",
+		"sock_inodes":  "err:ENOSPC",
 		"uid":          "ok:0,0",
 		"pid":          "ok:1,0",
 		"caps":         "ok:CapInh=0000000000000000,CapPrm=0000000000000000,CapEff=0000000000000000,CapBnd=0000000000000000,CapAmb=0000000000000000",

@@ -64,10 +64,10 @@ type sandbox struct {
 	p           *libcontainer.Process
 	pid         int
 	sockMounted bool // the tmpfs on sp.sockDir
-	cgPaths   map[string]string
-	peak      atomic.Uint64 // the cgroup's peak memory, read at teardown
-	requested time.Time     // when start was called
-	started   time.Time     // when the program was started
+	cgPaths     map[string]string
+	peak        atomic.Uint64 // the cgroup's peak memory, read at teardown
+	requested   time.Time     // when start was called
+	started     time.Time     // when the program was started
 
 	// stdout and stderr are the read ends of the program's output pipes;
 	// their owner (Runner or test) closes them.
