@@ -24,6 +24,7 @@ import (
 
 	"github.com/assayhq/assay/daemon/api"
 	"github.com/assayhq/assay/daemon/config"
+	"github.com/assayhq/assay/daemon/errdefs"
 	"github.com/assayhq/assay/daemon/events"
 	"github.com/assayhq/assay/daemon/images"
 	"github.com/assayhq/assay/daemon/metrics"
@@ -149,7 +150,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		MaxPackages:  cfg.Limits.MaxReportPackages,
 		MaxLocations: cfg.Limits.MaxPackageLocations,
 		Spawn: func(ctx context.Context, req scans.Request) error {
-			_, _, err := q.Submit(ctx, req)
+			_, _, err := q.SubmitDerived(ctx, req)
 			return err
 		},
 	}
@@ -161,6 +162,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Concurrency: cfg.Scan.Concurrency,
 		Timeout:     cfg.Scan.Timeout,
 		MaxAttempts: cfg.Scan.MaxAttempts,
+		MaxQueued:   cfg.Scan.MaxQueued,
 		Logger:      log,
 	})
 	if err := q.Recover(ctx); err != nil {
@@ -207,8 +209,22 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			if done, _ := svc.Scanned(ctx, digest); done {
 				return
 			}
-			if _, _, err := q.Submit(ctx, scans.Request{Image: ref, Trigger: "containerd"}); err != nil {
-				log.Warn("containerd image event: queueing a scan failed", "image", ref, "err", err)
+			// A full queue holds the watcher back (the image is not
+			// dropped): the event is retried until the queue takes it.
+			for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+				_, _, err := q.Submit(ctx, scans.Request{Image: ref, Trigger: "containerd"})
+				if !errors.Is(err, errdefs.ErrBusy) {
+					if err != nil {
+						log.Warn("containerd image event: queueing a scan failed", "image", ref, "err", err)
+					}
+					return
+				}
+				log.Warn("containerd image event: the queue is full; retrying", "image", ref, "in", wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		})
 	}

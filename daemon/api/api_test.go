@@ -399,6 +399,16 @@ func TestSubmit(t *testing.T) {
 	}
 }
 
+// A full queue answers 429 with Retry-After; the request is not taken.
+func TestSubmitQueueFull(t *testing.T) {
+	svc := &fakeService{err: fmt.Errorf("queue: 10 scans are queued (scan.max_queued 10); retry later: %w", errdefs.ErrBusy)}
+	h := NewHandler(Options{Service: svc})
+	w := do(t, h, "POST", "/v1/scans", strings.NewReader(`{"image":"docker.io/library/alpine:3.20"}`), "Content-Type", "application/json")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != RetryAfterBusy || !strings.Contains(w.Body.String(), "scan.max_queued") {
+		t.Errorf("full queue: %d, Retry-After %q, %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+}
+
 func TestSubmitRequestErrors(t *testing.T) {
 	h := NewHandler(Options{Service: &fakeService{}, MaxBodyBytes: 64})
 	for _, tc := range []struct {

@@ -24,6 +24,10 @@ func badRequest(w http.ResponseWriter, format string, args ...any) {
 	writeError(w, http.StatusBadRequest, "invalid_argument", fmt.Sprintf(format, args...))
 }
 
+// RetryAfterBusy is the Retry-After, in seconds, of a request refused
+// because the queue is full.
+const RetryAfterBusy = "10"
+
 // errorStatus maps an error kind of daemon/errdefs to a status and code.
 // This is the only place the kinds become HTTP.
 func errorStatus(err error) (status int, code string) {
@@ -38,6 +42,8 @@ func errorStatus(err error) (status int, code string) {
 		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errdefs.ErrDenied):
 		return http.StatusForbidden, "permission_denied"
+	case errors.Is(err, errdefs.ErrBusy):
+		return http.StatusTooManyRequests, "resource_exhausted"
 	}
 	return http.StatusInternalServerError, "internal"
 }
@@ -45,6 +51,9 @@ func errorStatus(err error) (status int, code string) {
 // serviceError writes err, returned by the Service, as an API error.
 func (h *handler) serviceError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := errorStatus(err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", RetryAfterBusy)
+	}
 	if status == http.StatusInternalServerError {
 		level := slog.LevelError
 		if r.Context().Err() != nil {

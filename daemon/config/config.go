@@ -109,6 +109,10 @@ type Scan struct {
 	// MaxAttempts is how many times a scan interrupted by a crash of the
 	// daemon is started before it is failed.
 	MaxAttempts int `mapstructure:"max_attempts" yaml:"max_attempts"`
+	// MaxQueued bounds the scans waiting for a worker: beyond it a new
+	// request is refused (429 on the API, 503 to a registry's webhook, so
+	// that it redelivers), never dropped after it was accepted.
+	MaxQueued int `mapstructure:"max_queued" yaml:"max_queued"`
 	// Platforms are the platforms of a multi-platform image that are
 	// scanned, each "os/arch" or "os/arch/variant". Empty (nil) means the
 	// host's platform.
@@ -346,6 +350,7 @@ func Default() Config {
 			Concurrency: 2,
 			Timeout:     10 * time.Minute,
 			MaxAttempts: 3,
+			MaxQueued:   10000,
 			Platforms:   nil,
 		},
 		Limits: Limits{
@@ -565,6 +570,7 @@ func (c *Config) validate() []*keyError {
 	between("scan.concurrency", c.Scan.Concurrency, 1, 64)
 	positive("scan.timeout", c.Scan.Timeout)
 	between("scan.max_attempts", c.Scan.MaxAttempts, 1, 10)
+	between("scan.max_queued", c.Scan.MaxQueued, 1, 10_000_000)
 	seen := make(map[string]bool)
 	for _, p := range c.Scan.Platforms {
 		switch {

@@ -120,7 +120,7 @@ shutdown:
 				c.Socket.Path = "/run/other.sock"
 				c.Socket.Mode = "0600"
 				c.StateDir = "/srv/assay"
-				c.Scan = Scan{Concurrency: 4, Timeout: 5 * time.Minute, MaxAttempts: 5}
+				c.Scan = Scan{Concurrency: 4, Timeout: 5 * time.Minute, MaxAttempts: 5, MaxQueued: 10000}
 				c.Log = Log{Level: "debug", Format: "json"}
 				c.API = API{MaxBodyBytes: 512 << 10, EventBuffer: 10}
 				c.Store = Store{ReportsPerImage: 1, ScanRetention: 24 * time.Hour}
@@ -1248,7 +1248,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		},
 		Registries: Registries{ConfigPath: "/etc/containerd/certs.d", AuthFile: "/root/.docker/config.json"},
 		Scan: Scan{
-			Concurrency: 7, Timeout: 90 * time.Second, MaxAttempts: 1,
+			Concurrency: 7, Timeout: 90 * time.Second, MaxAttempts: 1, MaxQueued: 3,
 			Platforms: []string{"linux/amd64", "linux/arm/v7"},
 		},
 		Limits:  Limits{MaxImageBytes: 1, MaxLayers: 10000, MaxUnpackedBytes: 1 << 40, MaxEntries: 5, MaxReportPackages: 3, MaxPackageLocations: 1},

@@ -52,6 +52,8 @@ var keys = []key{
 		func(c *Config) any { return &c.Scan.Timeout }},
 	{"scan.max_attempts", "times a scan interrupted by a crash is started before it is failed (1-10)",
 		func(c *Config) any { return &c.Scan.MaxAttempts }},
+	{"scan.max_queued", "most scans waiting for a worker; more are refused (API 429, webhook 503) until the queue drains (1-10000000)",
+		func(c *Config) any { return &c.Scan.MaxQueued }},
 	{"scan.platforms", "platforms of multi-platform images to scan, like linux/amd64,linux/arm/v7 (none for the host's)",
 		func(c *Config) any { return &c.Scan.Platforms }},
 	{"limits.max_image_bytes", `largest compressed image to scan, in bytes or like "4GiB"`,

@@ -15,4 +15,7 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrDenied: the caller may not do this.
 	ErrDenied = errors.New("denied")
+	// ErrBusy: the daemon holds as much work as it takes (scan.max_queued);
+	// the same request later will be accepted.
+	ErrBusy = errors.New("busy")
 )

@@ -50,7 +50,10 @@ type Options struct {
 	Concurrency int
 	Timeout     time.Duration
 	MaxAttempts int
-	Logger      *slog.Logger
+	// MaxQueued bounds the scans waiting for a worker (scan.max_queued):
+	// Submit refuses more with errdefs.ErrBusy. 0 is no bound.
+	MaxQueued int
+	Logger    *slog.Logger
 }
 
 // Errors used as cancellation causes.
@@ -97,6 +100,17 @@ func DedupeKey(image, platform string) (string, error) {
 // Submit validates and durably queues a request; an equal request that is
 // still queued or running is returned instead (created=false).
 func (q *Queue) Submit(ctx context.Context, req scans.Request) (scans.Scan, bool, error) {
+	return q.submit(ctx, req, q.o.MaxQueued)
+}
+
+// SubmitDerived queues a scan that an accepted one gave rise to (another
+// platform of the same index): it is part of work already accepted, so
+// scan.max_queued does not refuse it.
+func (q *Queue) SubmitDerived(ctx context.Context, req scans.Request) (scans.Scan, bool, error) {
+	return q.submit(ctx, req, 0)
+}
+
+func (q *Queue) submit(ctx context.Context, req scans.Request, maxQueued int) (scans.Scan, bool, error) {
 	if req.Image == "" {
 		return scans.Scan{}, false, fmt.Errorf("queue: image is required: %w", errdefs.ErrInvalid)
 	}
@@ -118,7 +132,7 @@ func (q *Queue) Submit(ctx context.Context, req scans.Request) (scans.Scan, bool
 	if ref, err := name.NewDigest(req.Image); err == nil {
 		sc.Digest = ref.DigestStr()
 	}
-	sc, created, err := q.o.Store.Create(ctx, sc)
+	sc, created, err := q.o.Store.CreateBounded(ctx, sc, maxQueued)
 	if err != nil {
 		return scans.Scan{}, false, err
 	}

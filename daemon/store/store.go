@@ -114,6 +114,13 @@ func (s *Store) newID(t time.Time) (string, error) {
 // Create stores sc as a new queued scan, unless a queued or running scan
 // holds the same DedupeKey: then that scan is returned with created=false.
 func (s *Store) Create(ctx context.Context, sc scans.Scan) (scans.Scan, bool, error) {
+	return s.CreateBounded(ctx, sc, 0)
+}
+
+// CreateBounded is Create that refuses (errdefs.ErrBusy) a new scan when
+// maxQueued scans are queued already (0: no bound). A request that
+// dedupes to an active scan is answered with it, full or not.
+func (s *Store) CreateBounded(ctx context.Context, sc scans.Scan, maxQueued int) (scans.Scan, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return scans.Scan{}, false, err
 	}
@@ -135,6 +142,11 @@ func (s *Store) Create(ctx context.Context, sc scans.Scan) (scans.Scan, bool, er
 				return nil
 			}
 			// A stale index entry: fall through and replace it.
+		}
+		if maxQueued > 0 {
+			if n := tx.Bucket(bucketQueue).Stats().KeyN; n >= maxQueued {
+				return fmt.Errorf("%d scans are queued (scan.max_queued %d); retry later: %w", n, maxQueued, errdefs.ErrBusy)
+			}
 		}
 		sc.ID = id
 		sc.Status = scans.Queued

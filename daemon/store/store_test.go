@@ -245,3 +245,32 @@ func TestOpenTwiceFailsFast(t *testing.T) {
 		t.Fatal("second open hung")
 	}
 }
+
+// A full queue refuses a new scan (ErrBusy) but still answers a request
+// that dedupes to an active one; a claim makes room.
+func TestCreateBounded(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	mk := func(image string) (scans.Scan, bool, error) {
+		return s.CreateBounded(ctx, scans.Scan{Image: image, DedupeKey: "ref:" + image}, 2)
+	}
+	a, _, err := mk("r/a:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mk("r/b:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mk("r/c:1"); !errors.Is(err, errdefs.ErrBusy) {
+		t.Fatalf("third scan with room for two: %v, want ErrBusy", err)
+	}
+	if got, created, err := mk("r/a:1"); err != nil || created || got.ID != a.ID {
+		t.Errorf("a duplicate of a queued scan while full: %v %v %v", got.ID, created, err)
+	}
+	if _, ok, err := s.Claim(ctx); !ok || err != nil {
+		t.Fatal("claim", ok, err)
+	}
+	if _, created, err := mk("r/c:1"); err != nil || !created {
+		t.Errorf("after a claim: %v %v", created, err)
+	}
+}

@@ -194,6 +194,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			h.log.Warn("webhook: cannot queue a scan now; asking the registry to redeliver",
 				"error", err, "event", i, "remote", r.RemoteAddr)
+			w.Header().Set("Retry-After", "10")
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "webhook: cannot queue a scan now, retry later")
 			return
 		}

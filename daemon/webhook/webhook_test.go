@@ -611,6 +611,20 @@ func TestRetryAfterUnavailable(t *testing.T) {
 	wantCounts(t, f.post(t, body), counts{Accepted: 1, Deduplicated: 1})
 }
 
+// A full queue (scan.max_queued) is a 503 with Retry-After: the registry
+// redelivers, nothing is lost.
+func TestFullQueueAsksForRedelivery(t *testing.T) {
+	f := newFixture(t)
+	f.sub.submitErr = fmt.Errorf("queue full: %w", errdefs.ErrBusy)
+	w := f.post(t, envelope(pushEvent(ociManifest, "a", manifestDigest, "1")))
+	wantErrorCode(t, w, http.StatusServiceUnavailable, "unavailable")
+	if got := w.Header().Get("Retry-After"); got == "" {
+		t.Error("no Retry-After on a 503")
+	}
+	f.sub.submitErr = nil
+	wantCounts(t, f.post(t, envelope(pushEvent(ociManifest, "a", manifestDigest, "1"))), counts{Accepted: 1})
+}
+
 func TestOptionsValidate(t *testing.T) {
 	ok := Options{Token: "t", Submitter: newFake(), Registries: map[string]string{"reg.example.com": "reg.example.com:443"}}
 	if err := ok.Validate(); err != nil {
