@@ -116,6 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			MaxImageBytes:    cfg.Limits.MaxImageBytes,
 			MaxLayers:        cfg.Limits.MaxLayers,
 			MaxUnpackedBytes: cfg.Limits.MaxUnpackedBytes,
+			MaxEntries:       int64(cfg.Limits.MaxEntries),
 		},
 		LeaseExpiry: 2*cfg.Scan.Timeout + 10*time.Minute,
 		Logger:      log,
@@ -172,11 +173,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	rm := newRematcher(st, assessor, broker, log)
 	go rm.Run(ctx)
 	updater := &vulndb.Updater{
-		DB:       vdb,
-		Sources:  cfg.VulnDB.Sources,
-		Interval: cfg.VulnDB.UpdateInterval,
-		Timeout:  cfg.VulnDB.Timeout,
-		Client:   updaterClient(),
+		AllowHTTP: cfg.VulnDB.AllowHTTP,
+		DB:        vdb,
+		Sources:   cfg.VulnDB.Sources,
+		Interval:  cfg.VulnDB.UpdateInterval,
+		Timeout:   cfg.VulnDB.Timeout,
+		Client:    updaterClient(),
 		OnChange: func(ctx context.Context) {
 			debug.FreeOSMemory() // an update held a whole archive in memory
 			rm.Kick(ctx)

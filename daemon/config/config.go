@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker/go-units"
 
+	"github.com/assayhq/assay/daemon/netaddr"
 	"github.com/assayhq/assay/daemon/report"
 )
 
@@ -277,6 +278,9 @@ type VulnDB struct {
 	// RequireCoverage: an image with packages of an ecosystem the database
 	// holds no advisory for is never called healthy (incomplete instead).
 	RequireCoverage bool `mapstructure:"require_coverage" yaml:"require_coverage"`
+	// AllowHTTP permits plain-http sources (and redirects to plain http)
+	// off loopback; a redirect from https to http is refused regardless.
+	AllowHTTP bool `mapstructure:"allow_http" yaml:"allow_http"`
 }
 
 // Match sets how inventories are matched against advisories.
@@ -618,7 +622,7 @@ func (c *Config) validate() []*keyError {
 	between("sandbox.parallel", c.Sandbox.Parallel, 1, 16)
 
 	for _, src := range c.VulnDB.Sources {
-		if err := checkSource(src); err != nil {
+		if err := checkSource(src, c.VulnDB.AllowHTTP); err != nil {
 			bad("vulndb.sources", "%v", err)
 		}
 	}
@@ -677,12 +681,16 @@ func (c *Config) validate() []*keyError {
 	return errs
 }
 
-// checkSource accepts an http(s) URL with a host, or an absolute path.
-func checkSource(src string) error {
+// checkSource accepts an https URL with a host, an http one on loopback
+// (or anywhere with allowHTTP), or an absolute path.
+func checkSource(src string, allowHTTP bool) error {
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 		u, err := url.Parse(src)
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("%q is not a valid URL", src)
+		}
+		if u.Scheme == "http" && !allowHTTP && !netaddr.IsLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("%q: plain http off loopback is refused (it can be altered on the way); use https, or set vulndb.allow_http", src)
 		}
 		return nil
 	}

@@ -480,6 +480,11 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"scan.concurrancy", "unknown key", "did you mean scan.concurrency?", "line 2"},
 		},
 		{
+			name: "plain http source off loopback",
+			args: []string{"--vulndb.sources", "http://osv.example/Go/all.zip"},
+			want: []string{"vulndb.sources", "plain http off loopback is refused", "vulndb.allow_http"},
+		},
+		{
 			name: "unknown section",
 			file: "scna:\n  concurrency: 4\n",
 			want: []string{"scna", "unknown section", "did you mean scan?"},
@@ -1831,5 +1836,25 @@ func TestSandboxTimeoutBelowScanTimeout(t *testing.T) {
 	checkMessage(t, err, []string{"config: scan.timeout: must be greater than 0"})
 	if strings.Contains(err.Error(), "sandbox.timeout") {
 		t.Errorf("Validate = %q, want no sandbox.timeout error besides scan.timeout's", err)
+	}
+}
+
+// Plain http is accepted on loopback, and elsewhere with vulndb.allow_http.
+func TestHTTPSources(t *testing.T) {
+	for _, tc := range []struct {
+		src   string
+		allow bool
+		ok    bool
+	}{
+		{"https://osv.example/Go/all.zip", false, true},
+		{"http://127.0.0.1:8080/Go/all.zip", false, true},
+		{"http://localhost/Go/all.zip", false, true},
+		{"http://[::1]:80/Go/all.zip", false, true},
+		{"http://osv.example/Go/all.zip", false, false},
+		{"http://osv.example/Go/all.zip", true, true},
+	} {
+		if err := checkSource(tc.src, tc.allow); (err == nil) != tc.ok {
+			t.Errorf("checkSource(%s, allow %v) = %v, want ok %v", tc.src, tc.allow, err, tc.ok)
+		}
 	}
 }

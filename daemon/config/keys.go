@@ -100,6 +100,8 @@ var keys = []key{
 		func(c *Config) any { return &c.VulnDB.MaxArchiveBytes }},
 	{"vulndb.require_coverage", "an image with packages of an ecosystem the database has no advisories for is incomplete, never healthy",
 		func(c *Config) any { return &c.VulnDB.RequireCoverage }},
+	{"vulndb.allow_http", "fetch plain-http sources off loopback (a redirect from https to http is refused regardless)",
+		func(c *Config) any { return &c.VulnDB.AllowHTTP }},
 	{"match.os_owned_language_packages", "also match language packages shipped by an OS package (Debian's python3-*) against the language's advisories",
 		func(c *Config) any { return &c.Match.OSOwnedLanguagePackages }},
 	{"policy.min_severity", `hide findings below this severity: critical, high, medium, low, negligible, unknown ("" hides none)`,

@@ -58,6 +58,7 @@ type Limits struct {
 	MaxImageBytes    int64 // compressed: config + layers, from the manifest
 	MaxLayers        int
 	MaxUnpackedBytes int64 // snapshot usage while unpacking
+	MaxEntries       int64 // inodes of the unpacked snapshots
 }
 
 // Options configure Images.
@@ -330,6 +331,11 @@ func (im *Images) get(ctx context.Context, scanID, ref, platform string, unpack 
 	if err := im.describe(ctx, target, matcher, img); err != nil {
 		return nil, err
 	}
+	if unpack {
+		if err := im.checkUnpacked(ctx, scanID); err != nil {
+			return nil, fmt.Errorf("images: %s: %w", ref, err)
+		}
+	}
 	if !unpack {
 		if skip == nil {
 			skip = func(string) bool { return false }
@@ -542,18 +548,18 @@ func (im *Images) limitHandler(h images.Handler) images.Handler {
 }
 
 // watchUnpack measures the snapshots this scan is unpacking and cancels the
-// pull when they hold more than limits.max_unpacked_bytes. Measuring walks
-// the growing tree, which costs containerd CPU, so the next measurement
-// comes when even the fastest unpack (maxUnpackRate) could have used the
-// remaining headroom: often while close to the limit, rarely while far
-// from it (between UnpackPoll and maxUnpackPoll).
+// pull when they hold more than limits.max_unpacked_bytes or more inodes
+// than limits.max_entries (an image of empty files costs inodes, not
+// bytes). Measuring walks the growing tree, which costs containerd CPU, so
+// the next measurement comes when even the fastest unpack (maxUnpackRate,
+// maxInodeRate) could have used the remaining headroom: often while close
+// to a limit, rarely while far from it (between UnpackPoll and
+// maxUnpackPoll). checkUnpacked measures once more when the pull is done.
 func (im *Images) watchUnpack(ctx context.Context, scanID string, cancel context.CancelCauseFunc) {
-	max := im.o.Limits.MaxUnpackedBytes
-	if max <= 0 {
+	lim := im.o.Limits
+	if lim.MaxUnpackedBytes <= 0 && lim.MaxEntries <= 0 {
 		return
 	}
-	sn := im.c.SnapshotService(Snapshotter)
-	filter := fmt.Sprintf(`labels."%s"==%s`, LabelScan, scanID)
 	t := time.NewTimer(im.o.UnpackPoll)
 	defer t.Stop()
 	for {
@@ -562,27 +568,70 @@ func (im *Images) watchUnpack(ctx context.Context, scanID string, cancel context
 			return
 		case <-t.C:
 		}
-		var used int64
-		err := sn.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
-			u, err := sn.Usage(ctx, info.Name)
-			if err != nil {
-				return nil // removed meanwhile
+		used, inodes, err := im.unpackUsage(ctx, scanID)
+		if err == nil {
+			if err := im.overUnpackLimits(used, inodes); err != nil {
+				cancel(err)
+				return
 			}
-			used += u.Size
-			return nil
-		}, filter)
-		if err == nil && used > max {
-			cancel(fmt.Errorf("%w: unpacking reached %d bytes, more than limits.max_unpacked_bytes (%d); stopped", ErrLimit, used, max))
-			return
 		}
-		t.Reset(nextUnpackPoll(max-used, im.o.UnpackPoll))
+		next := maxUnpackPoll
+		if lim.MaxUnpackedBytes > 0 {
+			next = min(next, nextUnpackPoll(lim.MaxUnpackedBytes-used, im.o.UnpackPoll))
+		}
+		if lim.MaxEntries > 0 {
+			next = min(next, nextUnpackPoll((lim.MaxEntries-inodes)*(maxUnpackRate/maxInodeRate), im.o.UnpackPoll))
+		}
+		t.Reset(next)
 	}
+}
+
+// unpackUsage sums the disk usage and inodes of the scan's snapshots.
+func (im *Images) unpackUsage(ctx context.Context, scanID string) (used, inodes int64, err error) {
+	sn := im.c.SnapshotService(Snapshotter)
+	filter := fmt.Sprintf(`labels."%s"==%s`, LabelScan, scanID)
+	err = sn.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		u, err := sn.Usage(ctx, info.Name)
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		used += u.Size
+		inodes += u.Inodes
+		return nil
+	}, filter)
+	return used, inodes, err
+}
+
+// overUnpackLimits is the ErrLimit of a measurement over a limit, or nil.
+func (im *Images) overUnpackLimits(used, inodes int64) error {
+	lim := im.o.Limits
+	if lim.MaxUnpackedBytes > 0 && used > lim.MaxUnpackedBytes {
+		return fmt.Errorf("%w: unpacking reached %d bytes, more than limits.max_unpacked_bytes (%d); stopped", ErrLimit, used, lim.MaxUnpackedBytes)
+	}
+	if lim.MaxEntries > 0 && inodes > lim.MaxEntries {
+		return fmt.Errorf("%w: unpacking reached %d inodes, more than limits.max_entries (%d); stopped", ErrLimit, inodes, lim.MaxEntries)
+	}
+	return nil
+}
+
+// checkUnpacked measures the scan's snapshots once the pull is done: an
+// unpack faster than the watch's next measurement is caught here.
+func (im *Images) checkUnpacked(ctx context.Context, scanID string) error {
+	if im.o.Limits.MaxUnpackedBytes <= 0 && im.o.Limits.MaxEntries <= 0 {
+		return nil
+	}
+	used, inodes, err := im.unpackUsage(ctx, scanID)
+	if err != nil {
+		return fmt.Errorf("images: measuring the unpacked image: %w", err)
+	}
+	return im.overUnpackLimits(used, inodes)
 }
 
 // maxUnpackRate is the fastest unpacking assumed, in bytes per second (a
 // fast NVMe disk), and maxUnpackPoll the longest wait between measurements.
 const (
 	maxUnpackRate = 2 << 30
+	maxInodeRate  = 200_000 // files per second
 	maxUnpackPoll = time.Second
 )
 

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -393,6 +394,20 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("gzip bomb: %v", err)
 	}
 	t.Logf("gzip bomb stopped after %s: %v", time.Since(start), err)
+
+	// Empty files cost inodes, not bytes: limits.max_entries counts them
+	// (here the whole unpack is faster than the first measurement, so the
+	// check after the pull catches it).
+	e.im.o.Limits.MaxEntries = 1000
+	var empties []file
+	for i := range 3000 {
+		empties = append(empties, file{name: fmt.Sprintf("e%05d", i)})
+	}
+	ref, _ = reg.push(t, "limits/empty:1", image(t, "linux/amd64", tarLayer(t, empties...)))
+	_, err = e.im.Acquire(ctx, "empty", ref, "linux/amd64")
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "max_entries") {
+		t.Fatalf("3000 empty files over limits.max_entries 1000: %v", err)
+	}
 	e.noLeftovers(t)
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/assayhq/assay/daemon/errdefs"
+	"github.com/assayhq/assay/daemon/netaddr"
 )
 
 // DefaultUpdateTimeout bounds one source's fetch and import when
@@ -39,8 +40,13 @@ type Updater struct {
 	Sources []string
 	// Interval between runs; 0 runs once at start only.
 	Interval time.Duration
-	// Client fetches http(s) sources; nil means http.DefaultClient.
+	// Client fetches http(s) sources; nil means http.DefaultClient. Its
+	// redirects are checked (CheckRedirect): never from https to http,
+	// and to plain http elsewhere than loopback only with AllowHTTP.
 	Client *http.Client
+	// AllowHTTP permits plain-http sources and redirects off loopback
+	// (vulndb.allow_http).
+	AllowHTTP bool
 	// Timeout bounds one source's fetch and import (DefaultUpdateTimeout
 	// when zero).
 	Timeout time.Duration
@@ -247,11 +253,21 @@ func (u *Updater) updateHTTP(ctx context.Context, source string, info SourceInfo
 		req.Header.Set("If-Modified-Since", info.LastModified)
 	}
 	req.Header.Set("User-Agent", "assay-vulndb")
-	client := u.Client
-	if client == nil {
-		client = http.DefaultClient
+	if err := u.checkURL(nil, req.URL); err != nil {
+		return res, fmt.Errorf("%w: %w", err, errdefs.ErrInvalid)
 	}
-	resp, err := client.Do(req)
+	client := http.DefaultClient
+	if u.Client != nil {
+		client = u.Client
+	}
+	c := *client
+	c.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("more than 10 redirects")
+		}
+		return u.checkURL(via[0].URL, r.URL)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return res, fmt.Errorf("fetch: %w: %w", err, errdefs.ErrUnavailable)
 	}
@@ -359,4 +375,19 @@ func fingerprint(ctx context.Context, path string) (string, error) {
 		io.WriteString(h, l)
 	}
 	return "dir-" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkURL refuses a plain-http URL off loopback unless AllowHTTP, and
+// any redirect from https to http.
+func (u *Updater) checkURL(from, to *url.URL) error {
+	if to.Scheme != "http" {
+		return nil
+	}
+	if from != nil && from.Scheme == "https" {
+		return fmt.Errorf("a redirect from %s to plain http (%s) is refused", from.Redacted(), to.Redacted())
+	}
+	if !u.AllowHTTP && !netaddr.IsLoopbackHost(to.Hostname()) {
+		return fmt.Errorf("plain http to %s is refused (it can be altered on the way): use https, or set vulndb.allow_http", to.Host)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand"
+	"net/url"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -361,5 +362,35 @@ func TestPruneDroppedSources(t *testing.T) {
 	u.Run(ctx)
 	if changes != 1 {
 		t.Errorf("a second start changed the database: %d changes", changes)
+	}
+}
+
+// A redirect from https to plain http is refused, whatever the settings;
+// plain http off loopback only with AllowHTTP.
+func TestUpdaterRefusesHTTPDowngrade(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t, Options{})
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the plain-http target was fetched")
+	}))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/Debian/all.zip", http.StatusFound)
+	}))
+	defer tls.Close()
+	u := &Updater{DB: db, Sources: []string{tls.URL + "/Debian/all.zip"}, Client: tls.Client(), Logger: quiet, AllowHTTP: true}
+	_, err := u.Update(ctx, tls.URL+"/Debian/all.zip", true)
+	if err == nil || !strings.Contains(err.Error(), "to plain http") {
+		t.Errorf("https redirected to http: %v, want refused", err)
+	}
+	u = &Updater{DB: db, Logger: quiet}
+	for _, c := range []struct {
+		url string
+		ok  bool
+	}{{"http://127.0.0.1/x", true}, {"http://osv.example/x", false}, {"https://osv.example/x", true}} {
+		to, _ := url.Parse(c.url)
+		if err := u.checkURL(nil, to); (err == nil) != c.ok {
+			t.Errorf("checkURL(%s) = %v, want ok %v", c.url, err, c.ok)
+		}
 	}
 }
