@@ -43,6 +43,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 	o := analyze.Options{
 		PluginsDir:     cfg.Plugins.Dir,
 		CacheDir:       cacheDir,
+		VerifiedDir:    filepath.Join(cacheDir, "verified"),
 		Enabled:        cfg.Plugins.Enabled,
 		Timeout:        cfg.Sandbox.Timeout,
 		StartTimeout:   cfg.Sandbox.StartTimeout,
@@ -110,7 +111,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 		return nil, nil, nil, err
 	}
 	if len(cfg.Plugins.Enabled) > 0 {
-		h, err := host.New(host.Options{Dir: cfg.Plugins.Dir, CacheDir: cacheDir})
+		h, err := host.New(host.Options{Dir: cfg.Plugins.Dir, CacheDir: cacheDir, VerifiedDir: filepath.Join(cacheDir, "verified")})
 		if err == nil {
 			if err := h.RemoveStale(); err != nil {
 				log.Warn("removing stale plugin run dirs", "err", err)

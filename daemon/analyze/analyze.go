@@ -38,6 +38,9 @@ type Sandbox interface {
 type Options struct {
 	PluginsDir string
 	CacheDir   string
+	// VerifiedDir keeps verified plugin binaries between runs
+	// (host.Options.VerifiedDir).
+	VerifiedDir string
 	// SocketDir is where go-plugin makes its socket directories (the
 	// sandbox's, which it can bind into the sandbox).
 	SocketDir string
@@ -182,6 +185,7 @@ func (a *Analyzers) Run(ctx context.Context, img *images.Image, plan *Plan) (*Re
 	h, err := host.New(host.Options{
 		Dir:            a.o.PluginsDir,
 		CacheDir:       a.o.CacheDir,
+		VerifiedDir:    a.o.VerifiedDir,
 		SocketDir:      a.o.SocketDir,
 		Runner:         a.o.Sandbox.RunnerFunc(img.LayerDirs),
 		StartTimeout:   a.o.StartTimeout,

@@ -291,6 +291,7 @@ func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src Lay
 	h, err := host.New(host.Options{
 		Dir:            a.o.PluginsDir,
 		CacheDir:       a.o.CacheDir,
+		VerifiedDir:    a.o.VerifiedDir,
 		SocketDir:      a.o.SocketDir,
 		Runner:         a.o.Sandbox.RunnerFuncFiles(files),
 		StartTimeout:   a.o.StartTimeout,

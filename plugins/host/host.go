@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -58,6 +59,12 @@ type Options struct {
 	// go-plugin socket directory. It must be short (at most 54 bytes),
 	// because the socket path under it must fit a Unix socket address.
 	CacheDir string
+	// VerifiedDir, if set, is a private directory (made 0700) where the
+	// verified copy of each plugin binary is kept, by SHA-256, and reused
+	// while the file in Dir is unchanged (same device, inode, size,
+	// modification and change times): a run then neither copies nor
+	// hashes it again. Empty: every run copies and verifies.
+	VerifiedDir string
 	// SocketDir is where go-plugin makes each run's socket directory
 	// (UnixSocketConfig.TempDir): the sandbox's SocketTempDir. It must
 	// exist, and be short (at most 69 bytes). Empty: the run's own
@@ -148,13 +155,17 @@ func New(o Options) (*Host, error) {
 }
 
 // RemoveStale removes the run directories that a previous assayd left in
-// CacheDir. Call it once at start, before any run.
+// CacheDir, and its kept copies in VerifiedDir. Call it once at start,
+// before any run.
 func (h *Host) RemoveStale() error {
 	entries, err := os.ReadDir(h.o.CacheDir)
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
 	var errs []error
+	if h.o.VerifiedDir != "" {
+		errs = append(errs, os.RemoveAll(h.o.VerifiedDir))
+	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "run-") {
 			errs = append(errs, os.RemoveAll(filepath.Join(h.o.CacheDir, e.Name())))
@@ -214,7 +225,7 @@ func (h *Host) run(ctx context.Context, m Manifest, req *sdk.Request, emit func(
 			r.log.Warn("removing the run directory", "dir", dir, "error", rmErr)
 		}
 	}()
-	bin, err := h.copyVerified(m, dir)
+	bin, err := h.verified(m, dir)
 	if err != nil {
 		return res, err
 	}
@@ -340,44 +351,112 @@ func refuseBroker(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientCon
 	return streamer(ctx, desc, cc, method, opts...)
 }
 
+// fileID tells whether a file is still the one verified.
+type fileID struct {
+	dev, ino, size       uint64
+	mtime, ctime         int64
+	mtimeNsec, ctimeNsec int64
+}
+
+func idOf(fi os.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Sec, mtimeNsec: st.Mtim.Nsec, ctime: st.Ctim.Sec, ctimeNsec: st.Ctim.Nsec}, true
+}
+
+// verifiedCopies remembers, per VerifiedDir and SHA-256, which file of the
+// plugins directory the kept copy was verified from.
+var (
+	verifiedMu     sync.Mutex
+	verifiedCopies = map[string]fileID{}
+)
+
+// verified returns the path of a verified copy of m's binary: the kept
+// one (VerifiedDir) while the source is unchanged, else a fresh copy,
+// into VerifiedDir or the run's dir.
+func (h *Host) verified(m Manifest, runDir string) (string, error) {
+	if h.o.VerifiedDir == "" {
+		p, _, err := h.copyVerified(m, runDir)
+		return p, err
+	}
+	key := h.o.VerifiedDir + "\x00" + m.SHA256
+	kept := filepath.Join(h.o.VerifiedDir, m.SHA256)
+	if fi, err := os.Stat(filepath.Join(h.o.Dir, m.Binary)); err == nil {
+		if id, ok := idOf(fi); ok {
+			verifiedMu.Lock()
+			was, seen := verifiedCopies[key]
+			verifiedMu.Unlock()
+			if st, err := os.Lstat(kept); seen && was == id && err == nil && st.Mode().IsRegular() {
+				return kept, nil
+			}
+		}
+	}
+	if err := os.MkdirAll(h.o.VerifiedDir, 0o700); err != nil {
+		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
+	}
+	tmp, err := os.MkdirTemp(h.o.VerifiedDir, "tmp-")
+	if err != nil {
+		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
+	}
+	defer os.RemoveAll(tmp)
+	p, id, err := h.copyVerified(m, tmp)
+	if err != nil {
+		return "", err
+	}
+	// A run still using the previous copy keeps its inode.
+	if err := os.Rename(p, kept); err != nil {
+		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
+	}
+	verifiedMu.Lock()
+	verifiedCopies[key] = id
+	verifiedMu.Unlock()
+	return kept, nil
+}
+
 // copyVerified copies the binary into dir, hashing what it copies, and
-// returns the copy's path if the hash is the manifest's. The copy, in a
-// directory only the host can reach, is what runs: replacing the file in
-// the plugins directory after this point changes nothing.
-func (h *Host) copyVerified(m Manifest, dir string) (string, error) {
+// returns the copy's path (and which file it was copied from) if the hash
+// is the manifest's. The copy, in a directory only the host can reach, is
+// what runs: replacing the file in the plugins directory after this point
+// changes nothing.
+func (h *Host) copyVerified(m Manifest, dir string) (string, fileID, error) {
 	refuse := func(err error) error {
 		return &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonRefused, Err: err}
 	}
 	srcPath := filepath.Join(h.o.Dir, m.Binary)
 	src, err := os.Open(srcPath)
 	if err != nil {
-		return "", refuse(err)
+		return "", fileID{}, refuse(err)
 	}
 	defer src.Close()
-	if fi, err := src.Stat(); err != nil {
-		return "", refuse(err)
-	} else if !fi.Mode().IsRegular() {
-		return "", refuse(fmt.Errorf("%s is not a regular file", srcPath))
+	fi, err := src.Stat()
+	if err != nil {
+		return "", fileID{}, refuse(err)
 	}
+	if !fi.Mode().IsRegular() {
+		return "", fileID{}, refuse(fmt.Errorf("%s is not a regular file", srcPath))
+	}
+	id, _ := idOf(fi)
 	dstPath := filepath.Join(dir, m.Binary)
 	// Executable and readable by all (the sandbox may run the plugin as
 	// another uid through a bind mount of this one file), writable by
 	// none; the directory around it is private.
 	dst, err := os.OpenFile(dstPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o555)
 	if err != nil {
-		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
+		return "", fileID{}, &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
 	}
 	hash := sha256.New()
 	_, cerr := io.Copy(io.MultiWriter(dst, hash), src)
 	if err := errors.Join(cerr, dst.Close()); err != nil {
 		os.Remove(dstPath)
-		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: fmt.Errorf("copying %s: %w", srcPath, err)}
+		return "", fileID{}, &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: fmt.Errorf("copying %s: %w", srcPath, err)}
 	}
 	if sum := hex.EncodeToString(hash.Sum(nil)); sum != m.SHA256 {
 		os.Remove(dstPath)
-		return "", refuse(fmt.Errorf("sha256 of %s is %s, the manifest says %s: refusing to run it", srcPath, sum, m.SHA256))
+		return "", fileID{}, refuse(fmt.Errorf("sha256 of %s is %s, the manifest says %s: refusing to run it", srcPath, sum, m.SHA256))
 	}
-	return dstPath, nil
+	return dstPath, id, nil
 }
 
 func clampResources(want, caps sdk.Resources) sdk.Resources {

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -867,6 +868,54 @@ func TestBrokerIsRefused(t *testing.T) {
 	}
 	if msg := items[0].Warning.Message; msg != "broker stream opened: false" {
 		t.Errorf("the plugin says %q: the host opened the broker stream", msg)
+	}
+	e.checkClean()
+}
+
+// With VerifiedDir, a binary verified once is not copied nor hashed again
+// while its file is unchanged; a replaced file is verified again (and
+// refused when it is not the manifest's).
+func TestVerifiedCopyIsKept(t *testing.T) {
+	e := newEnv(t)
+	e.opts.VerifiedDir = filepath.Join(t.TempDir(), "verified")
+	m := e.install("example", "assay-example", "0.1.0")
+	kept := filepath.Join(e.opts.VerifiedDir, m.SHA256)
+	inode := func() uint64 {
+		t.Helper()
+		fi, err := os.Stat(kept)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	run := func() error {
+		_, _, err := collect(ctxTimeout(t, time.Minute), e.host(), m, sdk.Request{Root: debianRoot(t)})
+		return err
+	}
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	first := inode()
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	if inode() != first {
+		t.Error("the unchanged binary was copied again")
+	}
+	// Another binary in its place, the manifest unchanged: refused.
+	orig, _ := os.ReadFile(filepath.Join(e.plugDir, m.Binary))
+	crash, _ := os.ReadFile(filepath.Join(binDir, "crash"))
+	os.Remove(filepath.Join(e.plugDir, m.Binary))
+	os.WriteFile(filepath.Join(e.plugDir, m.Binary), crash, 0o755)
+	hostError(t, run(), host.StatusFailed, host.ReasonRefused, "refusing to run it")
+	// The same bytes again, as a new file: verified again, runs.
+	os.Remove(filepath.Join(e.plugDir, m.Binary))
+	os.WriteFile(filepath.Join(e.plugDir, m.Binary), orig, 0o755)
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	if inode() == first {
+		t.Error("a new file was not verified again")
 	}
 	e.checkClean()
 }
