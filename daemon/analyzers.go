@@ -110,6 +110,11 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 		stop()
 		return nil, nil, nil, err
 	}
+	closeAll := stop
+	stop = func() {
+		a.Wait() // layer results still being stored
+		closeAll()
+	}
 	if len(cfg.Plugins.Enabled) > 0 {
 		h, err := host.New(host.Options{Dir: cfg.Plugins.Dir, CacheDir: cacheDir, VerifiedDir: filepath.Join(cacheDir, "verified")})
 		if err == nil {

@@ -298,6 +298,15 @@ func TestLayerCache(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Pruned:") || !strings.Contains(out, "Entries:") {
 		t.Errorf("assay cache prune: exit %d %s %s", code, out, errOut)
 	}
+	// --all empties it: the next scan reads every layer again.
+	out, errOut, code = d.assay("cache", "prune", "--all", "-o", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Entries != 0 {
+		t.Errorf("assay cache prune --all: exit %d %s %s", code, out, errOut)
+	}
+	scanOf(ref1, dig1)
+	if n, c := d.lastLayersAnalyzed(t); n != "3" || c != "0" {
+		t.Errorf("after prune --all: read %s layers, %s cached; want 3, 0", n, c)
+	}
 }
 
 // TestLayerCacheSurvivesKill kills assayd with SIGKILL at points spread

@@ -72,7 +72,14 @@ type Analyzers struct {
 	o         Options
 	manifests []host.Manifest // tree plugins
 	layered   []layerPlugin   // layer plugins, with their extractors
+	// stores are layer results being written to the cache, off the
+	// scan's critical path; the next Plan and Wait wait for them.
+	stores sync.WaitGroup
 }
+
+// Wait waits for the layer results still being written to the cache
+// (call it before closing the cache).
+func (a *Analyzers) Wait() { a.stores.Wait() }
 
 // New finds every enabled plugin's manifest in the plugins directory: an
 // enabled plugin that is not there stops the daemon at start.

@@ -120,8 +120,12 @@ type planned struct {
 	ok       bool
 }
 
-// Plan starts one scan's view of the cache.
-func (a *Analyzers) Plan() *Plan { return &Plan{a: a, memo: map[string]planned{}} }
+// Plan starts one scan's view of the cache, once the results of earlier
+// scans are in it.
+func (a *Analyzers) Plan() *Plan {
+	a.stores.Wait()
+	return &Plan{a: a, memo: map[string]planned{}}
+}
 
 // LayerNeeded reports whether a layer plugin must read the layer: some
 // enabled extractor's results for it are not cached. A layer nobody needs
@@ -354,11 +358,16 @@ func (a *Analyzers) streamLayers(ctx context.Context, img *images.Image, src Lay
 			stored = append(stored, img.Layers[i].Digest)
 		}
 		if len(entries) > 0 {
-			if err := a.o.Cache.PutAll(entries); err != nil {
-				a.o.Logger.Warn("storing layers' results in the cache", "layers", len(stored), "err", err)
-			} else {
-				a.o.Logger.Debug("layer results stored", "plugin", lp.m.Name, "layers", stored)
-			}
+			// Written while the scan goes on to match and report.
+			a.stores.Add(1)
+			go func() {
+				defer a.stores.Done()
+				if err := a.o.Cache.PutAll(entries); err != nil {
+					a.o.Logger.Warn("storing layers' results in the cache", "layers", len(stored), "err", err)
+				} else {
+					a.o.Logger.Debug("layer results stored", "plugin", lp.m.Name, "layers", stored)
+				}
+			}()
 		}
 	}
 	if runErr == nil && len(ended) != len(todo) {

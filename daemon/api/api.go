@@ -77,6 +77,7 @@ type Options struct {
 type CacheService interface {
 	Stats() store.CacheStats
 	Prune() (int, error)
+	Clear() (int, error)
 }
 
 const (

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/assayhq/assay/daemon/store"
@@ -33,19 +34,41 @@ func (h *handler) serveCache(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveCachePrune removes expired entries and evicts to the size limit
-// now, rather than at the next store.
+// now, rather than at the next store; with all=true it removes every
+// entry (the next scans read every layer again).
 func (h *handler) serveCachePrune(w http.ResponseWriter, r *http.Request) {
-	if !checkQuery(w, r) {
+	q, ok := query(w, r, "all")
+	if !ok {
+		return
+	}
+	all, err := parseBool(q["all"])
+	if err != nil {
+		badRequest(w, "all: %v", err)
 		return
 	}
 	c, ok := h.cache(w)
 	if !ok {
 		return
 	}
-	n, err := c.Prune()
+	prune := c.Prune
+	if all {
+		prune = c.Clear
+	}
+	n, err := prune()
 	if err != nil {
 		h.serviceError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, cacheResponse{CacheStats: c.Stats(), Pruned: &n})
+}
+
+// parseBool reads an optional boolean query parameter ("" is false).
+func parseBool(v string) (bool, error) {
+	switch v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("%q is neither true nor false", v)
 }

@@ -33,6 +33,12 @@ func TestCacheRoutes(t *testing.T) {
 	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || got.Pruned == nil || *got.Pruned != 0 || got.Entries != 1 {
 		t.Errorf("POST /v1/cache/prune: %d %s", w.Code, w.Body)
 	}
+	wantError(t, do(t, h, http.MethodPost, "/v1/cache/prune?all=yes", nil), http.StatusBadRequest, "invalid_argument")
+	w = do(t, h, http.MethodPost, "/v1/cache/prune?all=true", nil)
+	got = cacheResponse{}
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || got.Pruned == nil || *got.Pruned != 1 || got.Entries != 0 {
+		t.Errorf("POST /v1/cache/prune?all=true: %d %s", w.Code, w.Body)
+	}
 	wantError(t, do(t, h, http.MethodGet, "/v1/cache?x=1", nil), http.StatusBadRequest, "invalid_argument")
 	off := NewHandler(Options{Service: &fakeService{}})
 	wantError(t, do(t, off, http.MethodGet, "/v1/cache", nil), http.StatusServiceUnavailable, "unavailable", "cache.max_bytes")

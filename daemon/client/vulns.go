@@ -76,6 +76,10 @@ func (c *Client) CacheInfo(ctx context.Context) (json.RawMessage, error) {
 
 // PruneCache asks for POST /v1/cache/prune: expired entries removed and the
 // cache evicted to its size now.
-func (c *Client) PruneCache(ctx context.Context) (json.RawMessage, error) {
-	return c.roundTrip(ctx, http.MethodPost, "/v1/cache/prune", nil, nil)
+func (c *Client) PruneCache(ctx context.Context, all bool) (json.RawMessage, error) {
+	var q url.Values
+	if all {
+		q = url.Values{"all": {"true"}}
+	}
+	return c.roundTrip(ctx, http.MethodPost, "/v1/cache/prune", q, nil)
 }

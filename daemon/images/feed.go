@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/remotes"
@@ -101,10 +102,12 @@ func (im *Images) startFeeds(ctx context.Context, resolver remotes.Resolver, ref
 			go func() {
 				defer fs.wg.Done()
 				defer func() { <-slots }()
+				start := time.Now()
 				err := im.download(dctx, fetcher, desc, f)
 				if err != nil {
 					err = fmt.Errorf("images: layer %s: %w", desc.Digest, err)
 				}
+				im.o.Logger.Debug("layer downloaded", "layer", desc.Digest, "bytes", desc.Size, "took", time.Since(start).Round(time.Millisecond), "err", err)
 				f.finish(err)
 			}()
 		}

@@ -35,12 +35,19 @@ func (a *app) cacheCmd() *cobra.Command {
 			defer c.CloseIdleConnections()
 			return c.CacheInfo(ctx)
 		}),
-		a.cacheSubCmd("prune", "Remove expired entries and evict to the size limit now", func(ctx context.Context) (json.RawMessage, error) {
-			c := a.client()
-			defer c.CloseIdleConnections()
-			return c.PruneCache(ctx)
-		}),
+		a.cachePruneCmd(),
 	)
+	return cmd
+}
+
+func (a *app) cachePruneCmd() *cobra.Command {
+	var all bool
+	cmd := a.cacheSubCmd("prune", "Remove expired entries and evict to the size limit now (--all: every entry)", func(ctx context.Context) (json.RawMessage, error) {
+		c := a.client()
+		defer c.CloseIdleConnections()
+		return c.PruneCache(ctx, all)
+	})
+	cmd.Flags().BoolVar(&all, "all", false, "remove every entry: the next scans read every layer again")
 	return cmd
 }
 
