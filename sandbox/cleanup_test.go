@@ -203,3 +203,31 @@ func TestUnprivileged(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+// TestImageHiddenFromOtherUsers: while a sandbox runs, the image it reads
+// is mounted on the host below its directory; no other user of the host
+// (here nobody) can read a file of it, even one the image makes readable
+// by all.
+func TestImageHiddenFromOtherUsers(t *testing.T) {
+	m := newTestManager(t, testConfig(t))
+	upper, lower := makeLayers(t)
+	r := startProgram(t, m, nil, "idle", nil, []string{upper, lower}, Limits{})
+	if l := r.firstLine(t); l != "ready" {
+		t.Fatalf("first line %q", l)
+	}
+	defer r.sb.kill(context.Background())
+	for _, p := range []string{
+		filepath.Join(r.sb.dir, "target", "home", "user", "notes"),
+		filepath.Join(r.sb.dir, "l", "1", "home", "user", "notes"),
+	} {
+		// Root can: the file is there, readable by all in the image.
+		if _, err := os.ReadFile(p); err != nil {
+			t.Fatalf("root cannot read %s: %v", p, err)
+		}
+		cmd := exec.Command("cat", p)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+			t.Errorf("nobody read %s: %v %s", p, err, out)
+		}
+	}
+}

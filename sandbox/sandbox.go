@@ -294,7 +294,16 @@ func (s *sandbox) container() *libcontainer.Container {
 // makeRootfs creates the sandbox's root: empty mount points and nothing
 // else. It is mounted read-only in the sandbox.
 func (s *sandbox) makeRootfs() (string, error) {
-	if err := os.Mkdir(s.dir, 0o711); err != nil {
+	// 0710, group the sandbox's root: its init traverses to the root
+	// filesystem as that group; no other user of the host reaches the
+	// image's files mounted below (target, l/N), whatever their modes.
+	if err := os.Mkdir(s.dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chown(s.dir, 0, int(s.m.cfg.GIDStart)); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(s.dir, 0o710); err != nil {
 		return "", err
 	}
 	rootfs := filepath.Join(s.dir, "rootfs")
