@@ -61,13 +61,15 @@ func (db *DB) apply(ctx context.Context, req applyRequest) (ImportResult, error)
 			if db.applyHook != nil {
 				db.applyHook(i)
 			}
-			switch c, err := w.put(req.source, r); {
+			switch c, err := w.put(req.source, req.kind, r); {
 			case err != nil:
 				return fmt.Errorf("write %s: %w", r.id, err)
 			case c == added:
 				out.Added++
 			case c == updated:
 				out.Updated++
+			case c == keptScheduled:
+				out.KeptScheduled++
 			default:
 				out.Unchanged++
 			}
@@ -109,6 +111,7 @@ const (
 	unchanged change = iota
 	added
 	updated
+	keptScheduled // an import's record that a scheduled source owns
 )
 
 // writer applies changes inside one write transaction, keeping the
@@ -174,13 +177,25 @@ func (w *writer) getMeta(id []byte) (*recordMeta, error) {
 	return m, nil
 }
 
-// put stores r as owned by source.
-func (w *writer) put(source string, r *record) (change, error) {
+// put stores r as owned by source, of kind. An import never takes a
+// record a scheduled source owns: a record uploaded as withdrawn would
+// otherwise hide the advisory, and the source's next conditional fetch
+// (304) would never bring it back.
+func (w *writer) put(source, kind string, r *record) (change, error) {
 	id := []byte(r.id)
 	old := w.records.Get(id)
 	om, err := w.getMeta(id)
 	if err != nil {
 		return 0, err
+	}
+	if om != nil && om.Source != source && kind != KindScheduled {
+		owner, _, err := w.source(om.Source)
+		if err != nil {
+			return 0, err
+		}
+		if owner.Kind == KindScheduled {
+			return keptScheduled, nil
+		}
 	}
 	same := old != nil && bytes.Equal(old, r.raw)
 	if same && om != nil && om.Source == source {

@@ -2,6 +2,7 @@ package vulndb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand"
 	"net/http"
@@ -392,5 +393,46 @@ func TestUpdaterRefusesHTTPDowngrade(t *testing.T) {
 		if err := u.checkURL(nil, to); (err == nil) != c.ok {
 			t.Errorf("checkURL(%s) = %v, want ok %v", c.url, err, c.ok)
 		}
+	}
+}
+
+// An import never takes a record a scheduled source owns: uploading it as
+// withdrawn (or changed) leaves the source's version in place and says so;
+// a record no scheduled source has is imported as before.
+func TestImportDoesNotShadowScheduledSource(t *testing.T) {
+	ctx := context.Background()
+	record, _ := filepath.Abs(filepath.Join(testdataDir("go"), "GO-2020-0001.json"))
+	db := newDB(t, Options{})
+	if err := (&Updater{DB: db, Sources: []string{"file://" + record}, Logger: quiet}).UpdateOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := db.Query(ctx, "Go", "github.com/gin-gonic/gin")
+	if err != nil || len(before) == 0 {
+		t.Fatalf("the scheduled source's record is not matched: %v %v", before, err)
+	}
+	var rec map[string]any
+	raw, _ := os.ReadFile(record)
+	json.Unmarshal(raw, &rec)
+	rec["withdrawn"] = "2024-01-01T00:00:00Z"
+	rec["modified"] = "2024-01-01T00:00:00Z"
+	forged, _ := json.Marshal(rec)
+	other := map[string]any{"id": "TEST-0001", "modified": "2024-01-01T00:00:00Z", "affected": []any{map[string]any{
+		"package": map[string]any{"ecosystem": "Go", "name": "example.com/x"},
+		"ranges":  []any{map[string]any{"type": "SEMVER", "events": []any{map[string]any{"introduced": "0"}, map[string]any{"fixed": "1.0.0"}}}},
+	}}}
+	otherRaw, _ := json.Marshal(other)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "GO-2020-0001.json"), forged, 0o600)
+	os.WriteFile(filepath.Join(dir, "TEST-0001.json"), otherRaw, 0o600)
+	res, err := db.Import(ctx, "import", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.KeptScheduled != 1 || res.Added != 1 {
+		t.Errorf("import: %+v; want 1 kept (the scheduled source's) and 1 added", res)
+	}
+	after, err := db.Query(ctx, "Go", "github.com/gin-gonic/gin")
+	if err != nil || len(after) != len(before) {
+		t.Errorf("after the import the advisory is hidden: %d records, was %d (%v)", len(after), len(before), err)
 	}
 }

@@ -38,6 +38,8 @@ type importResult struct {
 	Updated   int `json:"updated"`
 	Withdrawn int `json:"withdrawn"`
 	Invalid   int `json:"invalid"`
+	// KeptScheduled: records a configured source owns, left as it has them.
+	KeptScheduled int `json:"kept_scheduled"`
 }
 
 func (a *app) dbCmd() *cobra.Command {
@@ -168,6 +170,9 @@ transaction, so a failed import changes nothing.`,
 					}
 					fmt.Fprintf(a.stdout, "%s: %d records (%d added, %d updated, %d withdrawn, %d invalid) in %s\n",
 						p, res.Records, res.Added, res.Updated, res.Withdrawn, res.Invalid, time.Since(start).Round(time.Millisecond))
+					if res.KeptScheduled > 0 {
+						fmt.Fprintf(a.stdout, "%s: %d records left as a configured source has them (an import never replaces a scheduled source's records)\n", p, res.KeptScheduled)
+					}
 				}
 				cleanup()
 			}
