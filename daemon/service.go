@@ -39,6 +39,10 @@ func (s *service) Report(ctx context.Context, digest string) (*report.Report, er
 	return s.st.LatestReport(ctx, digest)
 }
 
+func (s *service) ReportOfScan(ctx context.Context, digest, scanID string) (*report.Report, error) {
+	return s.st.ReportOfScan(ctx, digest, scanID)
+}
+
 func (s *service) ReportForImage(ctx context.Context, image string) (*report.Report, error) {
 	return s.st.LatestReportForImage(ctx, image)
 }

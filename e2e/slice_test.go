@@ -396,12 +396,21 @@ func TestSliceEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitStatus(sc.ID, scans.Done, 2*time.Minute)
-	ignored, err := d.Client.Report(ctx, digest)
+	raw, err := d.Client.ScanReportJSON(ctx, digest, sc.ID)
 	if err != nil {
+		t.Fatal(err)
+	}
+	var ignored report.Report
+	if err := json.Unmarshal(raw, &ignored); err != nil {
 		t.Fatal(err)
 	}
 	if ignored.Verdict != report.Healthy || ignored.Summary.Total() != 0 || ignored.Summary.Suppressed != 18 || len(ignored.Recommendations) != 0 {
 		t.Errorf("with every finding ignored: verdict %s, summary %+v, %d recommendations", ignored.Verdict, ignored.Summary, len(ignored.Recommendations))
+	}
+	// That report is kept beside the configured policy's, never in its
+	// place: the digest's latest is still unhealthy.
+	if latest, err := d.Client.Report(ctx, digest); err != nil || latest.Verdict != report.Unhealthy || latest.ScanID == sc.ID {
+		t.Errorf("the digest's latest report after a request-policy scan: %v %v", latest, err)
 	}
 
 	// 2. A multi-layer image built here: the Debian base, an npm app, a Go

@@ -28,8 +28,12 @@ type Service interface {
 	// Cancel returns the scan as cancelled, or still running while the
 	// cancellation propagates; ErrConflict when it has already finished.
 	Cancel(ctx context.Context, id string) (scans.Scan, error)
-	// Report is the latest report of a manifest digest.
+	// Report is the latest report of a manifest digest assessed with the
+	// configured policy.
 	Report(ctx context.Context, digest string) (*report.Report, error)
+	// ReportOfScan is the report one scan of the digest produced (its
+	// request's own policy, if any, applied).
+	ReportOfScan(ctx context.Context, digest, scanID string) (*report.Report, error)
 	// ReportForImage is the latest report whose Image equals this reference.
 	ReportForImage(ctx context.Context, image string) (*report.Report, error)
 	// ReportHistory lists the reports of a manifest digest, newest first.

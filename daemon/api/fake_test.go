@@ -108,6 +108,19 @@ func (f *fakeService) Report(ctx context.Context, digest string) (*report.Report
 	return h[0], nil
 }
 
+func (f *fakeService) ReportOfScan(ctx context.Context, digest, scanID string) (*report.Report, error) {
+	h, err := f.ReportHistory(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range h {
+		if r.ScanID == scanID {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("no report of scan %s: %w", scanID, errdefs.ErrNotFound)
+}
+
 func (f *fakeService) ReportForImage(_ context.Context, image string) (*report.Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -14,7 +14,7 @@ type historyResponse struct {
 }
 
 func (h *handler) serveReport(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "format")
+	q, ok := query(w, r, "format", "scan")
 	if !ok {
 		return
 	}
@@ -26,7 +26,13 @@ func (h *handler) serveReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := h.o.Service.Report(r.Context(), d)
+	var rep *report.Report
+	var err error
+	if id := q["scan"]; id != "" {
+		rep, err = h.o.Service.ReportOfScan(r.Context(), d, id)
+	} else {
+		rep, err = h.o.Service.Report(r.Context(), d)
+	}
 	if err != nil {
 		h.serviceError(w, r, err)
 		return

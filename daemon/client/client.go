@@ -388,6 +388,16 @@ func (c *Client) ReportJSON(ctx context.Context, digest string) (json.RawMessage
 	return c.roundTrip(ctx, http.MethodGet, "/v1/reports/"+seg, nil, nil)
 }
 
+// ScanReportJSON is the report one scan of digest produced, as the API
+// sent it: with the scan request's own policy, if it had one.
+func (c *Client) ScanReportJSON(ctx context.Context, digest, scanID string) (json.RawMessage, error) {
+	seg, err := segment("digest", digest)
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(ctx, http.MethodGet, "/v1/reports/"+seg, url.Values{"scan": {scanID}}, nil)
+}
+
 // ReportForImage returns the latest report for an image reference.
 func (c *Client) ReportForImage(ctx context.Context, image string) (*report.Report, error) {
 	return decodeReport(c.ReportForImageJSON(ctx, image))

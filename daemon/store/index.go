@@ -132,7 +132,19 @@ func index(tx *bolt.Tx, r *report.Report, add bool) error {
 	return nil
 }
 
-// latestReport returns the newest stored report of digest in tx, or nil.
+// requestPolicyKey is how a stored report with a scan request's own
+// policy starts that field (omitted when empty). A JSON string cannot hold
+// it unescaped, so its presence means the field.
+var requestPolicyKey = []byte(`"request_policy":`)
+
+// configured reports whether a stored report was assessed with the
+// configured policy alone. Only such reports are a digest's latest: a
+// request's policy (which may ignore everything) gives a report of its
+// own, kept beside them, never in their place.
+func configured(v []byte) bool { return !bytes.Contains(v, requestPolicyKey) }
+
+// latestReport returns the newest stored report of digest in tx assessed
+// with the configured policy, or nil.
 func latestReport(tx *bolt.Tx, digest string) (*report.Report, error) {
 	prefix := reportPrefix(digest)
 	c := tx.Bucket(bucketReports).Cursor()
@@ -142,14 +154,17 @@ func latestReport(tx *bolt.Tx, digest string) (*report.Report, error) {
 	} else {
 		k, v = c.Prev()
 	}
-	if k == nil || !bytes.HasPrefix(k, prefix) {
-		return nil, nil
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		if !configured(v) {
+			continue
+		}
+		var r report.Report
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode report %q: %w", k, err)
+		}
+		return &r, nil
 	}
-	var r report.Report
-	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("decode report %q: %w", k, err)
-	}
-	return &r, nil
+	return nil, nil
 }
 
 // reindex rebuilds both indexes from the latest reports (a store written
@@ -168,7 +183,8 @@ func reindex(tx *bolt.Tx) error {
 	return eachLatest(tx, func(r *report.Report) error { return index(tx, r, true) })
 }
 
-// eachLatest calls fn with the latest report of every digest.
+// eachLatest calls fn with the latest report (configured policy) of
+// every digest.
 func eachLatest(tx *bolt.Tx, fn func(*report.Report) error) error {
 	c := tx.Bucket(bucketReports).Cursor()
 	var lastK, lastV []byte
@@ -183,6 +199,9 @@ func eachLatest(tx *bolt.Tx, fn func(*report.Report) error) error {
 		return fn(&r)
 	}
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if !configured(v) {
+			continue
+		}
 		if lastK != nil && !bytes.Equal(digestOf(k), digestOf(lastK)) {
 			if err := flush(); err != nil {
 				return err

@@ -165,3 +165,37 @@ func TestIndexManySameNamePackages(t *testing.T) {
 		t.Errorf("stale hits after the next report: %d", len(hits))
 	}
 }
+
+// A report with a scan request's own policy (which may ignore everything)
+// never becomes the digest's latest nor feeds the indexes; it is kept
+// beside, found by its scan.
+func TestRequestPolicyReportKeptBeside(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	configured := finishWith(t, s, "r/a:1", debianReport("sha256:aa", "5.36.0-7+deb12u1", perlFinding("DEBCL-CVE-2023-47038", "CVE-2023-47038")))
+	quiet := debianReport("sha256:aa", "5.36.0-7+deb12u1")
+	quiet.Verdict = report.Healthy
+	quiet.RequestPolicy = []byte(`{"ignore":[{"path":"/**"}]}`)
+	own := finishWith(t, s, "r/a:1", quiet)
+	latest, err := s.LatestReport(ctx, "sha256:aa")
+	if err != nil || latest.ScanID != configured.ID || latest.Verdict != report.Unhealthy {
+		t.Fatalf("latest = %+v, %v; want the configured policy's report of scan %s", latest, err, configured.ID)
+	}
+	if hits, _ := s.VulnerabilityImages(ctx, "CVE-2023-47038"); len(hits) != 1 {
+		t.Errorf("the request's report changed the index: %d hits", len(hits))
+	}
+	got, err := s.ReportOfScan(ctx, "sha256:aa", own.ID)
+	if err != nil || got.Verdict != report.Healthy || len(got.RequestPolicy) == 0 {
+		t.Errorf("the request's own report: %+v, %v", got, err)
+	}
+	if all, _ := s.Reports(ctx, "sha256:aa"); len(all) != 2 {
+		t.Errorf("history has %d reports, want both", len(all))
+	}
+	// Only a request-policy report: no latest of the configured policy.
+	only := debianReport("sha256:bb", "5.36.0-7+deb12u1")
+	only.RequestPolicy = []byte(`{"min_severity":"critical"}`)
+	finishWith(t, s, "r/b:1", only)
+	if _, err := s.LatestReport(ctx, "sha256:bb"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("latest of a digest with only a request-policy report: %v, want ErrNotFound", err)
+	}
+}

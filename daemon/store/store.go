@@ -500,16 +500,38 @@ func (s *Store) QueueLen(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// LatestReport returns the newest report of a manifest digest.
+// LatestReport returns the newest report of a manifest digest assessed
+// with the configured policy (a report with a scan request's own policy
+// is kept beside it, in the history, and by ReportOfScan).
 func (s *Store) LatestReport(ctx context.Context, digest string) (*report.Report, error) {
-	reps, err := s.reports(digest, 1)
+	var out *report.Report
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = latestReport(tx, digest)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: reports: %w", err)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("store: no report of the configured policy for %s (reports of a scan request's own policy are in its history): %w", digest, errdefs.ErrNotFound)
+	}
+	return out, nil
+}
+
+// ReportOfScan returns the report a scan of digest produced (or the
+// newest re-match of it).
+func (s *Store) ReportOfScan(ctx context.Context, digest, scanID string) (*report.Report, error) {
+	reps, err := s.reports(digest, 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(reps) == 0 {
-		return nil, fmt.Errorf("store: no report for %s: %w", digest, errdefs.ErrNotFound)
+	for _, r := range reps {
+		if r.ScanID == scanID {
+			return r, nil
+		}
 	}
-	return reps[0], nil
+	return nil, fmt.Errorf("store: no report of scan %s for %s: %w", scanID, digest, errdefs.ErrNotFound)
 }
 
 // Reports returns the kept reports of a digest, newest first.
@@ -703,9 +725,11 @@ func putReportKey(tx *bolt.Tx, id string, r *report.Report) error {
 	if err := tx.Bucket(bucketReports).Put(append(reportPrefix(r.Digest), id...), v); err != nil {
 		return err
 	}
-	// The new report is the latest unless an older scan finished late.
+	// The new report is the latest unless an older scan finished late, or
+	// it has a request's own policy (then the latest stays, or there is
+	// none).
 	latest, err := latestReport(tx, r.Digest)
-	if err != nil {
+	if err != nil || latest == nil {
 		return err
 	}
 	return index(tx, latest, true)

@@ -156,7 +156,7 @@ func (a *app) waitAndReport(ctx context.Context, c *client.Client, s scans.Scan,
 	if final.Digest == "" {
 		return fmt.Errorf("scan %s is %s but names no digest", final.ID, final.Status)
 	}
-	raw, err := c.ReportJSON(ctx, final.Digest)
+	raw, err := c.ScanReportJSON(ctx, final.Digest, final.ID)
 	if err != nil {
 		return err
 	}
