@@ -353,12 +353,18 @@ func lookupGroup(name string) (uint32, error) {
 
 func authorizer(cfg *config.Config) (api.Authorizer, error) {
 	a := api.GroupAuthorizer{SelfUID: uint32(os.Getuid())}
-	if cfg.Socket.Group != "" {
-		gid, err := lookupGroup(cfg.Socket.Group)
+	for _, g := range []struct {
+		name string
+		role api.Role
+	}{{cfg.Socket.ReadGroup, api.RoleRead}, {cfg.Socket.Group, api.RoleScan}, {cfg.Socket.AdminGroup, api.RoleAdmin}} {
+		if g.name == "" {
+			continue
+		}
+		gid, err := lookupGroup(g.name)
 		if err != nil {
 			return nil, err
 		}
-		a.GID, a.HasGroup = gid, true
+		a.Groups = append(a.Groups, api.RoleGroup{GID: gid, Name: g.name, Role: g.role})
 	}
 	return a, nil
 }

@@ -286,6 +286,39 @@ func TestPermissionRefusal(t *testing.T) {
 	}
 }
 
+// Roles from groups: readers read, scanners scan and cancel their own
+// scans, admins also scan with a policy of their own and prune the cache.
+func TestRoles(t *testing.T) {
+	d := startDaemon(t, daemonOpts{args: []string{"--socket.read_group", "1", "--socket.group", "2", "--socket.admin_group", "3", "--socket.mode", "0666"}})
+	as := func(gid uint32) *syscall.Credential {
+		return &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{gid}}
+	}
+	reader, scanner, admin := as(1), as(2), as(3)
+	if out, errOut, code := runCLI(d.Sock, reader, "health"); code != 0 {
+		t.Fatalf("reader refused health: %s %s", out, errOut)
+	}
+	if _, errOut, code := runCLI(d.Sock, reader, "scan", "127.0.0.1:1/x:1"); code == 0 || !strings.Contains(errOut, "needs the scan role") {
+		t.Errorf("reader submitting: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := runCLI(d.Sock, scanner, "scan", "-o", "json", "127.0.0.1:1/x:1")
+	var sc scans.Scan
+	if code != 0 || json.Unmarshal([]byte(out), &sc) != nil || sc.SubmittedBy == nil || *sc.SubmittedBy != 65534 {
+		t.Fatalf("scanner submitting: exit %d, %s %s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(d.Sock, scanner, "scan", "--min-severity", "critical", "127.0.0.1:1/y:1"); code == 0 || !strings.Contains(errOut, "admin role") {
+		t.Errorf("scanner with a policy of its own: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(d.Sock, scanner, "cache", "prune"); code == 0 || !strings.Contains(errOut, "admin role") {
+		t.Errorf("scanner pruning the cache: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(d.Sock, admin, "scan", "--min-severity", "critical", "127.0.0.1:1/y:1"); code != 0 {
+		t.Errorf("admin with a policy of its own: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(d.Sock, admin, "cache", "prune"); code != 0 {
+		t.Errorf("admin pruning the cache: exit %d, %q", code, errOut)
+	}
+}
+
 // A live socket is never stolen; a stale one is replaced.
 func TestSocketIsNotStolen(t *testing.T) {
 	d := startDaemon(t, daemonOpts{})

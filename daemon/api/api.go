@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -110,27 +111,28 @@ type handler struct {
 type route struct {
 	method string
 	path   string // a ServeMux path pattern; also the OpenAPI path
+	role   Role   // the least role that may call it
 	serve  func(*handler, http.ResponseWriter, *http.Request)
 }
 
 // routes is the handler table, sorted by path, then method.
 var routes = []route{
-	{"GET", "/v1/cache", (*handler).serveCache},
-	{"POST", "/v1/cache/prune", (*handler).serveCachePrune},
-	{"GET", "/v1/db", (*handler).serveDB},
-	{"POST", "/v1/db/import", (*handler).serveDBImport},
-	{"GET", "/v1/events", (*handler).serveEvents},
-	{"GET", "/v1/health", (*handler).serveHealth},
-	{"GET", "/v1/metrics", (*handler).serveMetrics},
-	{"GET", "/v1/packages", (*handler).servePackages},
-	{"GET", "/v1/reports", (*handler).serveReportForImage},
-	{"GET", "/v1/reports/{digest}", (*handler).serveReport},
-	{"GET", "/v1/reports/{digest}/history", (*handler).serveReportHistory},
-	{"GET", "/v1/scans", (*handler).serveListScans},
-	{"POST", "/v1/scans", (*handler).serveSubmit},
-	{"DELETE", "/v1/scans/{id}", (*handler).serveCancel},
-	{"GET", "/v1/scans/{id}", (*handler).serveScan},
-	{"GET", "/v1/vulnerabilities/{id}", (*handler).serveVulnerability},
+	{"GET", "/v1/cache", RoleRead, (*handler).serveCache},
+	{"POST", "/v1/cache/prune", RoleAdmin, (*handler).serveCachePrune},
+	{"GET", "/v1/db", RoleRead, (*handler).serveDB},
+	{"POST", "/v1/db/import", RoleAdmin, (*handler).serveDBImport},
+	{"GET", "/v1/events", RoleRead, (*handler).serveEvents},
+	{"GET", "/v1/health", RoleRead, (*handler).serveHealth},
+	{"GET", "/v1/metrics", RoleRead, (*handler).serveMetrics},
+	{"GET", "/v1/packages", RoleRead, (*handler).servePackages},
+	{"GET", "/v1/reports", RoleRead, (*handler).serveReportForImage},
+	{"GET", "/v1/reports/{digest}", RoleRead, (*handler).serveReport},
+	{"GET", "/v1/reports/{digest}/history", RoleRead, (*handler).serveReportHistory},
+	{"GET", "/v1/scans", RoleRead, (*handler).serveListScans},
+	{"POST", "/v1/scans", RoleScan, (*handler).serveSubmit},
+	{"DELETE", "/v1/scans/{id}", RoleScan, (*handler).serveCancel},
+	{"GET", "/v1/scans/{id}", RoleRead, (*handler).serveScan},
+	{"GET", "/v1/vulnerabilities/{id}", RoleRead, (*handler).serveVulnerability},
 }
 
 // NewHandler returns the /v1 API handler. It panics if o.Service is nil.
@@ -161,7 +163,14 @@ func NewHandler(o Options) http.Handler {
 	h.metrics = newMetricsHandler(h)
 	seen := make(map[string]bool)
 	for _, rt := range routes {
-		h.mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) { rt.serve(h, w, r) })
+		h.mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			if role := roleFrom(r.Context()); role < rt.role {
+				writeError(w, http.StatusForbidden, "permission_denied",
+					fmt.Sprintf("%s %s needs the %s role; this caller has %s", rt.method, rt.path, rt.role, role))
+				return
+			}
+			rt.serve(h, w, r)
+		})
 		if !seen[rt.path] {
 			seen[rt.path] = true
 			h.paths.Handle(rt.path, http.NotFoundHandler())
@@ -200,10 +209,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, http.StatusForbidden, "permission_denied", "peer credentials unavailable: connect over the daemon's Unix socket")
 		return
 	}
-	if err := h.o.Authorizer.Allow(peer); err != nil {
+	role, err := h.o.Authorizer.Role(peer)
+	if err != nil {
 		writeError(sw, http.StatusForbidden, "permission_denied", err.Error())
 		return
 	}
+	r = r.WithContext(context.WithValue(r.Context(), roleKey{}, role))
 	// ServeMux would route HEAD to GET handlers; the API has no HEAD.
 	if r.Method == http.MethodHead {
 		h.serveUnmatched(sw, r)
@@ -270,4 +281,12 @@ func (w *statusWriter) status() int {
 		return http.StatusOK
 	}
 	return w.code
+}
+
+type roleKey struct{}
+
+// roleFrom is the caller's role, as ServeHTTP found it.
+func roleFrom(ctx context.Context) Role {
+	r, _ := ctx.Value(roleKey{}).(Role)
+	return r
 }

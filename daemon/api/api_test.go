@@ -135,7 +135,13 @@ func serveUnixSocket(t *testing.T, h http.Handler) (*http.Client, string) {
 
 type authorizerFunc func(Peer) error
 
-func (f authorizerFunc) Allow(p Peer) error { return f(p) }
+// Role implements Authorizer: an admin, unless f refuses.
+func (f authorizerFunc) Role(p Peer) (Role, error) {
+	if err := f(p); err != nil {
+		return 0, err
+	}
+	return RoleAdmin, nil
+}
 
 func TestRoutesSorted(t *testing.T) {
 	key := func(r route) string { return r.path + " " + r.method }
@@ -267,35 +273,40 @@ func TestGroupAuthorizer(t *testing.T) {
 		"44/status":   status("2000", "998"), // pid reused by another user
 		"45/status":   {Data: []byte("Name:\tx\nGroups:\tnot-a-number\nUid:\t1000\t1000\t1000\t1000\n")},
 		"46/status":   {Data: []byte("Name:\tx\nGroups:\t998\n")}, // no Uid line
+		"47/status":   status("1000", "997 998 999"),
+		"48/status":   status("1000", "997"),
 		"self/status": status("0", ""),
 	}
-	group := GroupAuthorizer{GID: 998, HasGroup: true, SelfUID: 995, GroupName: "assay", Proc: proc}
+	group := GroupAuthorizer{Groups: []RoleGroup{{GID: 998, Name: "assay", Role: RoleScan}}, SelfUID: 995, Proc: proc}
+	roles := GroupAuthorizer{Groups: []RoleGroup{{GID: 997, Name: "readers", Role: RoleRead}, {GID: 998, Name: "assay", Role: RoleScan}, {GID: 999, Name: "admins", Role: RoleAdmin}}, SelfUID: 995, Proc: proc}
 	noGroup := GroupAuthorizer{SelfUID: 995, Proc: proc}
 	for _, tc := range []struct {
 		name string
 		a    GroupAuthorizer
 		p    Peer
-		want bool
+		want Role // 0: denied
 	}{
-		{"root", group, Peer{UID: 0, GID: 0, PID: 1}, true},
-		{"root without group", noGroup, Peer{UID: 0, PID: 1}, true},
-		{"self", group, Peer{UID: 995, GID: 995, PID: 2}, true},
-		{"self without group", noGroup, Peer{UID: 995, GID: 995, PID: 2}, true},
-		{"primary group", group, Peer{UID: 1000, GID: 998, PID: 99}, true},
-		{"primary group, HasGroup false", GroupAuthorizer{GID: 998, SelfUID: 995, Proc: proc}, Peer{UID: 1000, GID: 998, PID: 42}, false},
-		{"supplementary group", group, Peer{UID: 1000, GID: 100, PID: 42}, true},
-		{"not a member", group, Peer{UID: 1000, GID: 100, PID: 43}, false},
-		{"pid reused by another uid", group, Peer{UID: 1000, GID: 100, PID: 44}, false},
-		{"unparsable groups", group, Peer{UID: 1000, GID: 100, PID: 45}, false},
-		{"no uid line", group, Peer{UID: 1000, GID: 100, PID: 46}, false},
-		{"process gone", group, Peer{UID: 1000, GID: 100, PID: 77}, false},
-		{"pid unknown", group, Peer{UID: 1000, GID: 100, PID: 0}, false},
-		{"other user without group", noGroup, Peer{UID: 1000, GID: 998, PID: 42}, false},
+		{"root", group, Peer{UID: 0, GID: 0, PID: 1}, RoleAdmin},
+		{"root without group", noGroup, Peer{UID: 0, PID: 1}, RoleAdmin},
+		{"self", group, Peer{UID: 995, GID: 995, PID: 2}, RoleAdmin},
+		{"self without group", noGroup, Peer{UID: 995, GID: 995, PID: 2}, RoleAdmin},
+		{"primary group", group, Peer{UID: 1000, GID: 998, PID: 99}, RoleScan},
+		{"supplementary group", group, Peer{UID: 1000, GID: 100, PID: 42}, RoleScan},
+		{"not a member", group, Peer{UID: 1000, GID: 100, PID: 43}, 0},
+		{"pid reused by another uid", group, Peer{UID: 1000, GID: 100, PID: 44}, 0},
+		{"unparsable groups", group, Peer{UID: 1000, GID: 100, PID: 45}, 0},
+		{"no uid line", group, Peer{UID: 1000, GID: 100, PID: 46}, 0},
+		{"process gone", group, Peer{UID: 1000, GID: 100, PID: 77}, 0},
+		{"pid unknown", group, Peer{UID: 1000, GID: 100, PID: 0}, 0},
+		{"other user without group", noGroup, Peer{UID: 1000, GID: 998, PID: 42}, 0},
+		{"member of several: the highest", roles, Peer{UID: 1000, GID: 100, PID: 47}, RoleAdmin},
+		{"reader", roles, Peer{UID: 1000, GID: 100, PID: 48}, RoleRead},
+		{"admin by primary group", roles, Peer{UID: 1000, GID: 999, PID: 43}, RoleAdmin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.a.Allow(tc.p)
-			if got := err == nil; got != tc.want {
-				t.Fatalf("Allow(%+v) = %v, want allowed=%v", tc.p, err, tc.want)
+			got, err := tc.a.Role(tc.p)
+			if got != tc.want || (err == nil) != (tc.want > 0) {
+				t.Fatalf("Role(%+v) = %v, %v; want %v", tc.p, got, err, tc.want)
 			}
 			if err == nil {
 				return
@@ -306,10 +317,62 @@ func TestGroupAuthorizer(t *testing.T) {
 			if !strings.Contains(err.Error(), fmt.Sprintf("uid %d", tc.p.UID)) {
 				t.Errorf("error %q does not name the uid", err)
 			}
-			if tc.a.HasGroup && !strings.Contains(err.Error(), "assay (gid 998)") {
+			if len(tc.a.Groups) > 0 && !strings.Contains(err.Error(), "assay (gid 998)") {
 				t.Errorf("error %q does not name the group", err)
 			}
 		})
+	}
+}
+
+// roleAuthorizer gives every caller one role.
+type roleAuthorizer Role
+
+func (r roleAuthorizer) Role(Peer) (Role, error) { return Role(r), nil }
+
+// Each route needs its role: a reader reads, a scanner scans and cancels
+// its own scans, an admin imports, prunes, cancels any scan and scans
+// with a policy of its own.
+func TestRoles(t *testing.T) {
+	svc := &fakeService{}
+	as := func(r Role) http.Handler { return NewHandler(Options{Service: svc, Authorizer: roleAuthorizer(r)}) }
+	submit := func(h http.Handler, body string) *httptest.ResponseRecorder {
+		return do(t, h, "POST", "/v1/scans", strings.NewReader(body), "Content-Type", "application/json")
+	}
+	if w := do(t, as(RoleRead), "GET", "/v1/scans", nil); w.Code != http.StatusOK {
+		t.Errorf("reader listing scans: %d", w.Code)
+	}
+	wantError(t, submit(as(RoleRead), `{"image":"r.test/a:1"}`), http.StatusForbidden, "permission_denied", "needs the scan role")
+	wantError(t, do(t, as(RoleScan), "POST", "/v1/cache/prune", nil), http.StatusForbidden, "permission_denied", "needs the admin role")
+	wantError(t, do(t, as(RoleScan), "POST", "/v1/db/import", strings.NewReader("x")), http.StatusForbidden, "permission_denied", "needs the admin role")
+	// A policy of the scan's own: admins only.
+	wantError(t, submit(as(RoleScan), `{"image":"r.test/a:1","policy":{"ignore":[{"path":"/**","reason":"hide it all"}]}}`), http.StatusForbidden, "permission_denied", "admin role")
+	if w := submit(as(RoleAdmin), `{"image":"r.test/b:1","policy":{"min_severity":"high"}}`); w.Code != http.StatusAccepted {
+		t.Errorf("admin with a policy: %d %s", w.Code, w.Body)
+	}
+	// The scanner's own scan (the API records the caller's uid) can be
+	// cancelled by it; another's cannot.
+	w := submit(as(RoleScan), `{"image":"r.test/c:1"}`)
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("scanner submitting: %d %s", w.Code, w.Body)
+	}
+	svc.mu.Lock()
+	last := svc.requests[len(svc.requests)-1]
+	own := svc.scans[len(svc.scans)-1]
+	svc.mu.Unlock()
+	if last.SubmittedBy == nil || *last.SubmittedBy != self().UID {
+		t.Fatalf("the request does not name its submitter: %+v", last)
+	}
+	other := uint32(4242)
+	svc.mu.Lock()
+	svc.scans[len(svc.scans)-1].SubmittedBy = last.SubmittedBy
+	svc.scans = append(svc.scans, scans.Scan{ID: "theirs", Image: "r.test/d:1", Status: scans.Queued, SubmittedBy: &other})
+	svc.mu.Unlock()
+	if w := do(t, as(RoleScan), "DELETE", "/v1/scans/"+own.ID, nil); w.Code != http.StatusOK {
+		t.Errorf("cancelling its own scan: %d %s", w.Code, w.Body)
+	}
+	wantError(t, do(t, as(RoleScan), "DELETE", "/v1/scans/theirs", nil), http.StatusForbidden, "permission_denied", "admin role")
+	if w := do(t, as(RoleAdmin), "DELETE", "/v1/scans/theirs", nil); w.Code != http.StatusOK {
+		t.Errorf("admin cancelling another's scan: %d %s", w.Code, w.Body)
 	}
 }
 
@@ -393,7 +456,8 @@ func TestSubmit(t *testing.T) {
 			t.Errorf("submit %d: body %s", i, w.Body)
 		}
 	}
-	want := scans.Request{Image: "docker.io/library/alpine:3.20", Platform: "linux/arm64", Trigger: "api"}
+	uid := self().UID
+	want := scans.Request{Image: "docker.io/library/alpine:3.20", Platform: "linux/arm64", Trigger: "api", SubmittedBy: &uid}
 	if diff := cmp.Diff([]scans.Request{want, want}, svc.requests); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}

@@ -51,46 +51,107 @@ func withPeer(ctx context.Context, p Peer) context.Context {
 	return context.WithValue(ctx, peerKey{}, p)
 }
 
-// Authorizer decides from peer credentials whether a caller may use the API.
-// It returns nil to allow, or an error saying why not.
-type Authorizer interface {
-	Allow(p Peer) error
+// Role is what a caller may do; each role may do what the ones below it
+// may.
+type Role int
+
+// Roles.
+const (
+	// RoleRead: reports, scans, events, queries, health, metrics.
+	RoleRead Role = iota + 1
+	// RoleScan: submit scans (without a policy of their own) and cancel
+	// the scans one submitted.
+	RoleScan
+	// RoleAdmin: import advisories, prune the cache, cancel any scan,
+	// submit scans with a policy of their own (which may suppress).
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleRead:
+		return "read"
+	case RoleScan:
+		return "scan"
+	case RoleAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("role(%d)", int(r))
 }
 
-// GroupAuthorizer allows root, the daemon's own uid, and, when HasGroup is
-// set, members of the group GID: by primary gid, or by a supplementary group
-// of the peer process read from /proc/<pid>/status.
+// ParseRole reads "read", "scan" or "admin".
+func ParseRole(s string) (Role, error) {
+	for _, r := range []Role{RoleRead, RoleScan, RoleAdmin} {
+		if r.String() == s {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown role %q (read, scan, admin)", s)
+}
+
+// Authorizer decides from peer credentials what a caller may do. It
+// returns the caller's role, or an error saying why it may do nothing.
+type Authorizer interface {
+	Role(p Peer) (Role, error)
+}
+
+// RoleGroup gives the members of a group (primary or supplementary) a
+// role.
+type RoleGroup struct {
+	GID  uint32
+	Name string // for messages; may be empty
+	Role Role
+}
+
+// GroupAuthorizer makes root and the daemon's own uid admins, and members
+// of Groups what their groups give (the highest, for a member of several):
+// by primary gid, or by a supplementary group of the peer process read
+// from /proc/<pid>/status.
 type GroupAuthorizer struct {
-	GID      uint32
-	HasGroup bool
-	SelfUID  uint32
-	// GroupName, if set, names the group in denial messages.
-	GroupName string
+	Groups  []RoleGroup
+	SelfUID uint32
 	// Proc is the proc file system to read; nil means /proc.
 	Proc fs.FS
 }
 
 var _ Authorizer = GroupAuthorizer{}
 
-// Allow implements Authorizer.
-func (a GroupAuthorizer) Allow(p Peer) error {
+// Role implements Authorizer.
+func (a GroupAuthorizer) Role(p Peer) (Role, error) {
 	if p.UID == 0 || p.UID == a.SelfUID {
-		return nil
+		return RoleAdmin, nil
 	}
-	if !a.HasGroup {
-		return fmt.Errorf("%w: uid %d may not use the assay API: only root and uid %d may", errdefs.ErrDenied, p.UID, a.SelfUID)
+	if len(a.Groups) == 0 {
+		return 0, fmt.Errorf("%w: uid %d may not use the assay API: only root and uid %d may", errdefs.ErrDenied, p.UID, a.SelfUID)
 	}
-	if p.GID == a.GID {
-		return nil
+	var role Role
+	var supp []uint32
+	var suppRead bool
+	for _, g := range a.Groups {
+		member := p.GID == g.GID
+		if !member {
+			if !suppRead {
+				supp, _ = a.supplementaryGroups(p)
+				suppRead = true
+			}
+			member = slices.Contains(supp, g.GID)
+		}
+		if member && g.Role > role {
+			role = g.Role
+		}
 	}
-	if groups, err := a.supplementaryGroups(p); err == nil && slices.Contains(groups, a.GID) {
-		return nil
+	if role > 0 {
+		return role, nil
 	}
-	group := fmt.Sprintf("gid %d", a.GID)
-	if a.GroupName != "" {
-		group = fmt.Sprintf("%s (gid %d)", a.GroupName, a.GID)
+	var names []string
+	for _, g := range a.Groups {
+		n := fmt.Sprintf("gid %d", g.GID)
+		if g.Name != "" {
+			n = fmt.Sprintf("%s (gid %d)", g.Name, g.GID)
+		}
+		names = append(names, n+" for "+g.Role.String())
 	}
-	return fmt.Errorf("%w: uid %d may not use the assay API: it must be root, uid %d or a member of group %s", errdefs.ErrDenied, p.UID, a.SelfUID, group)
+	return 0, fmt.Errorf("%w: uid %d may not use the assay API: it must be root, uid %d or a member of group %s", errdefs.ErrDenied, p.UID, a.SelfUID, strings.Join(names, ", "))
 }
 
 // supplementaryGroups reads the Groups: line of /proc/<pid>/status. The

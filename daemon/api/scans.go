@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -67,8 +68,20 @@ func (h *handler) serveSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if string(b) != "{}" {
+			// A policy of the scan's own may ignore every finding: an
+			// admin's call. (Its report is kept beside the digest's
+			// latest, never in its place.)
+			if role := roleFrom(r.Context()); role < RoleAdmin {
+				writeError(w, http.StatusForbidden, "permission_denied",
+					fmt.Sprintf("a scan with a policy of its own needs the admin role; this caller has %s", role))
+				return
+			}
 			sr.Policy = b
 		}
+	}
+	if peer, ok := PeerFrom(r.Context()); ok {
+		uid := peer.UID
+		sr.SubmittedBy = &uid
 	}
 	s, created, err := h.o.Service.Submit(r.Context(), sr)
 	if err != nil {
@@ -95,7 +108,22 @@ func (h *handler) serveCancel(w http.ResponseWriter, r *http.Request) {
 	if !checkQuery(w, r) {
 		return
 	}
-	s, err := h.o.Service.Cancel(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	// Below admin, a caller cancels only the scans it submitted.
+	if role := roleFrom(r.Context()); role < RoleAdmin {
+		sc, err := h.o.Service.Scan(r.Context(), id)
+		if err != nil {
+			h.serviceError(w, r, err)
+			return
+		}
+		peer, _ := PeerFrom(r.Context())
+		if sc.SubmittedBy == nil || *sc.SubmittedBy != peer.UID {
+			writeError(w, http.StatusForbidden, "permission_denied",
+				fmt.Sprintf("scan %s was not submitted by uid %d: cancelling it needs the admin role", id, peer.UID))
+			return
+		}
+	}
+	s, err := h.o.Service.Cancel(r.Context(), id)
 	if err != nil {
 		h.serviceError(w, r, err)
 		return

@@ -55,8 +55,15 @@ type Socket struct {
 	// Path must be absolute.
 	Path string `mapstructure:"path" yaml:"path"`
 	// Group, by name or numeric gid, may use the socket besides root and the
-	// daemon's own uid. Empty means no group.
+	// daemon's own uid, with the scan role: read, submit scans, cancel its
+	// own. Empty means no group.
 	Group string `mapstructure:"group" yaml:"group"`
+	// ReadGroup's members may only read: reports, scans, events, queries.
+	ReadGroup string `mapstructure:"read_group" yaml:"read_group"`
+	// AdminGroup's members may also import advisories, prune the cache,
+	// cancel any scan and submit scans with a policy of their own. Root
+	// and the daemon's own uid are admins.
+	AdminGroup string `mapstructure:"admin_group" yaml:"admin_group"`
 	// Mode is the socket's permission bits as an octal string, e.g. "0660".
 	Mode string `mapstructure:"mode" yaml:"mode"`
 }
@@ -539,11 +546,21 @@ func (c *Config) validate() []*keyError {
 	case len(p) > maxSocketPath:
 		bad("socket.path", "is %d bytes long; a unix socket path can be at most %d", len(p), maxSocketPath)
 	}
-	if err := checkGroup(c.Socket.Group); err != nil {
-		bad("socket.group", "%v", err)
+	for key, g := range map[string]string{"socket.group": c.Socket.Group, "socket.read_group": c.Socket.ReadGroup, "socket.admin_group": c.Socket.AdminGroup} {
+		if err := checkGroup(g); err != nil {
+			bad(key, "%v", err)
+		}
 	}
-	if _, err := parseMode(c.Socket.Mode); err != nil {
+	if mode, err := parseMode(c.Socket.Mode); err != nil {
 		bad("socket.mode", "%v", err)
+	} else if mode&0o006 != 0o006 {
+		// The socket file belongs to socket.group: members of another
+		// group could not even connect.
+		for key, g := range map[string]string{"socket.read_group": c.Socket.ReadGroup, "socket.admin_group": c.Socket.AdminGroup} {
+			if g != "" && g != c.Socket.Group {
+				bad(key, "its members cannot connect: socket.mode %s lets only the owner and socket.group in; set socket.mode to \"0666\" (assayd checks every caller's groups itself)", c.Socket.Mode)
+			}
+		}
 	}
 	if !filepath.IsAbs(c.StateDir) {
 		bad("state_dir", "must be an absolute path, got %q", c.StateDir)

@@ -480,6 +480,16 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"scan.concurrancy", "unknown key", "did you mean scan.concurrency?", "line 2"},
 		},
 		{
+			name: "admin group that cannot connect",
+			args: []string{"--socket.admin_group", "0", "--socket.mode", "0660"},
+			want: []string{"socket.admin_group", "cannot connect", `"0666"`},
+		},
+		{
+			name: "read group that does not exist",
+			args: []string{"--socket.read_group", "no-such-group-assay", "--socket.mode", "0666"},
+			want: []string{"socket.read_group", "no such group"},
+		},
+		{
 			name: "plain http source off loopback",
 			args: []string{"--vulndb.sources", "http://osv.example/Go/all.zip"},
 			want: []string{"vulndb.sources", "plain http off loopback is refused", "vulndb.allow_http"},

@@ -26,8 +26,12 @@ type key struct {
 var keys = []key{
 	{"socket.path", "path of the unix socket the API listens on (absolute)",
 		func(c *Config) any { return &c.Socket.Path }},
-	{"socket.group", `group, by name or gid, that may use the socket besides root and the daemon's uid ("" for none)`,
+	{"socket.group", `group, by name or gid, that may use the socket besides root and the daemon's uid, with the scan role: read, scan, cancel its own scans ("" for none)`,
 		func(c *Config) any { return &c.Socket.Group }},
+	{"socket.read_group", `group, by name or gid, whose members may only read reports, scans and events ("" for none)`,
+		func(c *Config) any { return &c.Socket.ReadGroup }},
+	{"socket.admin_group", `group, by name or gid, whose members may also import advisories, prune the cache, cancel any scan and scan with a policy of their own ("" for none)`,
+		func(c *Config) any { return &c.Socket.AdminGroup }},
 	{"socket.mode", "permission bits of the socket, octal",
 		func(c *Config) any { return &c.Socket.Mode }},
 	{"state_dir", "directory of the daemon's database and work files (absolute)",

@@ -128,7 +128,7 @@ func (q *Queue) submit(ctx context.Context, req scans.Request, maxQueued int) (s
 		sum := sha256.Sum256(req.Policy)
 		key += "|policy:" + hex.EncodeToString(sum[:8])
 	}
-	sc := scans.Scan{Image: req.Image, Platform: req.Platform, Trigger: req.Trigger, Policy: req.Policy, DedupeKey: key}
+	sc := scans.Scan{Image: req.Image, Platform: req.Platform, Trigger: req.Trigger, Policy: req.Policy, SubmittedBy: req.SubmittedBy, DedupeKey: key}
 	if ref, err := name.NewDigest(req.Image); err == nil {
 		sc.Digest = ref.DigestStr()
 	}

@@ -54,6 +54,9 @@ type Request struct {
 	// Policy is added to the configured policy for this scan's report (a
 	// daemon/policy.Policy as JSON; the API validates it).
 	Policy json.RawMessage `json:"policy,omitempty"`
+	// SubmittedBy is the uid of the API caller that asked for the scan
+	// (nil for the webhook and containerd events).
+	SubmittedBy *uint32 `json:"submitted_by,omitempty"`
 }
 
 // Scan is the durable record of one scan.
@@ -64,6 +67,9 @@ type Scan struct {
 	Trigger  string `json:"trigger,omitempty"`
 	// Policy is the request's policy, kept for its report.
 	Policy json.RawMessage `json:"policy,omitempty"`
+	// SubmittedBy is the uid of the API caller that asked for it, if any:
+	// that caller may cancel it without the admin role.
+	SubmittedBy *uint32 `json:"submitted_by,omitempty"`
 	// DedupeKey identifies "the same image" while the scan is queued or running.
 	DedupeKey string `json:"-"`
 	// Digest is the manifest digest, known once resolved (or from the reference).

@@ -194,13 +194,13 @@ type ImportResult struct {
 	Withdrawn int `json:"withdrawn"`
 	// Invalid counts records skipped as invalid; Errors holds the first
 	// few reasons.
-	Invalid    int      `json:"invalid"`
-	Duplicates int      `json:"duplicates,omitempty"`
+	Invalid    int `json:"invalid"`
+	Duplicates int `json:"duplicates,omitempty"`
 	// KeptScheduled counts records of an import that a scheduled source
 	// owns: left as the source has them (an import never shadows a
 	// configured source; the source's next version would not restore it).
-	KeptScheduled int `json:"kept_scheduled,omitempty"`
-	Errors     []string `json:"errors,omitempty"`
+	KeptScheduled int      `json:"kept_scheduled,omitempty"`
+	Errors        []string `json:"errors,omitempty"`
 	// NotModified: the source had not changed since the last update.
 	NotModified bool          `json:"not_modified,omitempty"`
 	Duration    time.Duration `json:"duration_ns"`
