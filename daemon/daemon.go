@@ -71,6 +71,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 
 	vdb, err := vulndb.Open(ctx, filepath.Join(cfg.StateDir, "vulndb.db"), vulndb.Options{
 		MaxArchiveBytes: cfg.VulnDB.MaxArchiveBytes,
+		MaxRecordBytes:  cfg.VulnDB.MaxRecordBytes,
+		MaxTotalBytes:   cfg.VulnDB.MaxTotalBytes,
 		Logger:          log,
 	})
 	if err != nil {

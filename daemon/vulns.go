@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -176,6 +177,9 @@ type vulnService struct {
 	st      *store.Store
 	tmpDir  string
 	changed func(context.Context)
+	// importing admits one upload at a time: each is spooled to tmpDir
+	// and held in memory while applied.
+	importing sync.Mutex
 }
 
 var _ api.VulnService = (*vulnService)(nil)
@@ -186,6 +190,10 @@ func (v *vulnService) ImportDB(ctx context.Context, source string, body io.Reade
 	if source == "" {
 		source = "import"
 	}
+	if !v.importing.TryLock() {
+		return vulndb.ImportResult{}, fmt.Errorf("import: another import is being read; retry when it is done: %w", errdefs.ErrBusy)
+	}
+	defer v.importing.Unlock()
 	tmp, err := os.CreateTemp(v.tmpDir, "upload-*.zip")
 	if err != nil {
 		return vulndb.ImportResult{}, fmt.Errorf("import: %w", err)

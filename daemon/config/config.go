@@ -282,6 +282,12 @@ type VulnDB struct {
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	// MaxArchiveBytes caps one downloaded or imported archive.
 	MaxArchiveBytes int64 `mapstructure:"max_archive_bytes" yaml:"max_archive_bytes"`
+	// MaxRecordBytes caps one OSV record, uncompressed: larger ones are
+	// refused unread (counted invalid).
+	MaxRecordBytes int64 `mapstructure:"max_record_bytes" yaml:"max_record_bytes"`
+	// MaxTotalBytes caps the uncompressed records of one import or update,
+	// held in memory until applied: what an upload can cost.
+	MaxTotalBytes int64 `mapstructure:"max_total_bytes" yaml:"max_total_bytes"`
 	// RequireCoverage: an image with packages of an ecosystem the database
 	// holds no advisory for is never called healthy (incomplete instead).
 	RequireCoverage bool `mapstructure:"require_coverage" yaml:"require_coverage"`
@@ -392,6 +398,8 @@ func Default() Config {
 			UpdateInterval:  6 * time.Hour,
 			Timeout:         10 * time.Minute,
 			MaxArchiveBytes: 2 << 30,
+			MaxRecordBytes:  4 << 20,
+			MaxTotalBytes:   2 << 30,
 			RequireCoverage: true,
 		},
 		Match: Match{
@@ -650,6 +658,8 @@ func (c *Config) validate() []*keyError {
 	}
 	positive("vulndb.timeout", c.VulnDB.Timeout)
 	positiveSize("vulndb.max_archive_bytes", c.VulnDB.MaxArchiveBytes)
+	positiveSize("vulndb.max_record_bytes", c.VulnDB.MaxRecordBytes)
+	positiveSize("vulndb.max_total_bytes", c.VulnDB.MaxTotalBytes)
 
 	if s := c.Policy.MinSeverity; s != "" {
 		if _, err := report.ParseSeverity(s); err != nil {

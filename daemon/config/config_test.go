@@ -1274,7 +1274,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		},
 		VulnDB: VulnDB{
 			Sources:        []string{"https://osv.example/Go/all.zip", "/var/lib/osv data"},
-			UpdateInterval: 90 * time.Minute, Timeout: 3 * time.Second, MaxArchiveBytes: 7, RequireCoverage: false,
+			UpdateInterval: 90 * time.Minute, Timeout: 3 * time.Second, MaxArchiveBytes: 7, MaxRecordBytes: 5, MaxTotalBytes: 9, RequireCoverage: false,
 		},
 		Match:  Match{OSOwnedLanguagePackages: true},
 		Policy: Policy{MinSeverity: "high", OnlyFixed: true, IgnoreFile: "/etc/assay/ignore.yaml", VEX: []string{"/etc/assay/a.vex.json", "/etc/assay/b.vex.json"}},
