@@ -124,9 +124,9 @@ func TestHostilePluginsAreContained(t *testing.T) {
 	if e := status["hostile-nohandshake"].Error; !strings.Contains(e, "handshake") {
 		t.Errorf("nohandshake reason %q", e)
 	}
-	warnings := strings.Join(rep.Warnings, "\n")
+	warnings := strings.Join(report.WarningStrings(rep.Warnings), "\n")
 	t.Logf("warnings:\n%s", warnings)
-	for _, w := range rep.Warnings {
+	for _, w := range report.WarningStrings(rep.Warnings) {
 		name, rest, _ := strings.Cut(w, ": ")
 		if name != "hostile-escape" && name != "hostile-tcp" && name != "hostile-filltmp" {
 			continue

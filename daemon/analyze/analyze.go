@@ -163,7 +163,7 @@ func (a *Analyzers) Enabled() []host.Manifest {
 type Result struct {
 	Packages  []report.Package
 	Findings  []report.Finding
-	Warnings  []string
+	Warnings  []report.Warning
 	Analyzers []report.Analyzer
 }
 
@@ -260,11 +260,7 @@ func (a *Analyzers) runOne(ctx context.Context, h *host.Host, m host.Manifest, r
 		case it.Finding != nil:
 			res.Findings = append(res.Findings, convertFinding(m.Name, *it.Finding))
 		case it.Warning != nil:
-			w := it.Warning.Message
-			if it.Warning.Path != "" {
-				w = it.Warning.Path + ": " + w
-			}
-			res.Warnings = append(res.Warnings, m.Name+": "+w)
+			res.Warnings = append(res.Warnings, report.Warning{Analyzer: m.Name, Path: it.Warning.Path, Message: it.Warning.Message})
 		}
 		return nil
 	})

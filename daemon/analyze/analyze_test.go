@@ -68,7 +68,7 @@ func TestRunRecordsAnalyzersAndWarnings(t *testing.T) {
 	if len(res.Analyzers) != 1 || res.Analyzers[0].Status != report.AnalyzerOK || res.Analyzers[0].Version != "0.1.0" {
 		t.Fatalf("analyzers: %+v", res.Analyzers)
 	}
-	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "Debian GNU/Linux 12") {
+	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(report.WarningStrings(res.Warnings), "\n"), "Debian GNU/Linux 12") {
 		t.Fatalf("warnings: %v", res.Warnings)
 	}
 	if report.DecideVerdict(res.Analyzers, 0) != report.Healthy {

@@ -386,14 +386,10 @@ func mergeLayers(res *Result, plugin string, layers []inventory.Layer) {
 		res.Findings = append(res.Findings, convertFinding(f.Extractor, f.Finding))
 	}
 	for _, w := range img.Warnings {
-		src := w.Extractor
-		if src == "" {
-			src = plugin
+		by := w.Extractor
+		if by == "" {
+			by = plugin
 		}
-		msg := w.Message
-		if w.Path != "" {
-			msg = w.Path + ": " + msg
-		}
-		res.Warnings = append(res.Warnings, src+": "+msg)
+		res.Warnings = append(res.Warnings, report.Warning{Analyzer: by, Path: w.Path, Message: w.Message})
 	}
 }

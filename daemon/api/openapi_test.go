@@ -94,6 +94,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Package":        report.Package{},
 		"Finding":        report.Finding{},
 		"Analyzer":       report.Analyzer{},
+		"Warning":        report.Warning{},
 		"Health":         healthResponse{},
 		"Policy":         policy.Policy{},
 		"DBInfo":         vulndb.Info{},

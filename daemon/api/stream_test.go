@@ -229,7 +229,7 @@ func TestEventStreamEndsWithBroker(t *testing.T) {
 // bigEvent fills socket buffers quickly.
 func bigEvent() scans.Event {
 	e := reportEvent("big", report.Unhealthy, report.Summary{High: 1})
-	e.Report.Warnings = []string{strings.Repeat("w", 64<<10)}
+	e.Report.Warnings = []report.Warning{{Analyzer: "x", Message: strings.Repeat("w", 64<<10)}}
 	return e
 }
 

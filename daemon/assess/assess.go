@@ -34,15 +34,8 @@ type DB interface {
 	HasEcosystem(ctx context.Context, ecosystem string) (bool, error)
 }
 
-// Warning prefixes: assess's own warnings start with these, so that a
-// re-match replaces them and keeps the analyzers' warnings.
-const (
-	warnMatch    = "matching: "
-	warnCoverage = "vulnerability database: "
-)
-
 // EmptyDBWarning is on every report matched against an empty database.
-const EmptyDBWarning = warnCoverage + "it holds no advisories (import OSV data with `assay db import` or set vulndb.sources): packages were inventoried but not matched, so the image cannot be called healthy"
+var EmptyDBWarning = report.Warning{Source: report.WarnVulnDB, Message: "it holds no advisories (import OSV data with `assay db import` or set vulndb.sources): packages were inventoried but not matched, so the image cannot be called healthy"}
 
 // Assessor matches, filters and decides. It is safe for concurrent use.
 type Assessor struct {
@@ -97,11 +90,9 @@ func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 		findings[i].Suppressed = nil
 	}
 	rep.Findings = append(findings, matched...)
-	rep.Warnings = slices.DeleteFunc(rep.Warnings, func(w string) bool {
-		return strings.HasPrefix(w, warnMatch) || strings.HasPrefix(w, warnCoverage) // policy replaces its own
-	})
+	rep.Warnings = report.DropWarnings(rep.Warnings, report.WarnMatching, report.WarnVulnDB) // policy replaces its own
 	for _, w := range warnings {
-		rep.Warnings = append(rep.Warnings, warnMatch+w)
+		rep.Warnings = append(rep.Warnings, report.Warning{Source: report.WarnMatching, Message: w})
 	}
 
 	uncovered, err := a.uncovered(ctx, rep.Packages)
@@ -112,7 +103,7 @@ func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 	case state.Records == 0:
 		rep.Warnings = append(rep.Warnings, EmptyDBWarning)
 	case len(uncovered) > 0:
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf(warnCoverage+"it holds no advisories for %s: those packages were not matched", strings.Join(uncovered, ", ")))
+		rep.Warnings = append(rep.Warnings, report.Warning{Source: report.WarnVulnDB, Message: fmt.Sprintf("it holds no advisories for %s: those packages were not matched", strings.Join(uncovered, ", "))})
 	}
 
 	compiled.Apply(rep, now)

@@ -70,7 +70,7 @@ func TestVerdicts(t *testing.T) {
 			if r.Verdict != tt.want {
 				t.Errorf("verdict %s, want %s (warnings %q)", r.Verdict, tt.want, r.Warnings)
 			}
-			if tt.warning != "" && !strings.Contains(strings.Join(r.Warnings, "\n"), tt.warning) {
+			if tt.warning != "" && !strings.Contains(strings.Join(report.WarningStrings(r.Warnings), "\n"), tt.warning) {
 				t.Errorf("warnings %q lack %q", r.Warnings, tt.warning)
 			}
 			if r.VulnDB == nil || r.MatchedAt.IsZero() {
@@ -88,7 +88,9 @@ func TestReassessKeepsAnalyzerFindings(t *testing.T) {
 	a := Assessor{Matcher: fakeMatcher{map[string]string{"perl-base": "CVE-1"}}, DB: fakeDB{records: 1, ecosystems: map[string]bool{"Debian:12": true}}}
 	r := newReport()
 	r.Findings = []report.Finding{{ID: "secret-1", Analyzer: "secrets", Severity: report.Critical}}
-	r.Warnings = []string{"dpkg: something skipped"}
+	// A plugin called "matching" or "policy" is not assay's matching or
+	// policy: its warnings stay.
+	r.Warnings = []report.Warning{{Analyzer: "dpkg", Message: "something skipped"}, {Analyzer: "matching", Message: "mine"}, {Analyzer: "policy", Message: "mine too"}}
 	r.RequestPolicy = []byte(`{"ignore":[{"id":"CVE-1","reason":"accepted"}]}`)
 	for i := 0; i < 2; i++ {
 		if err := a.Assess(ctx, r); err != nil {
@@ -110,7 +112,7 @@ func TestReassessKeepsAnalyzerFindings(t *testing.T) {
 	if r.Verdict != report.Unhealthy || r.Summary.Critical != 1 || r.Summary.Suppressed != 1 {
 		t.Errorf("verdict %s summary %+v: the analyzer's critical finding remains", r.Verdict, r.Summary)
 	}
-	if len(r.Warnings) != 1 || r.Warnings[0] != "dpkg: something skipped" {
+	if len(r.Warnings) != 3 || r.Warnings[0].String() != "dpkg: something skipped" || r.Warnings[1].Analyzer != "matching" || r.Warnings[2].Analyzer != "policy" {
 		t.Errorf("warnings %q", r.Warnings)
 	}
 	bad := newReport()
@@ -159,12 +161,11 @@ func TestTruncatedIsNeverHealthy(t *testing.T) {
 		!strings.Contains(w, "7 packages, more than limits.max_report_packages (4)") || !strings.Contains(w, "2 packages had more than limits.max_package_locations (2)") {
 		t.Fatalf("Truncate: %d packages, warning %q", len(r.Packages), w)
 	}
-	r.Warnings = append(r.Warnings, w)
 	for range 2 {
 		if err := a.Assess(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if r.Verdict != report.Incomplete || !strings.Contains(strings.Join(r.Warnings, "\n"), report.TruncatedWarning) {
+		if r.Verdict != report.Incomplete || !strings.Contains(strings.Join(report.WarningStrings(r.Warnings), "\n"), "limits: the inventory was truncated") {
 			t.Errorf("truncated report: verdict %s, warnings %q", r.Verdict, r.Warnings)
 		}
 	}

@@ -125,7 +125,7 @@ func incompleteReport(t testing.TB) *report.Report {
 	r := unhealthyReport(t)
 	r.Analyzers[2] = report.Analyzer{Name: "gobinary", Version: "0.6.0", Status: report.AnalyzerTimeout,
 		Error: "the analyzer did not finish within sandbox.timeout (2m0s)"}
-	r.Warnings = []string{"/usr/lib/jvm/lib/modules: not read: larger than max_file_bytes (64 MiB)"}
+	r.Warnings = []report.Warning{{Analyzer: "java", Path: "/usr/lib/jvm/lib/modules", Message: "not read: larger than max_file_bytes (64 MiB)"}}
 	finishReport(r)
 	if r.Verdict != report.Incomplete {
 		t.Fatalf("fixture: verdict %s, want incomplete", r.Verdict)

@@ -202,7 +202,7 @@ func sarifInvocation(r *report.Report) *sarif.Invocation {
 		note(sarif.LevelError, text)
 	}
 	for _, w := range r.Warnings {
-		note(sarif.LevelWarning, w)
+		note(sarif.LevelWarning, w.String())
 	}
 	return inv
 }

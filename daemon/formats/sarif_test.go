@@ -212,7 +212,7 @@ func TestSARIFIncomplete(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs[0], "gobinary") || !strings.Contains(errs[0], "timeout") {
 		t.Errorf("error notifications %q, want the timed-out analyzer", errs)
 	}
-	if !slices.Equal(warns, r.Warnings) {
+	if !slices.Equal(warns, report.WarningStrings(r.Warnings)) {
 		t.Errorf("warning notifications %q, want %q", warns, r.Warnings)
 	}
 }

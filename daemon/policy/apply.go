@@ -38,10 +38,7 @@ type Compiled struct {
 	loaded map[string][]vex.Statement
 }
 
-// WarningPrefix starts every warning Apply adds to a report (expired
-// ignore rules, fixes that cannot be ordered), so that a later Apply can
-// remove them before adding its own, and callers can tell them apart.
-const WarningPrefix = "policy: "
+
 
 // Compile validates the policy and loads its OpenVEX documents. Errors
 // name the setting, rule or file at fault, and are errdefs.ErrInvalid
@@ -113,12 +110,12 @@ func (c *Compiled) Apply(r *report.Report, now time.Time) {
 		return
 	}
 	r.Recommendations = nil
-	r.Warnings = slices.DeleteFunc(r.Warnings, func(w string) bool { return strings.HasPrefix(w, WarningPrefix) })
+	r.Warnings = report.DropWarnings(r.Warnings, report.WarnPolicy)
 
 	for _, ru := range c.rules {
 		if ru.expired(now) {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s%s expired on %s and no longer applies",
-				WarningPrefix, ru.label(ru.n), formatExpiry(*ru.Expires)))
+			r.Warnings = append(r.Warnings, report.Warning{Source: report.WarnPolicy, Message: fmt.Sprintf("%s expired on %s and no longer applies",
+				ru.label(ru.n), formatExpiry(*ru.Expires))})
 		}
 	}
 
@@ -286,8 +283,8 @@ func (c *Compiled) recommend(r *report.Report, inventory map[pkgKey][]string) []
 		if len(rec.Unfixed) == 0 {
 			v, err := c.highest(rec.Package.Ecosystem, g.fixed)
 			if err != nil {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("%sno single fixed version is recommended for %s %s %s: %v",
-					WarningPrefix, rec.Package.Ecosystem, rec.Package.Name, rec.Package.Version, err))
+				r.Warnings = append(r.Warnings, report.Warning{Source: report.WarnPolicy, Message: fmt.Sprintf("no single fixed version is recommended for %s %s %s: %v",
+					rec.Package.Ecosystem, rec.Package.Name, rec.Package.Version, err)})
 			}
 			rec.FixedVersion = v
 		}

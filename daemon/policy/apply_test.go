@@ -137,7 +137,7 @@ func TestIgnoreExpiry(t *testing.T) {
 		"policy: ignore rule 1 (id CVE-2026-57432) expired on 2026-11-30 and no longer applies",
 		"policy: ignore rule 3 (id CVE-2026-57433) expired on 2026-12-05T09:00:00+01:00 and no longer applies",
 	}
-	if !slices.Equal(r.Warnings, want) {
+	if !slices.Equal(report.WarningStrings(r.Warnings), want) {
 		t.Errorf("warnings:\n%q\nwant\n%q", r.Warnings, want)
 	}
 	for _, id := range []string{"DEBCL-CVE-2026-103111", "DEBCL-GHSA-r9hj-j2rw-4q3m"} {
@@ -385,7 +385,7 @@ func TestRecommendationsHighestFix(t *testing.T) {
 			t.Errorf("%s: recommended %s without a version order", rec.Package.Name, rec.FixedVersion)
 		}
 	}
-	if len(r.Warnings) != 2 || !strings.Contains(r.Warnings[0], "Go golang.org/x/text v0.3.7") || !strings.Contains(r.Warnings[1], "Go stdlib go1.21.3") {
+	if len(r.Warnings) != 2 || !strings.Contains(r.Warnings[0].Message, "Go golang.org/x/text v0.3.7") || !strings.Contains(r.Warnings[1].Message, "Go stdlib go1.21.3") {
 		t.Errorf("warnings: %q", r.Warnings)
 	}
 	// Equal fixes need no order.
@@ -411,7 +411,7 @@ func TestApplyIdempotent(t *testing.T) {
 		},
 	}
 	once := debianReport(t)
-	once.Warnings = []string{"dpkg: /var/lib/dpkg/status.d: 1 malformed paragraph skipped"}
+	once.Warnings = []report.Warning{{Analyzer: "dpkg", Path: "/var/lib/dpkg/status.d", Message: "1 malformed paragraph skipped"}}
 	c := compile(t, p)
 	c.Apply(once, now)
 
@@ -435,7 +435,7 @@ func TestApplyIdempotent(t *testing.T) {
 	if !reflect.DeepEqual(once, after) {
 		t.Errorf("applying after another policy differs:\n%s\n%s", dump(t, once), dump(t, after))
 	}
-	if len(once.Warnings) != 2 || once.Warnings[0] != "dpkg: /var/lib/dpkg/status.d: 1 malformed paragraph skipped" {
+	if len(once.Warnings) != 2 || once.Warnings[0].String() != "dpkg: /var/lib/dpkg/status.d: 1 malformed paragraph skipped" {
 		t.Errorf("warnings: %q", once.Warnings)
 	}
 }

@@ -6,6 +6,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -126,7 +127,7 @@ type Report struct {
 	Trigger   string     `json:"trigger,omitempty"`
 	Analyzers []Analyzer `json:"analyzers"`
 	// Warnings are things the scan could not do fully (skipped files...).
-	Warnings []string `json:"warnings,omitempty"`
+	Warnings []Warning `json:"warnings,omitempty"`
 	// ScanID is the scan that produced this report.
 	ScanID string `json:"scan_id"`
 }
@@ -333,8 +334,8 @@ func DecideVerdict(analyzers []Analyzer, remaining int) Verdict {
 }
 
 // Truncate caps r's packages at maxPackages and each package's locations
-// at maxLocations (a limit <= 0 is none). It marks r Truncated and returns
-// a warning saying what was dropped, or "" when nothing was.
+// at maxLocations (a limit <= 0 is none). It marks r Truncated and adds a
+// warning saying what was dropped, which it returns ("" when nothing was).
 func Truncate(r *Report, maxPackages, maxLocations int) string {
 	var parts []string
 	if maxPackages > 0 && len(r.Packages) > maxPackages {
@@ -357,8 +358,88 @@ func Truncate(r *Report, maxPackages, maxLocations int) string {
 		return ""
 	}
 	r.Truncated = true
-	return TruncatedWarning + strings.Join(parts, "; ")
+	msg := "the inventory was truncated: " + strings.Join(parts, "; ")
+	r.Warnings = append(r.Warnings, Warning{Source: WarnLimits, Message: msg})
+	return msg
 }
 
-// TruncatedWarning starts the warning of a truncated report.
-const TruncatedWarning = "limits: the inventory was truncated: "
+// Warning is something a scan could not do fully. Assay's own warnings
+// name their Source (one of the Warn* constants); a plugin's name the
+// Analyzer (plugin or extractor) that sent it, so that no plugin's name
+// can pass for assay's own (a plugin called "policy" is not the policy).
+type Warning struct {
+	Source   string `json:"source,omitempty"`
+	Analyzer string `json:"analyzer,omitempty"`
+	// Path is the file of the image it is about, if any.
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// The sources of assay's own warnings.
+const (
+	WarnScan     = "scan"     // the scan as a whole (no analyzer ran...)
+	WarnLimits   = "limits"   // a limit truncated the inventory
+	WarnMatching = "matching" // matching packages against advisories
+	WarnVulnDB   = "vulndb"   // the vulnerability database's coverage
+	WarnPolicy   = "policy"   // the policy (an expired ignore rule...)
+)
+
+// String is "source: message" (or the analyzer's name), with the path.
+func (w Warning) String() string {
+	by := w.Source
+	if w.Analyzer != "" {
+		by = w.Analyzer
+	}
+	s := by + ": "
+	if w.Path != "" {
+		s += w.Path + ": "
+	}
+	return s + w.Message
+}
+
+// UnmarshalJSON reads a warning, or, from reports stored before warnings
+// were structured, a "prefix: message" string: a known prefix is assay's
+// own source, any other names the analyzer.
+func (w *Warning) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*w = legacyWarning(s)
+		return nil
+	}
+	type plain Warning
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*w = Warning(p)
+	return nil
+}
+
+func legacyWarning(s string) Warning {
+	for prefix, source := range map[string]string{
+		"policy: ": WarnPolicy, "matching: ": WarnMatching, "vulnerability database: ": WarnVulnDB, "limits: ": WarnLimits,
+	} {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			return Warning{Source: source, Message: rest}
+		}
+	}
+	if name, rest, ok := strings.Cut(s, ": "); ok && name != "" && !strings.ContainsAny(name, " \t") {
+		return Warning{Analyzer: name, Message: rest}
+	}
+	return Warning{Source: WarnScan, Message: s}
+}
+
+// DropWarnings removes assay's own warnings of the given sources (a
+// plugin's are never removed).
+func DropWarnings(ws []Warning, sources ...string) []Warning {
+	return slices.DeleteFunc(ws, func(w Warning) bool { return w.Analyzer == "" && slices.Contains(sources, w.Source) })
+}
+
+// WarningStrings are the warnings as strings (String), in order.
+func WarningStrings(ws []Warning) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.String()
+	}
+	return out
+}

@@ -25,7 +25,7 @@ import (
 )
 
 // NoAnalyzersWarning is the warning of a scan that ran no analyzer.
-const NoAnalyzersWarning = "no analyzer is enabled (plugins.enabled): the image content was not examined"
+var NoAnalyzersWarning = report.Warning{Source: report.WarnScan, Message: "no analyzer is enabled (plugins.enabled): the image content was not examined"}
 
 // Analyzers runs the enabled analyzer plugins over an acquired image.
 type Analyzers interface {
@@ -117,7 +117,6 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 		rep.Warnings = append(rep.Warnings, NoAnalyzersWarning)
 	}
 	if w := report.Truncate(rep, s.MaxPackages, s.MaxLocations); w != "" {
-		rep.Warnings = append(rep.Warnings, w)
 		s.log().Warn("report truncated", "scan", sc.ID, "warning", w)
 	}
 	if err := s.Assessor.Assess(ctx, rep); err != nil {

@@ -138,7 +138,10 @@ func writeReport(w io.Writer, r *report.Report) error {
 
 	if len(r.Warnings) > 0 {
 		fmt.Fprintln(w, "\nWarnings:")
-		ws := append([]string(nil), r.Warnings...)
+		var ws []string
+		for _, x := range r.Warnings {
+			ws = append(ws, x.String())
+		}
 		sort.Strings(ws)
 		for _, s := range ws {
 			fmt.Fprintf(w, "  %s\n", cell(s, 0))
