@@ -197,6 +197,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			MaxBodyBytes: cfg.Webhook.MaxBodyBytes,
 			Submitter:    svc,
 			Logger:       log,
+			CertFile:     cfg.Webhook.TLSCertFile,
+			KeyFile:      cfg.Webhook.TLSKeyFile,
 		})
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
@@ -35,6 +36,10 @@ type Runner struct {
 	sb     *sandbox
 	stdout *cappedReader
 	stderr *cappedReader
+	// socks are O_PATH descriptors of the plugin's sockets, which the
+	// host dials as /proc/self/fd/N: the inode checked, whatever the
+	// plugin does to the name later. Closed when the sandbox ends.
+	socks []*os.File
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -167,6 +172,7 @@ func (r *Runner) Wait(ctx context.Context) error {
 		// Both pipes are at EOF or nobody reads them any more.
 		r.stdout.Close()
 		r.stderr.Close()
+		r.closeSocks()
 		r.logger.Info("sandbox ended", "sandbox", sb.id, "peak_memory_bytes", sb.peak.Load())
 	default:
 	}
@@ -186,9 +192,12 @@ func (r *Runner) PeakMemory() uint64 {
 func (r *Runner) Kill(ctx context.Context) error {
 	sb := r.sandbox()
 	if sb == nil {
+		r.closeSocks()
 		return nil
 	}
-	return sb.kill(ctx)
+	err := sb.kill(ctx)
+	r.closeSocks()
+	return err
 }
 
 // LimitResources lowers the running sandbox's memory and pids limits to
@@ -275,18 +284,38 @@ func (r *Runner) PluginToHost(pluginNet, pluginAddr string) (string, string, err
 	if !ok || r.hostDir == "" || strings.Contains(rel, "/") {
 		return "", "", fmt.Errorf("sandbox: plugin socket %s is not in %s", pluginAddr, sockPath)
 	}
-	// The plugin owns the dir: it could leave a symlink there to make the
-	// host dial one of its own sockets. (A swap after this check reaches a
-	// socket that fails go-plugin's mTLS.)
+	// The plugin owns the dir: it could leave a symlink there, or swap
+	// one in after a check, to make the host dial a socket of the host's.
+	// So the name is opened once, without following a link, and the host
+	// dials that inode through /proc/self/fd, never the name again.
 	host := filepath.Join(r.hostDir, rel)
-	st, err := os.Lstat(host)
+	fd, err := unix.Open(host, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", "", fmt.Errorf("sandbox: plugin socket: %w", err)
+		return "", "", fmt.Errorf("sandbox: plugin socket %s: %w", pluginAddr, err)
 	}
-	if st.Mode().Type() != os.ModeSocket {
-		return "", "", fmt.Errorf("sandbox: plugin socket %s is not a socket (%v)", pluginAddr, st.Mode().Type())
+	f := os.NewFile(uintptr(fd), host)
+	st, err := f.Stat()
+	if err != nil || st.Mode().Type() != os.ModeSocket {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("not a socket (%v)", st.Mode().Type())
+		}
+		return "", "", fmt.Errorf("sandbox: plugin socket %s: %w", pluginAddr, err)
 	}
-	return "unix", host, nil
+	r.mu.Lock()
+	r.socks = append(r.socks, f)
+	r.mu.Unlock()
+	return "unix", fmt.Sprintf("/proc/self/fd/%d", f.Fd()), nil
+}
+
+// closeSocks closes the descriptors PluginToHost kept.
+func (r *Runner) closeSocks() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.socks {
+		f.Close()
+	}
+	r.socks = nil
 }
 
 // HostToPlugin turns a host socket path (go-plugin's broker) into the

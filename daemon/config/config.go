@@ -230,6 +230,14 @@ type Webhook struct {
 	Registries map[string]string `mapstructure:"registries" yaml:"registries"`
 	// MaxBodyBytes caps a notification's body.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+	// TLSCertFile and TLSKeyFile (absolute, PEM) make the endpoint speak
+	// TLS. Without them it speaks plain HTTP, which is refused on an
+	// address other than loopback unless Insecure.
+	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
+	// Insecure allows plain HTTP on a non-loopback address: the token
+	// then crosses the network in clear.
+	Insecure bool `mapstructure:"insecure" yaml:"insecure"`
 
 	// fileToken is TokenFile's content as Validate last read it.
 	fileToken string
@@ -734,6 +742,20 @@ func (c *Config) validateWebhook(bad func(key, format string, args ...any)) {
 	if on {
 		if err := checkListen(w.Listen); err != nil {
 			bad("webhook.listen", "%v", err)
+		} else if host, _, _ := net.SplitHostPort(w.Listen); w.TLSCertFile == "" && !w.Insecure && !netaddr.IsLoopbackHost(host) {
+			bad("webhook.listen", "%s is not a loopback address and the endpoint has no TLS: the token would cross the network in clear; set webhook.tls_cert_file and webhook.tls_key_file, or webhook.insecure: true", w.Listen)
+		}
+	}
+	switch {
+	case (w.TLSCertFile == "") != (w.TLSKeyFile == ""):
+		bad("webhook.tls_cert_file", "and webhook.tls_key_file go together: set both or neither")
+	case w.TLSCertFile != "":
+		for key, f := range map[string]string{"webhook.tls_cert_file": w.TLSCertFile, "webhook.tls_key_file": w.TLSKeyFile} {
+			if !filepath.IsAbs(f) {
+				bad(key, "must be an absolute path, got %q", f)
+			} else if _, err := os.Stat(f); err != nil {
+				bad(key, "%v", err)
+			}
 		}
 	}
 

@@ -490,6 +490,16 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"socket.read_group", "no such group"},
 		},
 		{
+			name: "webhook in clear on every address",
+			args: []string{"--webhook.listen", ":9443", "--webhook.token", "0123456789abcdef"},
+			want: []string{"webhook.listen", "not a loopback address", "webhook.tls_cert_file", "webhook.insecure"},
+		},
+		{
+			name: "webhook certificate without key",
+			args: []string{"--webhook.listen", "127.0.0.1:9443", "--webhook.token", "0123456789abcdef", "--webhook.tls_cert_file", "/etc/hostname"},
+			want: []string{"webhook.tls_cert_file", "go together"},
+		},
+		{
 			name: "plain http source off loopback",
 			args: []string{"--vulndb.sources", "http://osv.example/Go/all.zip"},
 			want: []string{"vulndb.sources", "plain http off loopback is refused", "vulndb.allow_http"},
@@ -1287,6 +1297,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 				"docker.io":        "mirror.internal",
 			},
 			MaxBodyBytes: 1,
+			Insecure:     true,
 		},
 		Log:      Log{Level: "error", Format: "json"},
 		API:      API{MaxBodyBytes: 12345, EventBuffer: 100000},

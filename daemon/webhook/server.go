@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,10 +36,21 @@ func Serve(ctx context.Context, addr string, o Options) (*Server, error) {
 		return nil, err
 	}
 	h := NewHandler(o)
+	var tlsConfig *tls.Config
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("webhook: TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: listen: %w", err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	log := o.Logger
 	if log == nil {
@@ -59,7 +71,7 @@ func Serve(ctx context.Context, addr string, o Options) (*Server, error) {
 		},
 		done: make(chan struct{}),
 	}
-	log.Info("webhook: listening", "addr", ln.Addr().String())
+	log.Info("webhook: listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil)
 	go s.run(ctx)
 	return s, nil
 }

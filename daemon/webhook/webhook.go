@@ -55,6 +55,9 @@ type Options struct {
 	Submitter Submitter
 	// Logger receives refusals and decisions; nil discards them.
 	Logger *slog.Logger
+	// CertFile and KeyFile, both set, make Serve speak TLS (a PEM
+	// certificate chain and its key); both empty, plain HTTP.
+	CertFile, KeyFile string
 }
 
 // Validate reports what is wrong with o, if anything.
@@ -68,6 +71,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max body bytes %d is negative", o.MaxBodyBytes))
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, errors.New("a TLS certificate and key go together: set both or neither"))
 	}
 	lower := make(map[string]string, len(o.Registries))
 	for _, k := range slices.Sorted(maps.Keys(o.Registries)) {

@@ -3,14 +3,24 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -873,4 +883,67 @@ func FuzzHandler(f *testing.F) {
 			digests[ref.DigestStr()] = true
 		}
 	})
+}
+
+// With a certificate and key the endpoint speaks TLS: a registry that
+// trusts the certificate delivers; plain HTTP gets nowhere.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "assay webhook test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sub := newFake()
+	s, err := Serve(ctx, "127.0.0.1:0", Options{Token: testToken, Registries: testRegistries, Submitter: sub, CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	post := func(c *http.Client, url string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(readTestdata(t, "push-envelope.json")))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", eventsType)
+		return c.Do(req)
+	}
+	res, err := post(client, "https://"+s.Addr().String()+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted || len(sub.requests()) != 1 {
+		t.Fatalf("over TLS: status %d, %d submitted", res.StatusCode, len(sub.requests()))
+	}
+	if res, err := post(http.DefaultClient, "http://"+s.Addr().String()+"/"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == http.StatusAccepted {
+			t.Error("plain HTTP was accepted on the TLS endpoint")
+		}
+	}
+	if len(sub.requests()) != 1 {
+		t.Error("plain HTTP reached the submitter")
+	}
+	// A key that does not exist: nothing is served.
+	if _, err := Serve(ctx, "127.0.0.1:0", Options{Token: testToken, Submitter: sub, CertFile: certFile, KeyFile: filepath.Join(dir, "none.pem")}); err == nil {
+		t.Error("Serve with a missing key succeeded")
+	}
 }
