@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/seccomp"
 )
 
@@ -22,7 +23,8 @@ type Manager struct {
 	boxDir         string // per-sandbox root file systems and mount points
 	sockDir        string // base of go-plugin socket dirs (SocketTempDir)
 	swapAccounting bool
-	selfBound      bool // StateDir is our private bind mount
+	selfBound      bool             // StateDir is our private bind mount
+	seccomp        *configs.Seccomp // nil with DisableSeccomp
 
 	userns *os.File // a user namespace with the sandboxes' id mapping
 
@@ -56,12 +58,20 @@ func NewManager(cfg Config) (*Manager, error) {
 	if !cfg.DisableSeccomp && !seccomp.Enabled {
 		return nil, errors.New("sandbox: this binary was built without seccomp support: build with cgo and -tags seccomp (libseccomp-dev), or set DisableSeccomp")
 	}
+	var filter *configs.Seccomp
+	if !cfg.DisableSeccomp {
+		var err error
+		if filter, err = seccompProfile(); err != nil {
+			return nil, err
+		}
+	}
 	m := &Manager{
 		cfg:            cfg,
 		runDir:         filepath.Join(cfg.StateDir, "run"),
 		boxDir:         filepath.Join(cfg.StateDir, "sandboxes"),
 		sockDir:        filepath.Join(cfg.StateDir, "sock"),
 		swapAccounting: v1SwapAccounting(),
+		seccomp:        filter,
 		starter:        make(chan func()),
 		live:           map[string]*sandbox{},
 	}

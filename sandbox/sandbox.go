@@ -403,9 +403,7 @@ func (s *sandbox) config(rootfs, target string) *configs.Config {
 		// first stage; Init sets it again in the last (see there).
 		ParentDeathSignal: int(unix.SIGKILL),
 	}
-	if !cfg.DisableSeccomp {
-		c.Seccomp = seccompProfile()
-	}
+	c.Seccomp = s.m.seccomp
 	return c
 }
 

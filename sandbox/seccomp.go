@@ -1,28 +1,38 @@
 package sandbox
 
 import (
-	"golang.org/x/sys/unix"
+	"fmt"
+	"slices"
 
+	cseccomp "github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// The seccomp profile: allow by default, refuse with EPERM what an analyzer
-// never needs and what has a history of kernel escapes. The sandbox holds
-// no capabilities, so most of these would fail anyway; the filter is the
-// second wall, and it closes what an unprivileged process may otherwise
-// do (create a user namespace and gain capabilities in it, use io_uring,
-// bpf, userfaultfd, keyrings, perf).
+// The seccomp profile is an allowlist: containerd's default profile (the
+// one moby and containerd give containers), as for a process without any
+// capability, so that every system call it does not list (a new kernel's
+// included) fails with EPERM, and clone3 with ENOSYS (libc and Go fall
+// back to clone, whose namespace flags the filter can read). Its
+// conditional rules stay: clone only without namespace flags, personality
+// only with harmless values, socket only for listed address families
+// (not AF_VSOCK, which is not network-namespaced, nor AF_ALG).
 //
-// System calls unknown to libseccomp on this architecture are skipped by
-// libcontainer. Calls of another ABI (i386 int 0x80, x32) are not in the
-// filter's architecture list, so libseccomp kills the caller.
+// deniedSyscalls are then taken out of what it allows: an analyzer needs
+// none of them, and they have a record of kernel escapes or reach other
+// processes (io_uring, keyrings, userfaultfd, ptrace, NUMA placement of
+// other processes' memory, device nodes).
+//
+// Only the native architecture is in the filter: a call of another ABI
+// (i386 int 0x80, x32) kills the caller.
 var deniedSyscalls = []string{
 	// Mounts and views of file systems.
 	"mount", "umount", "umount2", "pivot_root", "chroot",
 	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
 	"open_by_handle_at", "name_to_handle_at", "quotactl", "quotactl_fd",
 	"mknod", "mknodat",
-	// Namespaces (clone with CLONE_NEWUSER is refused below).
+	// Namespaces.
 	"unshare", "setns",
 	// Other processes.
 	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "process_madvise",
@@ -42,54 +52,24 @@ var deniedSyscalls = []string{
 	"mbind", "set_mempolicy", "set_mempolicy_home_node", "migrate_pages", "move_pages",
 }
 
-// personalityFlags are the personality(2) bits that change address-space
-// layout or exec semantics (no ASLR, READ_IMPLIES_EXEC, page zero, ...).
-// A call setting any of them is refused. The query personality(0xffffffff)
-// sets all of them and is refused too; nothing in a Go plugin uses it.
-var personalityFlags = []uint64{
-	0x0040000, // ADDR_NO_RANDOMIZE
-	0x0080000, // FDPIC_FUNCPTRS
-	0x0100000, // MMAP_PAGE_ZERO
-	0x0200000, // ADDR_COMPAT_LAYOUT
-	0x0400000, // READ_IMPLIES_EXEC
-	0x0800000, // ADDR_LIMIT_32BIT
-	0x1000000, // SHORT_INODE
-	0x2000000, // WHOLE_SECONDS
-	0x4000000, // STICKY_TIMEOUTS
-	0x8000000, // ADDR_LIMIT_3GB
-}
-
-const afVsock = 40 // AF_VSOCK: not network-namespaced; reaches the hypervisor.
-
-// seccompProfile builds the filter. Comparisons on int arguments are masked
-// to 32 bits: the kernel ignores the upper half, so must the filter.
-func seccompProfile() *configs.Seccomp {
-	eperm := uint(unix.EPERM)
-	enosys := uint(unix.ENOSYS)
-	s := &configs.Seccomp{DefaultAction: configs.Allow}
-	for _, name := range deniedSyscalls {
-		s.Syscalls = append(s.Syscalls, &configs.Syscall{Name: name, Action: configs.Errno, ErrnoRet: &eperm})
+// seccompProfile builds the filter.
+func seccompProfile() (*configs.Seccomp, error) {
+	prof := cseccomp.DefaultProfile(&specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}})
+	prof.Architectures = nil // the native one only
+	var kept []specs.LinuxSyscall
+	for _, sc := range prof.Syscalls {
+		if sc.Action == specs.ActAllow {
+			sc.Names = slices.DeleteFunc(slices.Clone(sc.Names), func(n string) bool { return slices.Contains(deniedSyscalls, n) })
+			if len(sc.Names) == 0 {
+				continue
+			}
+		}
+		kept = append(kept, sc)
 	}
-	// clone(2) with CLONE_NEWUSER: the one namespace an unprivileged
-	// process may create, and with it a full capability set inside. (On
-	// amd64 and arm64 the flags are argument 0.)
-	s.Syscalls = append(s.Syscalls, &configs.Syscall{
-		Name: "clone", Action: configs.Errno, ErrnoRet: &eperm,
-		Args: []*configs.Arg{{Index: 0, Value: unix.CLONE_NEWUSER, ValueTwo: unix.CLONE_NEWUSER, Op: configs.MaskEqualTo}},
-	})
-	// clone3 passes its flags in memory a filter cannot read: answer
-	// ENOSYS so libc and Go fall back to clone, which is checked above.
-	s.Syscalls = append(s.Syscalls, &configs.Syscall{Name: "clone3", Action: configs.Errno, ErrnoRet: &enosys})
-	// Several conditions on one argument are ORed by libcontainer: any
-	// listed bit refuses the call.
-	pers := &configs.Syscall{Name: "personality", Action: configs.Errno, ErrnoRet: &eperm}
-	for _, bit := range personalityFlags {
-		pers.Args = append(pers.Args, &configs.Arg{Index: 0, Value: bit, ValueTwo: bit, Op: configs.MaskEqualTo})
+	prof.Syscalls = kept
+	s, err := specconv.SetupSeccomp(prof)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: seccomp profile: %w", err)
 	}
-	s.Syscalls = append(s.Syscalls, pers)
-	s.Syscalls = append(s.Syscalls, &configs.Syscall{
-		Name: "socket", Action: configs.Errno, ErrnoRet: &eperm,
-		Args: []*configs.Arg{{Index: 0, Value: 0xffffffff, ValueTwo: afVsock, Op: configs.MaskEqualTo}},
-	})
-	return s
+	return s, nil
 }

@@ -254,9 +254,18 @@ func (t *tracked) PluginToHost(pn, pa string) (string, string, error) {
 	if hn != "unix" {
 		return "", "", fmt.Errorf("the plugin offered a %q address; only a Unix socket in its socket directory is accepted", hn)
 	}
-	rel, err := filepath.Rel(t.socketDir, filepath.Clean(ha))
+	// A runner may hand back a descriptor of the socket it checked
+	// (/proc/self/fd/N, so that the name cannot be swapped before the
+	// dial): the socket it names is what must be in the directory.
+	path := ha
+	if strings.HasPrefix(ha, "/proc/self/fd/") {
+		if path, err = os.Readlink(ha); err != nil {
+			return "", "", fmt.Errorf("the plugin's socket %q: %w", ha, err)
+		}
+	}
+	rel, err := filepath.Rel(t.socketDir, filepath.Clean(path))
 	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", "", fmt.Errorf("the plugin offered the socket %q, outside its socket directory %s", ha, t.socketDir)
+		return "", "", fmt.Errorf("the plugin offered the socket %q, outside its socket directory %s", path, t.socketDir)
 	}
 	return hn, ha, nil
 }
