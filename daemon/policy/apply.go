@@ -38,8 +38,6 @@ type Compiled struct {
 	loaded map[string][]vex.Statement
 }
 
-
-
 // Compile validates the policy and loads its OpenVEX documents. Errors
 // name the setting, rule or file at fault, and are errdefs.ErrInvalid
 // unless ctx ended.
