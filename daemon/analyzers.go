@@ -103,6 +103,11 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 			closeCache()
 		}
 		o.Sandbox = sandboxes{m}
+		if parent, note := sandbox.CgroupPlacement(); note != "" {
+			log.Warn("sandbox cgroups are not inside assayd's own cgroup: the service's limits do not cover them", "parent", parent, "reason", note)
+		} else {
+			log.Debug("sandbox cgroups", "parent", parent)
+		}
 		o.SocketDir = m.SocketTempDir()
 	}
 	a, err := analyze.New(o)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,13 +22,25 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 )
 
-// Cgroups. Each sandbox gets the cgroup cgroupParent/<id> (id starts with
-// idPrefix), relative to assayd's own: on cgroup v1 below assayd's cgroup in
-// every mounted hierarchy (and below its cgroup in the v2 hierarchy of a
-// hybrid host, which holds no controllers); on cgroup v2 below the parent
-// of assayd's cgroup, as libcontainer does, because a v2 cgroup holding
-// processes cannot give controllers to children. Under systemd, run assayd
-// with Delegate=yes (and DelegateSubgroup= on v2) so the subtree is its own.
+// Cgroups. Each sandbox gets the cgroup <parent>/<id> (id starts with
+// idPrefix), inside assayd's own, so that the service's limits (TasksMax,
+// MemoryMax, KillMode) cover its sandboxes:
+//
+//   - cgroup v1: cgroupParent, relative, which libcontainer places below
+//     assayd's cgroup in every mounted hierarchy (and below its cgroup in
+//     the v2 hierarchy of a hybrid host, which holds no controllers);
+//   - cgroup v2: a cgroup holding processes cannot give controllers to
+//     children, so assayd first moves its own processes (and containerd's,
+//     if already started) into a leaf <own>/daemon, enables the memory,
+//     pids and cpu controllers in <own>, and puts the sandboxes in
+//     <own>/cgroupParent (absolute). systemd must delegate <own>
+//     (Delegate=yes, as assayd.service does). Where that cannot be done
+//     (assayd in the root cgroup, or sharing its cgroup with processes
+//     not its own), the sandboxes go beside assayd's cgroup as before, and
+//     the reason is logged.
+//
+// A sandbox never runs without its limits: when its cgroup cannot be made,
+// starting it fails (RootlessCgroups, which would ignore that, is never set).
 //
 // assayd runs as root, so it may create cgroups. When it may not (a
 // read-only /sys/fs/cgroup, no delegation), starting a sandbox fails with
@@ -56,7 +70,97 @@ func cgroupConfig(id string, l limits, swapAccounting bool) *cgroups.Cgroup {
 	} else if swapAccounting {
 		r.MemorySwap = l.memory
 	}
-	return &cgroups.Cgroup{Path: cgroupParent + "/" + id, Resources: r}
+	return &cgroups.Cgroup{Path: sandboxCgroupParent() + "/" + id, Resources: r}
+}
+
+var (
+	parentOnce sync.Once
+	parentPath = cgroupParent
+	parentNote string // why the v2 delegation was not used, if it was not
+)
+
+// sandboxCgroupParent is the parent of the sandboxes' cgroups: relative
+// (v1), or absolute below assayd's delegated cgroup (v2). The first call
+// on v2 moves assayd's processes into their leaf.
+func sandboxCgroupParent() string {
+	parentOnce.Do(func() {
+		if !cgroups.IsCgroup2UnifiedMode() {
+			return
+		}
+		own, err := ownCgroupV2("/proc/self/cgroup")
+		if err == nil {
+			var p string
+			if p, err = delegateV2(cgroupFS, "/sys/fs/cgroup", own, os.Getpid()); err == nil {
+				parentPath = p
+				return
+			}
+		}
+		parentNote = err.Error()
+	})
+	return parentPath
+}
+
+// CgroupPlacement says where sandbox cgroups go and, on cgroup v2 when
+// they cannot go inside assayd's own cgroup, why (else "").
+func CgroupPlacement() (parent, note string) {
+	p := sandboxCgroupParent()
+	return p, parentNote
+}
+
+// ownCgroupV2 reads the process's v2 cgroup ("0::/path").
+func ownCgroupV2(procFile string) (string, error) {
+	b, err := os.ReadFile(procFile)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup v2 line in %s", procFile)
+}
+
+// cgroupFiles reads and writes cgroup files (cgroupFS; tests use plain
+// files instead).
+type cgroupFiles struct {
+	pids      func(dir string) ([]int, error)
+	writeProc func(dir string, pid int) error
+	write     func(dir, file, data string) error
+}
+
+var cgroupFS = cgroupFiles{cgroups.GetPids, cgroups.WriteCgroupProc, cgroups.WriteFile}
+
+// delegateV2 makes own (a cgroup path below the v2 mount root) hold the
+// sandboxes: every process in own moves into own/daemon, the controllers
+// sandboxes need are enabled in own, and own/cgroupParent is returned.
+// self must be one of own's processes: a cgroup shared with processes not
+// assayd's is not taken over.
+func delegateV2(fs cgroupFiles, root, own string, self int) (string, error) {
+	if own == "/" || own == "" {
+		return "", errors.New("assayd is in the root cgroup: its sandboxes go beside it")
+	}
+	dir := filepath.Join(root, own)
+	pids, err := fs.pids(dir)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", dir, err)
+	}
+	if !slices.Contains(pids, self) {
+		return "", fmt.Errorf("%s does not hold assayd (pid %d)", dir, self)
+	}
+	leaf := filepath.Join(dir, "daemon")
+	if err := os.MkdirAll(leaf, 0o755); err != nil {
+		return "", fmt.Errorf("cgroup %s is not delegated to assayd (Delegate=yes): %w", own, err)
+	}
+	for _, pid := range pids {
+		if err := fs.writeProc(leaf, pid); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return "", fmt.Errorf("moving pid %d into %s: %w", pid, leaf, err)
+		}
+	}
+	if err := fs.write(dir, "cgroup.subtree_control", "+memory +pids +cpu"); err != nil {
+		return "", fmt.Errorf("enabling controllers in %s: %w", dir, err)
+	}
+	return filepath.Join(own, cgroupParent), nil
 }
 
 // v1SwapAccounting tells whether the v1 memory controller accounts swap
@@ -77,7 +181,7 @@ func v1SwapAccounting() bool {
 // one per v1 hierarchy (keyed by controller, "" for the v2 hierarchy of a
 // hybrid host), or one ("") on a v2 host. Nothing is created.
 func cgroupParents() (map[string]string, error) {
-	m, err := manager.New(&cgroups.Cgroup{Path: cgroupParent, Resources: &cgroups.Resources{}})
+	m, err := manager.New(&cgroups.Cgroup{Path: sandboxCgroupParent(), Resources: &cgroups.Resources{}})
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroup paths: %w", err)
 	}

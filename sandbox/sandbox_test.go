@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -354,5 +355,65 @@ func TestAddrTranslationSwap(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no listener accepted the connection")
+	}
+}
+
+// On cgroup v2 assayd's delegated cgroup holds its sandboxes: its
+// processes move into a leaf, the controllers are enabled, the sandboxes'
+// parent is inside it. (This host is cgroup v1: a tree of plain files
+// stands in for cgroupfs.)
+func TestDelegateV2(t *testing.T) {
+	root := t.TempDir()
+	own := "/system.slice/assayd.service"
+	dir := filepath.Join(root, own)
+	os.MkdirAll(filepath.Join(dir, "daemon"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("123\n456\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "daemon", "cgroup.procs"), nil, 0o644)
+	var moved []int
+	files := cgroupFiles{
+		pids: func(dir string) ([]int, error) {
+			b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			var out []int
+			for _, f := range strings.Fields(string(b)) {
+				n, _ := strconv.Atoi(f)
+				out = append(out, n)
+			}
+			return out, err
+		},
+		writeProc: func(dir string, pid int) error {
+			if dir != filepath.Join(root, own, "daemon") {
+				t.Errorf("a process moved into %s", dir)
+			}
+			moved = append(moved, pid)
+			return nil
+		},
+		write: func(dir, file, data string) error { return os.WriteFile(filepath.Join(dir, file), []byte(data), 0o644) },
+	}
+	parent, err := delegateV2(files, root, own, 123)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent != own+"/"+cgroupParent {
+		t.Errorf("parent %q, want inside %s", parent, own)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control")); string(b) != "+memory +pids +cpu" {
+		t.Errorf("subtree_control %q", b)
+	}
+	if !slices.Equal(moved, []int{123, 456}) {
+		t.Errorf("moved into the leaf: %v, want every process of the cgroup", moved)
+	}
+	// Not taken over: the root cgroup, or a cgroup without assayd in it.
+	if _, err := delegateV2(files, root, "/", 123); err == nil {
+		t.Error("the root cgroup was taken over")
+	}
+	if _, err := delegateV2(files, root, own, 999); err == nil || !strings.Contains(err.Error(), "does not hold assayd") {
+		t.Errorf("a cgroup without assayd: %v", err)
+	}
+	// The process's own v2 cgroup.
+	f := filepath.Join(t.TempDir(), "cgroup")
+	os.WriteFile(f, []byte("1:name=systemd:/x\n0::/system.slice/assayd.service\n"), 0o644)
+	if got, err := ownCgroupV2(f); err != nil || got != own {
+		t.Errorf("ownCgroupV2 = %q, %v", got, err)
 	}
 }
