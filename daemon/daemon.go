@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/assayhq/assay/daemon/images"
 	"github.com/assayhq/assay/daemon/metrics"
 	"github.com/assayhq/assay/daemon/queue"
+	"github.com/assayhq/assay/daemon/rematch"
 	"github.com/assayhq/assay/daemon/scan"
 	"github.com/assayhq/assay/daemon/scans"
 	"github.com/assayhq/assay/daemon/socket"
@@ -79,6 +81,15 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	defer vdb.Close()
+	// The daemon's own goroutines (re-matcher, updater, image watch,
+	// pruning) run on bg and are joined before the database and the store
+	// close: none is left writing to a closed file.
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
 	pol, err := loadPolicy(ctx, cfg)
 	if err != nil {
 		return err
@@ -172,8 +183,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	svc := &service{q: q, st: st}
-	rm := newRematcher(st, assessor, broker, log)
-	go rm.Run(ctx)
+	rm := rematch.New(st, assessor, broker, log)
+	wg.Go(func() { rm.Run(bg) })
 	updater := &vulndb.Updater{
 		AllowHTTP: cfg.VulnDB.AllowHTTP,
 		DB:        vdb,
@@ -187,7 +198,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		},
 		Logger: log,
 	}
-	go updater.Run(ctx)
+	wg.Go(func() { updater.Run(bg) })
 	vsvc := &vulnService{db: vdb, st: st, tmpDir: cfg.StateDir, changed: rm.Kick}
 
 	if cfg.Webhook.Listen != "" {
@@ -206,32 +217,34 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		defer wh.Wait()
 	}
 	if cfg.Containerd.WatchImages {
-		go im.Watch(ctx, func(ctx context.Context, name, digest string) {
-			ref, err := pinned(name, digest)
-			if err != nil {
-				log.Warn("containerd image event: not a pullable name", "name", name, "err", err)
-				return
-			}
-			if done, _ := svc.Scanned(ctx, digest); done {
-				return
-			}
-			// A full queue holds the watcher back (the image is not
-			// dropped): the event is retried until the queue takes it.
-			for wait := time.Second; ; wait = min(2*wait, time.Minute) {
-				_, _, err := q.Submit(ctx, scans.Request{Image: ref, Trigger: "containerd"})
-				if !errors.Is(err, errdefs.ErrBusy) {
-					if err != nil {
-						log.Warn("containerd image event: queueing a scan failed", "image", ref, "err", err)
+		wg.Go(func() {
+			im.Watch(bg, func(ctx context.Context, name, digest string) {
+				ref, err := pinned(name, digest)
+				if err != nil {
+					log.Warn("containerd image event: not a pullable name", "name", name, "err", err)
+					return
+				}
+				if done, _ := svc.Scanned(ctx, digest); done {
+					return
+				}
+				// A full queue holds the watcher back (the image is not
+				// dropped): the event is retried until the queue takes it.
+				for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+					_, _, err := q.Submit(ctx, scans.Request{Image: ref, Trigger: "containerd"})
+					if !errors.Is(err, errdefs.ErrBusy) {
+						if err != nil {
+							log.Warn("containerd image event: queueing a scan failed", "image", ref, "err", err)
+						}
+						return
 					}
-					return
+					log.Warn("containerd image event: the queue is full; retrying", "image", ref, "in", wait)
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(wait):
+					}
 				}
-				log.Warn("containerd image event: the queue is full; retrying", "image", ref, "in", wait)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
-			}
+			})
 		})
 	}
 
@@ -284,7 +297,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		q.Run(queueCtx, cfg.Shutdown.Timeout)
 	}()
 
-	go pruneLoop(ctx, st, cfg, log)
+	wg.Go(func() { pruneLoop(bg, st, cfg, log) })
 	stopWatchdog := watchdog(ctx, log)
 	defer stopWatchdog()
 
@@ -312,6 +325,7 @@ loop:
 	log.Info("assayd stopping", "drain", cfg.Shutdown.Timeout)
 	notify(log, sddaemon.SdNotifyStopping)
 	stopQueue()
+	stopBG()
 	cancelServe()
 	shutCtx, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	if err := srv.Shutdown(shutCtx); err != nil {

@@ -1,20 +1,16 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime/debug"
 	"sync"
-	"time"
 
-	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/assayhq/assay/daemon/api"
@@ -24,7 +20,6 @@ import (
 	"github.com/assayhq/assay/daemon/match"
 	"github.com/assayhq/assay/daemon/policy"
 	"github.com/assayhq/assay/daemon/report"
-	"github.com/assayhq/assay/daemon/scans"
 	"github.com/assayhq/assay/daemon/store"
 	"github.com/assayhq/assay/daemon/vulndb"
 )
@@ -57,7 +52,7 @@ func loadPolicy(ctx context.Context, cfg *config.Config) (*policy.Compiled, erro
 		p.MinSeverity = sev
 	}
 	if f := cfg.Policy.IgnoreFile; f != "" {
-		rules, err := loadRules(f)
+		rules, err := policy.LoadIgnoreFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("policy.ignore_file: %w", err)
 		}
@@ -80,95 +75,6 @@ func newAssessor(cfg *config.Config, db *vulndb.DB, pol *policy.Compiled) *asses
 		RequireCoverage: cfg.VulnDB.RequireCoverage,
 		OSOwned:         cfg.Match.OSOwnedLanguagePackages,
 	}
-}
-
-// rematcher re-matches every stored inventory after the database changed,
-// storing a new report (and publishing it) for each image whose verdict or
-// findings change, like Clair's notifier.
-type rematcher struct {
-	st   *store.Store
-	as   *assess.Assessor
-	pub  interface{ Publish(scans.Event) }
-	log  *slog.Logger
-	kick chan struct{}
-	// done is told each finished pass (tests and figures).
-	done func(total, changed int, took time.Duration)
-}
-
-func newRematcher(st *store.Store, as *assess.Assessor, pub interface{ Publish(scans.Event) }, log *slog.Logger) *rematcher {
-	return &rematcher{st: st, as: as, pub: pub, log: log, kick: make(chan struct{}, 1)}
-}
-
-// Kick asks for a pass; kicks during a pass make one more pass after it.
-func (r *rematcher) Kick(context.Context) {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (r *rematcher) Run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.kick:
-			start := time.Now()
-			total, changed, err := r.pass(ctx)
-			took := time.Since(start)
-			if err != nil && ctx.Err() == nil {
-				r.log.Error("re-matching stored inventories failed", "err", err)
-			}
-			r.log.Info("re-matched stored inventories after a database change", "reports", total, "changed", changed, "took", took)
-			if r.done != nil {
-				r.done(total, changed, took)
-			}
-		}
-	}
-}
-
-func (r *rematcher) pass(ctx context.Context) (total, changed int, err error) {
-	err = r.st.LatestReports(ctx, func(prev *report.Report) error {
-		total++
-		next, err := clone(prev)
-		if err != nil {
-			return err
-		}
-		if err := r.as.Assess(ctx, next); err != nil {
-			r.log.Warn("re-matching a report failed", "digest", prev.Digest, "err", err)
-			return nil
-		}
-		if !assess.Changed(prev, next) {
-			return nil
-		}
-		next.Trigger = "rematch"
-		if err := r.st.PutRematch(ctx, prev, next); err != nil {
-			if errors.Is(err, errdefs.ErrConflict) {
-				return nil // a scan stored a newer report meanwhile
-			}
-			return err
-		}
-		changed++
-		r.log.Info("an image's findings changed with the vulnerability database", "image", next.Image, "digest", next.Digest,
-			"verdict", next.Verdict, "was", prev.Verdict, "findings", next.Summary.Total(), "before", prev.Summary.Total())
-		if r.pub != nil {
-			r.pub.Publish(scans.Event{Type: "report", Time: time.Now().UTC(), Report: next})
-		}
-		return nil
-	})
-	return total, changed, err
-}
-
-func clone(r *report.Report) (*report.Report, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	var out report.Report
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
 
 // vulnService serves the database and cross-image routes of the API.
@@ -281,48 +187,4 @@ func updaterClient() *http.Client {
 			return nil
 		},
 	}
-}
-
-// loadRules reads policy.ignore_file: a YAML list of ignore rules (or a
-// mapping with an "ignore" list), strictly: unknown fields are errors.
-func loadRules(path string) ([]policy.Rule, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var doc any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if m, ok := doc.(map[string]any); ok {
-		if len(m) != 1 || m["ignore"] == nil {
-			return nil, fmt.Errorf("%s: want a list of rules, or a mapping with only an ignore: list", path)
-		}
-		doc = m["ignore"]
-	}
-	if doc == nil {
-		return nil, nil
-	}
-	// YAML dates (expires: 2026-12-31) decode as time.Time; rules take the
-	// date or RFC 3339 text.
-	if list, ok := doc.([]any); ok {
-		for _, it := range list {
-			if m, ok := it.(map[string]any); ok {
-				if t, ok := m["expires"].(time.Time); ok {
-					m["expires"] = t.Format(time.RFC3339)
-				}
-			}
-		}
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var rules []policy.Rule
-	if err := dec.Decode(&rules); err != nil {
-		return nil, fmt.Errorf("%s: want a list of rules with id, package, path, reason, expires: %w", path, err)
-	}
-	return rules, nil
 }
