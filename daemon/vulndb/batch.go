@@ -311,10 +311,31 @@ func (b *batch) readZip(ctx context.Context, label string, r io.ReaderAt, size i
 	if err != nil {
 		return err
 	}
+	// A zip bomb is refused unread: records are held in memory until
+	// applied, and archive/zip never reads beyond an entry's declared
+	// size, so the declared sizes bound what reading would cost.
+	var declared uint64
+	for _, f := range zr.File {
+		if !f.FileInfo().IsDir() && isJSONName(f.Name) {
+			declared += min(f.UncompressedSize64, uint64(b.lim.maxRecord))
+		}
+	}
+	if declared > bombFloor && declared > maxZipRatio*uint64(max(size, 1)) {
+		return fmt.Errorf("%s declares %d bytes of records from %d compressed, more than %d:1: refused unread as a zip bomb: %w",
+			label, declared, size, maxZipRatio, errdefs.ErrInvalid)
+	}
 	units := b.zipUnits(label, zr)
 	b.expected += len(units)
 	return b.read(ctx, units)
 }
+
+// OSV records compress about 2-10:1 in a zip (each entry on its own); an
+// archive declaring more than maxZipRatio:1, past bombFloor bytes, is a
+// bomb.
+const (
+	maxZipRatio = 100
+	bombFloor   = 64 << 20
+)
 
 // zipUnits lists an archive's *.json entries. (archive/zip reads entries
 // of one archive concurrently through its io.ReaderAt.)

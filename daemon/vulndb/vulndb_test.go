@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/assayhq/assay/daemon/match"
 	"hash/crc32"
 	"os"
@@ -591,5 +592,26 @@ func TestNormalizeName(t *testing.T) {
 		if got := match.NormalizeName(tc.eco, tc.in); got != indepName(tc.eco, tc.in) {
 			t.Errorf("match.NormalizeName(%q, %q) = %q, the regexp says %q", tc.eco, tc.in, got, indepName(tc.eco, tc.in))
 		}
+	}
+}
+
+// An upload of a few hundred KiB that declares many MiB of records (each
+// padded with blanks, which compress about 1000:1) is refused unread:
+// records are held in memory until applied.
+func TestZipBombRefusedUnread(t *testing.T) {
+	files := map[string][]byte{}
+	pad := bytes.Repeat([]byte(" "), 2<<20)
+	for i := range 40 {
+		id := fmt.Sprintf("BOMB-%d", i)
+		files[id] = append([]byte(`{"id":"`+id+`","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/x"}}]}`), pad...)
+	}
+	z := buildZip(t, files, nil)
+	db := newDB(t, Options{})
+	_, err := db.ImportZip(context.Background(), "import", bytes.NewReader(z), int64(len(z)))
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "zip bomb") {
+		t.Fatalf("a %d-byte archive declaring 80 MiB: %v, want refused as a zip bomb", len(z), err)
+	}
+	if info, _ := db.Info(context.Background()); info.Records != 0 {
+		t.Errorf("%d records stored from a refused archive", info.Records)
 	}
 }
