@@ -11,9 +11,15 @@
 // plugin: /plugin (the static binary, bound read-only), /target (the
 // image), /tmp (tmpfs, TmpfsBytes, nosuid, nodev, noexec), /proc (with
 // runc's masked and read-only paths), /dev (runc's minimal devices), /sock
-// (go-plugin's socket dir, read-write). No capabilities in any set, no new
-// privileges, a seccomp filter (seccomp.go), cgroup limits on memory, pids
-// and CPU weight, a wall-clock limit, and stdout/stderr capped.
+// (go-plugin's socket dir: a 64 KiB, 16-inode tmpfs, read-write). No
+// capabilities in any set, no new privileges, a seccomp allowlist
+// (seccomp.go: containerd's default profile for a process without
+// capabilities, less what an analyzer never needs), cgroup limits on
+// memory, pids and CPU weight (inside assayd's own cgroup), a wall-clock
+// limit, and stdout/stderr capped. The sandbox's directory on the host is
+// 0710, group the sandbox's root: no other host user reaches the image
+// mounted there. The host dials the plugin's socket through a descriptor of
+// the inode it checked, never the name again.
 //
 // # Ids and privilege
 //
