@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/assayhq/assay/daemon/formats"
 	"github.com/assayhq/assay/daemon/policy"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
@@ -131,5 +132,51 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		if !slices.Equal(want, got) {
 			t.Errorf("schema %s has properties %v, Go type %T has %v", name, got, v, want)
 		}
+	}
+}
+
+// The format enums of docs/openapi.yaml are formats.All's names: one
+// table of report formats.
+func TestOpenAPIFormatsMatchTheTable(t *testing.T) {
+	b, err := os.ReadFile("../../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]yaml.Node `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for path, ops := range doc.Paths {
+		for op, node := range ops {
+			if op == "parameters" {
+				continue
+			}
+			var o struct {
+				Parameters []struct {
+					Name   string `yaml:"name"`
+					Schema struct {
+						Enum []string `yaml:"enum"`
+					} `yaml:"schema"`
+				} `yaml:"parameters"`
+			}
+			if err := node.Decode(&o); err != nil {
+				t.Fatalf("%s %s: %v", op, path, err)
+			}
+			for _, p := range o.Parameters {
+				if p.Name != "format" {
+					continue
+				}
+				found++
+				if !slices.Equal(p.Schema.Enum, formats.Names()) {
+					t.Errorf("%s %s: format enum %v, want %v (daemon/formats.All)", op, path, p.Schema.Enum, formats.Names())
+				}
+			}
+		}
+	}
+	if found < 2 {
+		t.Errorf("found %d format parameters in docs/openapi.yaml, want those of both report routes", found)
 	}
 }

@@ -164,10 +164,8 @@ func (h *handler) servePackages(w http.ResponseWriter, r *http.Request) {
 // the Accept header, else JSON. ok is false when it wrote a 400/406.
 func reportFormat(w http.ResponseWriter, r *http.Request, q map[string]string) (string, bool) {
 	if f, given := q["format"]; given {
-		for _, n := range formats.Names() {
-			if f == n {
-				return f, true
-			}
+		if ft, ok := formats.Lookup(f); ok && ft.Name == f {
+			return f, true
 		}
 		badRequest(w, "format %q: want one of %s", f, strings.Join(formats.Names(), ", "))
 		return "", false
@@ -179,7 +177,7 @@ func reportFormat(w http.ResponseWriter, r *http.Request, q map[string]string) (
 	f, ok := formats.FromAccept(accept)
 	if !ok {
 		writeError(w, http.StatusNotAcceptable, "not_acceptable",
-			fmt.Sprintf("cannot answer %q: reports are application/json, application/sarif+json, application/vnd.cyclonedx+json or application/spdx+json", accept))
+			fmt.Sprintf("cannot answer %q: reports are %s", accept, formats.AcceptText()))
 		return "", false
 	}
 	return f, true

@@ -30,6 +30,16 @@ func (c *Client) ReportFormatted(ctx context.Context, digest, image, format stri
 	return c.roundTrip(ctx, http.MethodGet, "/v1/reports", q, nil)
 }
 
+// ScanReportFormatted returns the report one scan of digest produced, in
+// format (daemon/formats).
+func (c *Client) ScanReportFormatted(ctx context.Context, digest, scanID, format string) ([]byte, error) {
+	seg, err := segment("digest", digest)
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(ctx, http.MethodGet, "/v1/reports/"+seg, url.Values{"format": {format}, "scan": {scanID}}, nil)
+}
+
 // DBInfo returns GET /v1/db: the vulnerability database's state.
 func (c *Client) DBInfo(ctx context.Context) (json.RawMessage, error) {
 	return c.roundTrip(ctx, http.MethodGet, "/v1/db", nil, nil)

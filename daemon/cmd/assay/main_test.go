@@ -86,6 +86,14 @@ func (f *fakeDaemon) handler() http.Handler {
 		writeJSONBody(w, http.StatusOK, scans.Scan{ID: r.PathValue("id"), Status: scans.Cancelled})
 	})
 	mux.HandleFunc("GET /v1/reports/{digest}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.queries = append(f.queries, r.URL.RawQuery)
+		f.mu.Unlock()
+		if ft := r.URL.Query().Get("format"); ft != "" && ft != "json" {
+			// A stand-in for the document assayd writes.
+			io.WriteString(w, `{"document":"`+ft+`","scan":"`+r.URL.Query().Get("scan")+`"}`+"\n")
+			return
+		}
 		f.serveReport(w, r.PathValue("digest"))
 	})
 	mux.HandleFunc("GET /v1/reports", func(w http.ResponseWriter, r *http.Request) {
@@ -574,4 +582,31 @@ func TestScanPolicyFlags(t *testing.T) {
 		t.Errorf("a malformed --ignore still sent a request: %d submitted", len(f.submitted))
 	}
 	f.mu.Unlock()
+}
+
+// scan --wait -o sarif prints the document assayd writes of that scan's
+// report (and still applies --fail-on); without --wait a report format is
+// a usage error.
+func TestScanWaitFormat(t *testing.T) {
+	f := &fakeDaemon{
+		polls:   progression(scans.Done, report.Unhealthy, ""),
+		reports: map[string]string{digest: testReport(report.Unhealthy, "")},
+	}
+	sock := serve(t, f)
+	code, stdout, stderr := runCLI(t, sock, "scan", "registry.test/app:1", "--wait", "--poll-interval", "1ms", "-o", "sarif", "--fail-on-unhealthy")
+	if code != codeUnhealthy || strings.TrimSpace(stdout) != `{"document":"sarif","scan":"scan-1"}` {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	f.mu.Lock()
+	last := f.queries[len(f.queries)-1]
+	f.mu.Unlock()
+	if !strings.Contains(last, "format=sarif") || !strings.Contains(last, "scan=scan-1") {
+		t.Errorf("the document was asked for with %q, want this scan's in sarif", last)
+	}
+	if code, _, stderr := runCLI(t, sock, "scan", "registry.test/app:1", "-o", "cyclonedx"); code != codeUsage || !strings.Contains(stderr, "needs --wait") {
+		t.Errorf("-o cyclonedx without --wait: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, sock, "report", digest, "-o", "yaml"); code != codeUsage || !strings.Contains(stderr, "want table, json, sarif, cyclonedx, spdx") {
+		t.Errorf("-o yaml: exit %d, %s", code, stderr)
+	}
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"regexp"
 
-	"github.com/assayhq/assay/daemon/report"
 
 	"github.com/spf13/cobra"
 )
@@ -24,9 +22,8 @@ func (a *app) reportCmd() *cobra.Command {
 		Short: "Show the latest report of a digest or an image reference",
 		Long: `Show the latest report of a manifest digest (sha256:<64 hex>) or, for any
 other argument, of an image reference. -o json prints the report as assayd
-sent it, indented; -o sarif, cyclonedx and spdx print the standard
-documents assayd writes (SARIF 2.1.0, CycloneDX 1.6 JSON with the
-vulnerabilities, SPDX 2.3 JSON, which has no place for vulnerabilities).`,
+sent it, indented; the other -o formats print the standard documents
+assayd writes (see -o's help).`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c := a.client()
@@ -43,8 +40,7 @@ vulnerabilities, SPDX 2.3 JSON, which has no place for vulnerabilities).`,
 			if err != nil {
 				return err
 			}
-			switch output.outputFormat {
-			case formatSARIF, formatCycloneDX, formatSPDX:
+			if output.machine() {
 				digest, image := args[0], ""
 				if !digestRE.MatchString(digest) {
 					digest, image = "", args[0]
@@ -53,14 +49,7 @@ vulnerabilities, SPDX 2.3 JSON, which has no place for vulnerabilities).`,
 				if err != nil {
 					return err
 				}
-				if _, err := a.stdout.Write(doc); err != nil {
-					return err
-				}
-				var r report.Report
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return fmt.Errorf("bad report from assayd: %w", err)
-				}
-				return fail.check(&r)
+				return a.printDocument(doc, raw, fail)
 			}
 			return a.printReport(raw, output.outputFormat, fail)
 		}),

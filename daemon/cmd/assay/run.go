@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/assayhq/assay/daemon/formats"
 	"io"
 	"os"
 	"os/signal"
@@ -142,29 +143,39 @@ type outputFormat string
 const (
 	formatTable outputFormat = "table"
 	formatJSON  outputFormat = "json"
-	// The report-only formats, written by assayd (daemon/formats).
-	formatSARIF     outputFormat = "sarif"
-	formatCycloneDX outputFormat = "cyclonedx"
-	formatSPDX      outputFormat = "spdx"
 )
 
-// reportFormat is the -o flag of report and scan --wait: table, json, or a
-// standard format assayd writes.
+// machine reports whether o is a document format assayd writes other than
+// its JSON (daemon/formats.All), fetched with ?format=.
+func (o outputFormat) machine() bool {
+	f, ok := formats.Lookup(string(o))
+	return ok && f.Name != formats.JSON
+}
+
+// reportFormat is the -o flag of report and scan: table, or a format of
+// daemon/formats' table.
 type reportFormat struct{ outputFormat }
 
-func (o *reportFormat) Type() string { return "table|json|sarif|cyclonedx|spdx" }
+func (o *reportFormat) Type() string { return "table|" + strings.Join(formats.Names(), "|") }
 func (o *reportFormat) Set(s string) error {
-	switch f := outputFormat(s); f {
-	case formatTable, formatJSON, formatSARIF, formatCycloneDX, formatSPDX:
-		o.outputFormat = f
+	if s == string(formatTable) {
+		o.outputFormat = formatTable
 		return nil
 	}
-	return errors.New("want table, json, sarif, cyclonedx or spdx")
+	if f, ok := formats.Lookup(s); ok && f.Name == s {
+		o.outputFormat = outputFormat(s)
+		return nil
+	}
+	return fmt.Errorf("want table, %s", strings.Join(formats.Names(), ", "))
 }
 
 func addReportFormatFlag(cmd *cobra.Command, o *reportFormat) {
 	o.outputFormat = formatTable
-	cmd.Flags().VarP(o, "output", "o", "output format: table, json, sarif (SARIF 2.1.0), cyclonedx (CycloneDX 1.6 JSON) or spdx (SPDX 2.3 JSON)")
+	help := []string{"table"}
+	for _, f := range formats.All {
+		help = append(help, fmt.Sprintf("%s (%s)", f.Name, f.Title))
+	}
+	cmd.Flags().VarP(o, "output", "o", "output format: "+strings.Join(help, ", "))
 }
 
 func (o *outputFormat) String() string { return string(*o) }

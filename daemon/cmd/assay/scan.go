@@ -20,7 +20,7 @@ func (a *app) scanCmd() *cobra.Command {
 	var (
 		platform     string
 		wait         bool
-		output       outputFormat
+		output       reportFormat
 		fail         failOn
 		waitTimeout  time.Duration
 		pollInterval time.Duration
@@ -45,6 +45,9 @@ stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 						return usageErrorf("--%s needs --wait", f)
 					}
 				}
+				if output.machine() {
+					return usageErrorf("-o %s is a report format: it needs --wait", output.outputFormat)
+				}
 			}
 			if waitTimeout < 0 || pollInterval <= 0 {
 				return usageErrorf("--wait-timeout must not be negative and --poll-interval must be positive")
@@ -64,7 +67,7 @@ stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 				return err
 			}
 			if !wait {
-				if output == formatJSON {
+				if output.outputFormat == formatJSON {
 					return writeJSON(a.stdout, struct {
 						scans.Scan
 						Deduplicated bool `json:"deduplicated"`
@@ -77,7 +80,7 @@ stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 				_, err := fmt.Fprintln(a.stdout, line)
 				return err
 			}
-			return a.waitAndReport(ctx, c, s, waitTimeout, pollInterval, output, fail)
+			return a.waitAndReport(ctx, c, s, waitTimeout, pollInterval, output.outputFormat, fail)
 		}),
 	}
 	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to scan (default: assayd's)")
@@ -87,7 +90,7 @@ stderr) and print its report; a scan that failed or was cancelled exits 4.`,
 	cmd.Flags().Var(&minSeverity, "min-severity", "this scan's report hides findings below this severity (added to assayd's policy)")
 	cmd.Flags().BoolVar(&onlyFixed, "only-fixed", false, "this scan's report hides findings with no fixed version")
 	cmd.Flags().StringArrayVar(&ignores, "ignore", nil, "ID=REASON: this scan's report hides the advisory ID (or alias), with the reason (repeatable)")
-	addOutputFlag(cmd, &output)
+	addReportFormatFlag(cmd, &output)
 	fail.addFlags(cmd)
 	return cmd
 }
@@ -160,7 +163,27 @@ func (a *app) waitAndReport(ctx context.Context, c *client.Client, s scans.Scan,
 	if err != nil {
 		return err
 	}
+	if output.machine() {
+		doc, err := c.ScanReportFormatted(ctx, final.Digest, final.ID, string(output))
+		if err != nil {
+			return err
+		}
+		return a.printDocument(doc, raw, fail)
+	}
 	return a.printReport(raw, output, fail)
+}
+
+// printDocument prints a report document assayd wrote (SARIF, CycloneDX,
+// ...) as it is, then applies the --fail-on flags to the report (raw).
+func (a *app) printDocument(doc []byte, raw json.RawMessage, fail failOn) error {
+	if _, err := a.stdout.Write(doc); err != nil {
+		return err
+	}
+	var r report.Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("bad report from assayd: %w", err)
+	}
+	return fail.check(&r)
 }
 
 // printReport prints a report as the API sent it (json) or for people
