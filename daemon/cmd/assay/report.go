@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"regexp"
 
-
 	"github.com/spf13/cobra"
 )
 
