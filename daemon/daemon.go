@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -261,12 +262,20 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if layerCache != nil {
 		cacheSvc = layerCache
 	}
+	var tokens *api.Tokens
+	if cfg.API.TokensFile != "" {
+		if tokens, err = api.LoadTokens(cfg.API.TokensFile); err != nil {
+			ln.Close()
+			return fmt.Errorf("daemon: %w", err)
+		}
+	}
 	handler := api.NewHandler(api.Options{
 		Cache:          cacheSvc,
 		Service:        svc,
 		Ready:          ctr.ready,
 		Events:         broker,
 		Authorizer:     authz,
+		Tokens:         tokens,
 		Metrics:        m.Registry,
 		MaxBodyBytes:   cfg.API.MaxBodyBytes,
 		EventBuffer:    cfg.API.EventBuffer,
@@ -289,6 +298,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+
+	// The same API over TCP, for callers with a bearer token.
+	var tcpSrv *http.Server
+	if cfg.API.Listen != "" {
+		tcpSrv, err = serveTCP(ctx, cfg, handler, serveCtx, log, serveErr)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+	}
 
 	queueCtx, stopQueue := context.WithCancel(ctx)
 	queueDone := make(chan struct{})
@@ -331,6 +350,11 @@ loop:
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Warn("api shutdown", "err", err)
 		srv.Close()
+	}
+	if tcpSrv != nil {
+		if err := tcpSrv.Shutdown(shutCtx); err != nil {
+			tcpSrv.Close()
+		}
 	}
 	cancelShut()
 	<-queueDone
@@ -450,4 +474,37 @@ func notify(log *slog.Logger, state string) {
 	if _, err := sddaemon.SdNotify(false, state); err != nil {
 		log.Warn("sd_notify failed", "state", state, "err", err)
 	}
+}
+
+// serveTCP serves handler on api.listen (TLS when configured), to callers
+// with a token of api.tokens_file; a serve error is sent on errs.
+func serveTCP(ctx context.Context, cfg *config.Config, handler http.Handler, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.API.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: api.listen: %w", err)
+	}
+	if cfg.API.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("daemon: api TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ConnContext:       api.TCPConnContext,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("tcp listener: %w", err)
+		}
+	}()
+	log.Info("api: listening on TCP", "addr", ln.Addr().String(), "tls", cfg.API.TLSCertFile != "")
+	return srv, nil
 }

@@ -54,6 +54,9 @@ type Options struct {
 	Service Service
 	// Events feeds /v1/events; nil makes that route answer 503.
 	Events EventSource
+	// Tokens authenticate the callers of a TCP listener (requests marked
+	// by TCPConnContext); nil refuses them all.
+	Tokens *Tokens
 	// Authorizer decides from peer credentials; nil allows root and the
 	// daemon's own uid only.
 	Authorizer Authorizer
@@ -205,14 +208,31 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, http.StatusForbidden, "permission_denied", "browser requests are not allowed")
 		return
 	}
-	if !hasPeer {
+	var role Role
+	switch {
+	case overTCP(r.Context()):
+		// A TCP caller proves itself with a bearer token of its role.
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || h.o.Tokens == nil {
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="assay"`)
+			writeError(sw, http.StatusUnauthorized, "unauthenticated", "a bearer token is required (Authorization: Bearer TOKEN)")
+			return
+		}
+		var err error
+		if role, err = h.o.Tokens.Role(strings.TrimSpace(token)); err != nil {
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="assay", error="invalid_token"`)
+			writeError(sw, http.StatusUnauthorized, "unauthenticated", err.Error())
+			return
+		}
+	case !hasPeer:
 		writeError(sw, http.StatusForbidden, "permission_denied", "peer credentials unavailable: connect over the daemon's Unix socket")
 		return
-	}
-	role, err := h.o.Authorizer.Role(peer)
-	if err != nil {
-		writeError(sw, http.StatusForbidden, "permission_denied", err.Error())
-		return
+	default:
+		var err error
+		if role, err = h.o.Authorizer.Role(peer); err != nil {
+			writeError(sw, http.StatusForbidden, "permission_denied", err.Error())
+			return
+		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), roleKey{}, role))
 	// ServeMux would route HEAD to GET handlers; the API has no HEAD.

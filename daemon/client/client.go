@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,8 @@ const baseURL = "http://assay"
 // Client talks to one assayd socket. It is safe for concurrent use.
 type Client struct {
 	socket  string
+	base    string // baseURL for the socket; the server's URL for NewRemote
+	token   string // a bearer token, for NewRemote
 	timeout time.Duration
 	http    *http.Client
 }
@@ -46,7 +50,7 @@ func WithTimeout(d time.Duration) Option {
 
 // New returns a Client of the assayd socket at socketPath.
 func New(socketPath string, opts ...Option) *Client {
-	c := &Client{socket: socketPath}
+	c := &Client{socket: socketPath, base: baseURL}
 	for _, o := range opts {
 		o(c)
 	}
@@ -72,7 +76,37 @@ func New(socketPath string, opts ...Option) *Client {
 	return c
 }
 
-// Socket is the socket path the Client dials.
+// NewRemote returns a Client of assayd's TCP API at server
+// (https://HOST:PORT, or http:// on loopback), authenticating with a
+// bearer token; roots, if not nil, are the CAs its certificate may chain
+// to (else the system's).
+func NewRemote(server, token string, roots *x509.CertPool, opts ...Option) (*Client, error) {
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("client: server %q: want https://HOST:PORT: %w", server, errdefs.ErrInvalid)
+	}
+	if token == "" {
+		return nil, fmt.Errorf("client: a token is needed to reach %s: %w", server, errdefs.ErrInvalid)
+	}
+	c := &Client{socket: server, base: strings.TrimSuffix(server, "/"), token: token}
+	for _, o := range opts {
+		o(c)
+	}
+	c.http = &http.Client{
+		// Proxy stays nil: the token goes to the server named, nowhere else.
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			MaxIdleConns:    4,
+			IdleConnTimeout: 30 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return c, nil
+}
+
+// Socket is the socket path the Client dials (or the server's URL).
 func (c *Client) Socket() string { return c.socket }
 
 // CloseIdleConnections releases kept-alive connections; the Client stays
@@ -216,7 +250,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 // sendBody makes one request with body of contentType and size (-1:
 // unknown); the response body is the caller's to close.
 func (c *Client) sendBody(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, size int64) (*http.Response, error) {
-	u := baseURL + path
+	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
@@ -230,6 +264,9 @@ func (c *Client) sendBody(ctx context.Context, method, path string, query url.Va
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "assay-client")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, method, path, err)

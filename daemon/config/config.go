@@ -332,6 +332,18 @@ type API struct {
 	// EventBuffer is how many events are held for one /v1/events client
 	// that reads too slowly before it is dropped.
 	EventBuffer int `mapstructure:"event_buffer" yaml:"event_buffer"`
+	// Listen (host:port) also serves the /v1 API over TCP, to callers
+	// with a bearer token of TokensFile. Empty: the socket only.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// TokensFile (absolute) holds the tokens, one a line: ROLE TOKEN
+	// [EXPIRES], ROLE read, scan or admin, EXPIRES a date or RFC 3339
+	// time; # starts a comment.
+	TokensFile string `mapstructure:"tokens_file" yaml:"tokens_file"`
+	// TLSCertFile and TLSKeyFile (absolute, PEM) make Listen speak TLS.
+	// Without them, plain HTTP is refused off loopback unless Insecure.
+	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
+	Insecure    bool   `mapstructure:"insecure" yaml:"insecure"`
 }
 
 // Store sets what the report store keeps.
@@ -692,6 +704,7 @@ func (c *Config) validate() []*keyError {
 
 	positiveSize("api.max_body_bytes", c.API.MaxBodyBytes)
 	between("api.event_buffer", c.API.EventBuffer, 1, 100000)
+	c.validateAPIListen(bad)
 
 	if c.Store.ReportsPerImage < 1 {
 		bad("store.reports_per_image", "must be at least 1, got %d", c.Store.ReportsPerImage)
@@ -955,4 +968,33 @@ func checkHostPort(s string) error {
 		return errors.New(want)
 	}
 	return nil
+}
+
+// validateAPIListen checks the TCP listener of the API.
+func (c *Config) validateAPIListen(bad func(key, format string, args ...any)) {
+	a := &c.API
+	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
+		bad("api.tls_cert_file", "and api.tls_key_file go together: set both or neither")
+	}
+	for key, f := range map[string]string{"api.tls_cert_file": a.TLSCertFile, "api.tls_key_file": a.TLSKeyFile, "api.tokens_file": a.TokensFile} {
+		if f == "" {
+			continue
+		}
+		if !filepath.IsAbs(f) {
+			bad(key, "must be an absolute path, got %q", f)
+		} else if _, err := os.Stat(f); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if a.Listen == "" {
+		return
+	}
+	if err := checkListen(a.Listen); err != nil {
+		bad("api.listen", "%v", err)
+	} else if host, _, _ := net.SplitHostPort(a.Listen); a.TLSCertFile == "" && !a.Insecure && !netaddr.IsLoopbackHost(host) {
+		bad("api.listen", "%s is not a loopback address and the listener has no TLS: tokens would cross the network in clear; set api.tls_cert_file and api.tls_key_file, or api.insecure: true", a.Listen)
+	}
+	if a.TokensFile == "" {
+		bad("api.tokens_file", "must be set when api.listen is: every TCP caller needs a token")
+	}
 }

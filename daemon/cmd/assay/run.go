@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/assayhq/assay/daemon/formats"
@@ -57,10 +58,46 @@ type app struct {
 	now            func() time.Time
 	socket         string
 	timeout        time.Duration
+	// server, tokenFile and caFile select assayd's TCP API instead of the
+	// socket; remote is the client made of them (PersistentPreRunE).
+	server, tokenFile, caFile string
+	remote                    *client.Client
 }
 
 func (a *app) client() *client.Client {
+	if a.remote != nil {
+		return a.remote
+	}
 	return client.New(a.socket, client.WithTimeout(a.timeout))
+}
+
+// remoteClient makes the client of --server from the token file and the
+// CA file.
+func (a *app) remoteClient() (*client.Client, error) {
+	if a.tokenFile == "" {
+		return nil, usageErrorf("--server needs --token-file (or $ASSAY_TOKEN_FILE)")
+	}
+	b, err := os.ReadFile(a.tokenFile)
+	if err != nil {
+		return nil, usageErrorf("--token-file: %v", err)
+	}
+	token := strings.TrimSpace(string(b))
+	var roots *x509.CertPool
+	if a.caFile != "" {
+		pem, err := os.ReadFile(a.caFile)
+		if err != nil {
+			return nil, usageErrorf("--ca-file: %v", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("--ca-file %s: no PEM certificate in it", a.caFile)
+		}
+	}
+	c, err := client.NewRemote(a.server, token, roots, client.WithTimeout(a.timeout))
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	return c, nil
 }
 
 // run is the whole CLI; main only exits with its result.
@@ -115,7 +152,8 @@ func (a *app) rootCmd(socket string) *cobra.Command {
 		Short: "Scan container images with assayd",
 		Long: `assay asks assayd, the container-image scan daemon, to scan images and shows
 the scans, reports and events it keeps. It talks to assayd's API on a Unix
-socket: --socket, else $ASSAY_SOCKET, else ` + client.DefaultSocket + `.
+socket: --socket, else $ASSAY_SOCKET, else ` + client.DefaultSocket + `; or, with
+--server https://HOST:PORT and --token-file, to its TCP API (api.listen).
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
@@ -127,10 +165,20 @@ socket: --socket, else $ASSAY_SOCKET, else ` + client.DefaultSocket + `.
 			if a.socket == "" {
 				return usageErrorf("--socket must not be empty")
 			}
+			if a.server != "" {
+				c, err := a.remoteClient()
+				if err != nil {
+					return err
+				}
+				a.remote = c
+			}
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&a.socket, "socket", socket, "assayd's API socket; $ASSAY_SOCKET sets the default")
+	root.PersistentFlags().StringVar(&a.server, "server", os.Getenv("ASSAY_SERVER"), "assayd's TCP API instead of the socket, https://HOST:PORT; $ASSAY_SERVER sets the default")
+	root.PersistentFlags().StringVar(&a.tokenFile, "token-file", os.Getenv("ASSAY_TOKEN_FILE"), "file holding the bearer token for --server; $ASSAY_TOKEN_FILE sets the default")
+	root.PersistentFlags().StringVar(&a.caFile, "ca-file", os.Getenv("ASSAY_CA_FILE"), "PEM CA certificates the --server's certificate chains to (default: the system's); $ASSAY_CA_FILE")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 30*time.Second, "bound on each request to assayd (0: none)")
 	root.AddCommand(a.scanCmd(), a.statusCmd(), a.cancelCmd(), a.reportCmd(), a.watchCmd(), a.healthCmd(),
 		a.dbCmd(), a.vulnCmd(), a.packagesCmd(), a.cacheCmd())
