@@ -21,23 +21,26 @@ help:
 
 # assayd needs cgo (libcontainer's nsenter) and libseccomp (-tags seccomp).
 # Plugins are static binaries with a manifest carrying their sha256:
-# NAME:PACKAGE of each tree plugin built into bin/plugins. The built-in
+# NAME:PACKAGE of each example tree plugin, built into bin/example-plugins
+# (not bin/plugins: assayd enables every plugin of bin/plugins by default,
+# and a tree plugin makes every scan unpack the image). The built-in
 # extractors are one layer plugin, builtin, whose manifest lists them
 # (analyzers.Names, read from analyzers/registry.go).
 PLUGINS := example:./plugins/example/cmd/assay-example
 EXTRACTORS := $(shell sed -n 's/^\t"\([a-z0-9._-]*\)",$$/\1/p' analyzers/registry.go)
 
 build: bin/containerd
-	@mkdir -p bin/plugins
+	@mkdir -p bin/plugins bin/example-plugins
+	@rm -f bin/plugins/assay-example bin/plugins/example.plugin.json
 	CGO_ENABLED=1 $(GOBUILD) -tags seccomp -o bin/assayd ./daemon/cmd/assayd
 	$(GOBUILD) -o bin/assay ./daemon/cmd/assay
 	$(GOBUILD) -o bin/mkimage ./e2e/cmd/mkimage
 	@for p in $(PLUGINS); do \
 	  name=$${p%%:*}; pkg=$${p#*:}; \
 	  echo "plugin $$name ($$pkg)"; \
-	  CGO_ENABLED=0 $(GOBUILD) -o bin/plugins/assay-$$name $$pkg || exit 1; \
-	  sum=$$(sha256sum bin/plugins/assay-$$name | cut -d' ' -f1); \
-	  printf '{"name":"%s","version":"%s","binary":"assay-%s","sha256":"%s"}\n' $$name $(VERSION) $$name $$sum > bin/plugins/$$name.plugin.json; \
+	  CGO_ENABLED=0 $(GOBUILD) -o bin/example-plugins/assay-$$name $$pkg || exit 1; \
+	  sum=$$(sha256sum bin/example-plugins/assay-$$name | cut -d' ' -f1); \
+	  printf '{"name":"%s","version":"%s","binary":"assay-%s","sha256":"%s"}\n' $$name $(VERSION) $$name $$sum > bin/example-plugins/$$name.plugin.json; \
 	done
 	@echo "plugin builtin (./analyzers/cmd/assay-builtin: $(EXTRACTORS))"
 	CGO_ENABLED=0 $(GOBUILD) -o bin/plugins/assay-builtin ./analyzers/cmd/assay-builtin

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/assayhq/assay/daemon/analyze"
@@ -39,12 +40,13 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 			log.Warn("removed sandboxes left by an earlier run", "count", n)
 		}
 	}
-	cacheDir := filepath.Join(cfg.StateDir, "plugins")
+	cacheDir := cacheDirOf(cfg)
+	pluginsDir, enabled := resolvePlugins(cfg, log)
 	o := analyze.Options{
-		PluginsDir:     cfg.Plugins.Dir,
+		PluginsDir:     pluginsDir,
 		CacheDir:       cacheDir,
 		VerifiedDir:    filepath.Join(cacheDir, "verified"),
-		Enabled:        cfg.Plugins.Enabled,
+		Enabled:        enabled,
 		Timeout:        cfg.Sandbox.Timeout,
 		StartTimeout:   cfg.Sandbox.StartTimeout,
 		MaxResultBytes: cfg.Sandbox.MaxResultBytes,
@@ -77,7 +79,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 			}
 		}
 	}
-	if len(cfg.Plugins.Enabled) > 0 {
+	if len(enabled) > 0 {
 		start, count := cfg.Sandbox.IDs()
 		m, err := sandbox.NewManager(sandbox.Config{
 			StateDir:   sbDir,
@@ -120,16 +122,43 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 		a.Wait() // layer results still being stored
 		closeAll()
 	}
-	if len(cfg.Plugins.Enabled) > 0 {
-		h, err := host.New(host.Options{Dir: cfg.Plugins.Dir, CacheDir: cacheDir, VerifiedDir: filepath.Join(cacheDir, "verified")})
+	if len(enabled) > 0 {
+		h, err := host.New(host.Options{Dir: pluginsDir, CacheDir: cacheDir, VerifiedDir: filepath.Join(cacheDir, "verified")})
 		if err == nil {
 			if err := h.RemoveStale(); err != nil {
 				log.Warn("removing stale plugin run dirs", "err", err)
 			}
 		}
-		for _, m := range a.Enabled() {
-			log.Info("analyzer plugin enabled", "name", m.Name, "version", m.Version, "sha256", m.SHA256)
+		for _, p := range a.EnabledPlugins() {
+			log.Info("analyzer plugin enabled", "name", p.Manifest.Name, "version", p.Manifest.Version, "extractors", p.Extractors, "sha256", p.Manifest.SHA256)
 		}
 	}
 	return a, cache, stop, nil
+}
+
+func cacheDirOf(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "plugins") }
+
+// resolvePlugins is plugins.dir resolved (config.Plugins.ResolveDir) and
+// plugins.enabled with "all" expanded to every plugin found there with a
+// valid manifest.
+func resolvePlugins(cfg *config.Config, log *slog.Logger) (string, []string) {
+	exe, _ := os.Executable()
+	dir := cfg.Plugins.ResolveDir(exe)
+	if !slices.Equal(cfg.Plugins.Enabled, []string{config.AllPlugins}) {
+		return dir, cfg.Plugins.Enabled
+	}
+	found, err := host.Discover(dir)
+	if err != nil {
+		log.Warn("plugins.dir: some plugins are not usable and are left out", "dir", dir, "err", err)
+	}
+	var names []string
+	for _, m := range found {
+		names = append(names, m.Name)
+	}
+	if len(names) == 0 {
+		log.Warn("no analyzer plugin found: every report will be incomplete; install the plugins or set plugins.dir", "dir", dir)
+	} else {
+		log.Info("plugins.enabled: all: every plugin found", "dir", dir, "plugins", names)
+	}
+	return dir, names
 }

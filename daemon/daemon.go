@@ -24,6 +24,7 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/assayhq/assay/daemon/analyze"
 	"github.com/assayhq/assay/daemon/api"
 	"github.com/assayhq/assay/daemon/config"
 	"github.com/assayhq/assay/daemon/errdefs"
@@ -276,6 +277,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Events:         broker,
 		Authorizer:     authz,
 		Tokens:         tokens,
+		Analyzers:      analyzerInfo(analyzers),
 		Metrics:        m.Registry,
 		MaxBodyBytes:   cfg.API.MaxBodyBytes,
 		EventBuffer:    cfg.API.EventBuffer,
@@ -507,4 +509,13 @@ func serveTCP(ctx context.Context, cfg *config.Config, handler http.Handler, bas
 	}()
 	log.Info("api: listening on TCP", "addr", ln.Addr().String(), "tls", cfg.API.TLSCertFile != "")
 	return srv, nil
+}
+
+// analyzerInfo lists the enabled analyzer plugins for GET /v1/health.
+func analyzerInfo(a *analyze.Analyzers) []api.AnalyzerInfo {
+	var out []api.AnalyzerInfo
+	for _, p := range a.EnabledPlugins() {
+		out = append(out, api.AnalyzerInfo{Name: p.Manifest.Name, Version: p.Manifest.Version, Extractors: p.Extractors})
+	}
+	return out
 }

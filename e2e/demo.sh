@@ -52,8 +52,7 @@ pids+=($!)
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 
 sock="$work/assayd.sock"
-ASSAY_SOCKET_PATH="$sock" ASSAY_STATE_DIR="$work/state" ASSAY_PLUGINS_DIR="$root/bin/plugins" \
-  ASSAY_PLUGINS_ENABLED=dpkg,gobinary,npm,python,java \
+ASSAY_SOCKET_PATH="$sock" ASSAY_STATE_DIR="$work/state" \
   ASSAY_WEBHOOK_LISTEN="127.0.0.1:$hook" ASSAY_WEBHOOK_TOKEN="$token" \
   ASSAY_WEBHOOK_REGISTRIES="127.0.0.1:$port=127.0.0.1:$port" \
   bin/assayd >"$work/assayd.log" 2>&1 &

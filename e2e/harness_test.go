@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,6 +380,10 @@ type daemonOpts struct {
 	sock  string   // socket path; "" makes one
 	args  []string // extra flags
 	env   []string // extra environment
+	// defaults leaves the plugins to assayd's defaults (every plugin found
+	// next to the binary); otherwise a test that names no plugins.* flag
+	// runs without analyzers, as most of these tests are about the daemon.
+	defaults bool
 }
 
 func startDaemon(t testing.TB, o daemonOpts) *daemonProc {
@@ -390,7 +395,11 @@ func startDaemon(t testing.TB, o daemonOpts) *daemonProc {
 	if o.sock == "" {
 		o.sock = filepath.Join(dir, "assayd.sock")
 	}
-	d := &daemonProc{t: t, Sock: o.sock, State: o.state, log: &syncBuffer{}, args: o.args, env: o.env}
+	args := o.args
+	if !o.defaults && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--plugins.") }) {
+		args = append(slices.Clone(args), "--plugins.enabled=")
+	}
+	d := &daemonProc{t: t, Sock: o.sock, State: o.state, log: &syncBuffer{}, args: args, env: o.env}
 	d.start()
 	t.Cleanup(func() {
 		d.kill()

@@ -449,3 +449,49 @@ func TestManyEmptyFilesRefused(t *testing.T) {
 		}
 	}
 }
+
+// On its defaults (no plugins.* setting) assayd finds the plugins next to
+// its binary, enables every one, says so in health, and scans with them.
+func TestDefaultsEnableEveryPlugin(t *testing.T) {
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "library/debian:12", loadDebian(t))
+	d := startDaemon(t, daemonOpts{defaults: true})
+	out, errOut, code := d.assay("health", "-o", "json")
+	var h struct {
+		Analyzers []struct {
+			Name       string   `json:"name"`
+			Extractors []string `json:"extractors"`
+		} `json:"analyzers"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &h) != nil {
+		t.Fatalf("assay health: exit %d %s %s", code, out, errOut)
+	}
+	var builtin []string
+	for _, a := range h.Analyzers {
+		if a.Name == "builtin" {
+			builtin = a.Extractors
+		}
+	}
+	for _, want := range []string{"dpkg", "npm", "gobinary", "os-release"} {
+		if !slices.Contains(builtin, want) {
+			t.Errorf("health's analyzers %+v: builtin lacks %s", h.Analyzers, want)
+		}
+	}
+	if !strings.Contains(d.log.String(), "every plugin found") {
+		t.Error("assayd did not log which plugins it enabled")
+	}
+	d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range rep.Packages {
+		if p.Ecosystem == "Debian:12" {
+			n++
+		}
+	}
+	if n != 88 {
+		t.Errorf("%d Debian packages on the defaults, want 88", n)
+	}
+}

@@ -94,9 +94,14 @@ func New(o Options) (*Analyzers, error) {
 	if o.Sandbox == nil {
 		return nil, errors.New("analyze: plugins are enabled but no sandbox is available")
 	}
-	found, err := host.Discover(o.PluginsDir)
-	if err != nil {
-		return nil, fmt.Errorf("analyze: plugins.dir: %w", err)
+	found, derr := host.Discover(o.PluginsDir)
+	if derr != nil {
+		if len(found) == 0 {
+			return nil, fmt.Errorf("analyze: plugins.dir: %w", derr)
+		}
+		// Broken manifests of plugins not enabled do not stop the
+		// daemon; an enabled one that is broken is not found below.
+		o.Logger.Warn("plugins.dir holds manifests that are not valid; those plugins are ignored", "dir", o.PluginsDir, "err", derr)
 	}
 	byName := map[string]host.Manifest{}
 	byExtractor := map[string]host.Manifest{}
@@ -114,6 +119,9 @@ func New(o Options) (*Analyzers, error) {
 		ext := ""
 		if !ok {
 			if m, ok = byExtractor[name]; !ok {
+				if derr != nil {
+					return nil, fmt.Errorf("analyze: plugins.enabled names %q but %s has no valid manifest for it, nor a plugin with such an extractor (%v)", name, o.PluginsDir, derr)
+				}
 				return nil, fmt.Errorf("analyze: plugins.enabled names %q but %s has no manifest for it, nor a plugin with such an extractor", name, o.PluginsDir)
 			}
 			ext = name
@@ -150,14 +158,26 @@ func New(o Options) (*Analyzers, error) {
 	return a, nil
 }
 
-// Enabled lists the plugins that run for each scan.
-func (a *Analyzers) Enabled() []host.Manifest {
-	out := slices.Clone(a.manifests)
+// EnabledPlugin is an enabled plugin and, for a layer plugin, the
+// extractors selected.
+type EnabledPlugin struct {
+	Manifest   host.Manifest
+	Extractors []string
+}
+
+// EnabledPlugins lists the enabled plugins: tree plugins, then layer
+// plugins with their selected extractors.
+func (a *Analyzers) EnabledPlugins() []EnabledPlugin {
+	var out []EnabledPlugin
+	for _, m := range a.manifests {
+		out = append(out, EnabledPlugin{Manifest: m})
+	}
 	for _, lp := range a.layered {
-		out = append(out, lp.m)
+		out = append(out, EnabledPlugin{Manifest: lp.m, Extractors: slices.Clone(lp.extractors)})
 	}
 	return out
 }
+
 
 // Result is what the analyzers found in one image.
 type Result struct {

@@ -102,7 +102,7 @@ func TestEnabledPluginMustExist(t *testing.T) {
 		t.Fatalf("missing plugin: %v", err)
 	}
 	a, err := New(Options{PluginsDir: "/nonexistent", Enabled: nil})
-	if err != nil || len(a.Enabled()) != 0 {
+	if err != nil || len(a.EnabledPlugins()) != 0 {
 		t.Fatalf("no plugins enabled: %v", err)
 	}
 }

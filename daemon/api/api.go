@@ -54,6 +54,8 @@ type Options struct {
 	Service Service
 	// Events feeds /v1/events; nil makes that route answer 503.
 	Events EventSource
+	// Analyzers are the enabled analyzer plugins, for GET /v1/health.
+	Analyzers []AnalyzerInfo
 	// Tokens authenticate the callers of a TCP listener (requests marked
 	// by TCPConnContext); nil refuses them all.
 	Tokens *Tokens

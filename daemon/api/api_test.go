@@ -700,14 +700,16 @@ func ptr[T any](v T) *T { return &v }
 func TestHealth(t *testing.T) {
 	svc := &fakeService{queued: 3, running: 1}
 	var ready error
-	h := NewHandler(Options{Service: svc, Version: "1.2.3", Ready: func() error { return ready }})
+	h := NewHandler(Options{Service: svc, Version: "1.2.3", Ready: func() error { return ready },
+		Analyzers: []AnalyzerInfo{{Name: "builtin", Version: "0.2.0", Extractors: []string{"dpkg", "os-release"}}}})
 
 	w := do(t, h, "GET", "/v1/health", nil)
 	if w.Code != 200 {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	got := decode[map[string]any](t, w)
-	want := map[string]any{"status": "ok", "version": "1.2.3", "uptime_seconds": 0.0, "queue": map[string]any{"queued": 3.0, "running": 1.0}}
+	want := map[string]any{"status": "ok", "version": "1.2.3", "uptime_seconds": 0.0, "queue": map[string]any{"queued": 3.0, "running": 1.0},
+		"analyzers": []any{map[string]any{"name": "builtin", "version": "0.2.0", "extractors": []any{"dpkg", "os-release"}}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("health (-want +got):\n%s", diff)
 	}

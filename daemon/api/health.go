@@ -17,8 +17,18 @@ type healthResponse struct {
 	Version       string      `json:"version"`
 	UptimeSeconds int64       `json:"uptime_seconds"`
 	Queue         *queueStats `json:"queue,omitempty"`
+	// Analyzers are the enabled analyzer plugins, each with its version
+	// and (a layer plugin's) extractors.
+	Analyzers []AnalyzerInfo `json:"analyzers"`
 	// Error says why the daemon is unavailable, in the API's error shape.
 	Error *scans.ErrorBody `json:"error,omitempty"`
+}
+
+// AnalyzerInfo is an enabled analyzer plugin, as health shows it.
+type AnalyzerInfo struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Extractors []string `json:"extractors,omitempty"`
 }
 
 type queueStats struct {
@@ -34,6 +44,7 @@ func (h *handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 		Status:        "ok",
 		Version:       h.o.Version,
 		UptimeSeconds: int64(time.Since(h.started) / time.Second),
+		Analyzers:     append([]AnalyzerInfo{}, h.o.Analyzers...),
 	}
 	unavailable := func(reason string) {
 		resp.Status = "unavailable"

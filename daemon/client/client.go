@@ -479,6 +479,16 @@ type Health struct {
 	// UptimeSeconds is a float so that either an integer or a fraction decodes.
 	UptimeSeconds float64    `json:"uptime_seconds"`
 	Queue         QueueStats `json:"queue"`
+	// Analyzers are the enabled analyzer plugins.
+	Analyzers []AnalyzerInfo `json:"analyzers"`
+}
+
+// AnalyzerInfo is an enabled analyzer plugin (and a layer plugin's
+// selected extractors).
+type AnalyzerInfo struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Extractors []string `json:"extractors,omitempty"`
 }
 
 // QueueStats counts the scans waiting and the scans being worked on.

@@ -224,12 +224,13 @@ func TestHealth(t *testing.T) {
 				"error": scans.ErrorBody{Code: "unavailable", Message: "vulnerability database not loaded"}})
 			return
 		}
-		io.WriteString(w, `{"status":"ok","version":"0.1.0","uptime_seconds":90,"queue":{"queued":3,"running":1}}`)
+		io.WriteString(w, `{"status":"ok","version":"0.1.0","uptime_seconds":90,"queue":{"queued":3,"running":1},"analyzers":[{"name":"builtin","version":"0.2.0","extractors":["dpkg"]}]}`)
 	})
 	c := newClient(t, serve(t, mux))
 	h, err := c.Health(t.Context())
-	want := client.Health{Status: "ok", Version: "0.1.0", UptimeSeconds: 90, Queue: client.QueueStats{Queued: 3, Running: 1}}
-	if err != nil || h != want {
+	want := client.Health{Status: "ok", Version: "0.1.0", UptimeSeconds: 90, Queue: client.QueueStats{Queued: 3, Running: 1},
+		Analyzers: []client.AnalyzerInfo{{Name: "builtin", Version: "0.2.0", Extractors: []string{"dpkg"}}}}
+	if err != nil || !reflect.DeepEqual(h, want) {
 		t.Errorf("Health = %+v, %v; want %+v", h, err, want)
 	}
 	mu.Lock()

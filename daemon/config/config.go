@@ -162,14 +162,41 @@ type Cache struct {
 type Plugins struct {
 	// Dir is the directory of plugins, an absolute path: static
 	// executables, each described by a manifest <name>.plugin.json (name,
-	// version, binary, sha256). It need not exist unless Enabled names
-	// plugins; the daemon checks that when it starts, not this package.
+	// version, binary, sha256). Empty: the "plugins" directory next to
+	// the assayd executable if there is one, else InstalledPluginsDir
+	// (ResolveDir). The daemon checks it when it starts, not this package.
 	Dir string `mapstructure:"dir" yaml:"dir"`
 	// Enabled are the plugins run for each scan, by the name in their
-	// manifest: lower-case letters, digits, ".", "_" and "-", starting
-	// with a letter or digit, each at most once. Empty (nil) means no
-	// analyzer runs and every verdict is "incomplete".
+	// manifest (or an extractor of a layer plugin): lower-case letters,
+	// digits, ".", "_" and "-", starting with a letter or digit, each at
+	// most once. AllPlugins alone enables every plugin found in Dir with a
+	// valid manifest (the default). Empty (nil) means no analyzer runs
+	// and every verdict is "incomplete".
 	Enabled []string `mapstructure:"enabled" yaml:"enabled"`
+}
+
+// AllPlugins in plugins.enabled enables every plugin found.
+const AllPlugins = "all"
+
+// InstalledPluginsDir is where make install puts the plugins.
+const InstalledPluginsDir = "/usr/local/lib/assay/plugins"
+
+// ResolveDir is Dir, or, when empty, the "plugins" directory next to the
+// executable exe (symlinks resolved) if it exists, else
+// InstalledPluginsDir.
+func (p Plugins) ResolveDir(exe string) string {
+	if p.Dir != "" {
+		return p.Dir
+	}
+	if exe != "" {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			dir := filepath.Join(filepath.Dir(real), "plugins")
+			if st, err := os.Stat(dir); err == nil && st.IsDir() {
+				return dir
+			}
+		}
+	}
+	return InstalledPluginsDir
 }
 
 // Sandbox bounds one analyzer run: the sandbox a plugin runs in.
@@ -399,8 +426,8 @@ func Default() Config {
 			MaxPackageLocations: 1000,
 		},
 		Plugins: Plugins{
-			Dir:     "/usr/local/lib/assay/plugins",
-			Enabled: nil,
+			Dir:     "",
+			Enabled: []string{AllPlugins},
 		},
 		Sandbox: Sandbox{
 			IDRange:        "1000000000:65536",
@@ -635,8 +662,11 @@ func (c *Config) validate() []*keyError {
 	between("limits.max_layers", c.Limits.MaxLayers, 1, 10000)
 	positiveSize("limits.max_unpacked_bytes", c.Limits.MaxUnpackedBytes)
 
-	if !filepath.IsAbs(c.Plugins.Dir) {
-		bad("plugins.dir", "must be an absolute path, got %q", c.Plugins.Dir)
+	if c.Plugins.Dir != "" && !filepath.IsAbs(c.Plugins.Dir) {
+		bad("plugins.dir", "must be an absolute path (or empty: next to assayd, else %s), got %q", InstalledPluginsDir, c.Plugins.Dir)
+	}
+	if slices.Contains(c.Plugins.Enabled, AllPlugins) && len(c.Plugins.Enabled) > 1 {
+		bad("plugins.enabled", "%q enables every plugin found and stands alone; list names instead to choose", AllPlugins)
 	}
 	enabled := make(map[string]bool)
 	for _, name := range c.Plugins.Enabled {

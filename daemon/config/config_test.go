@@ -401,6 +401,7 @@ scan:
 			},
 			want: func(c *Config) {
 				c.Plugins.Dir = "/usr/lib/assay/plugins"
+				c.Plugins.Enabled = nil // --plugins.enabled= turns them all off
 				c.Sandbox.IDRange = "2000000000:131072"
 				c.Sandbox.Pids = 512
 				c.Sandbox.Memory = 2 << 30
@@ -950,9 +951,14 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"config: plugins.dir: must be an absolute path", `"plugins"`, "line 2"},
 		},
 		{
-			name: "empty plugins dir",
-			env:  []string{"ASSAY_PLUGINS_DIR="},
-			want: []string{"plugins.dir", "absolute", `got ""`, "from ASSAY_PLUGINS_DIR"},
+			name: "relative plugins dir",
+			env:  []string{"ASSAY_PLUGINS_DIR=plugins"},
+			want: []string{"plugins.dir", "absolute", `got "plugins"`, "from ASSAY_PLUGINS_DIR"},
+		},
+		{
+			name: "all among names",
+			args: []string{"--plugins.enabled", "all,builtin"},
+			want: []string{"plugins.enabled", `"all" enables every plugin found and stands alone`},
 		},
 		{
 			name: "a string for plugins enabled",
@@ -1345,7 +1351,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 	for _, want := range []string{
 		"  timeout: 10m0s\n", `  mode: "0660"` + "\n", "state_dir: /var/lib/assay\n",
-		"  watch_images: false\n", "  platforms: []\n", "  enabled: []\n", "  memory: 536870912\n", "  registries: {}\n", `  token: ""` + "\n",
+		"  watch_images: false\n", "  platforms: []\n", "  enabled:\n    - all\n", "  memory: 536870912\n", "  registries: {}\n", `  token: ""` + "\n",
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("YAML() of Default lacks %q:\n%s", want, data)
@@ -1877,5 +1883,25 @@ func TestHTTPSources(t *testing.T) {
 		if err := checkSource(tc.src, tc.allow); (err == nil) != tc.ok {
 			t.Errorf("checkSource(%s, allow %v) = %v, want ok %v", tc.src, tc.allow, err, tc.ok)
 		}
+	}
+}
+
+// An empty plugins.dir is the plugins directory next to the executable
+// (a build tree's bin/plugins), else the install location.
+func TestResolvePluginsDir(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "assayd")
+	os.WriteFile(exe, nil, 0o755)
+	if got := (Plugins{}).ResolveDir(exe); got != InstalledPluginsDir {
+		t.Errorf("without a plugins dir beside: %s", got)
+	}
+	os.Mkdir(filepath.Join(dir, "plugins"), 0o755)
+	link := filepath.Join(t.TempDir(), "assayd")
+	os.Symlink(exe, link)
+	if got := (Plugins{}).ResolveDir(link); got != filepath.Join(dir, "plugins") {
+		t.Errorf("beside the (linked) executable: %s", got)
+	}
+	if got := (Plugins{Dir: "/opt/p"}).ResolveDir(link); got != "/opt/p" {
+		t.Errorf("an explicit dir: %s", got)
 	}
 }

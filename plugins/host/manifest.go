@@ -161,9 +161,11 @@ func Discover(dir string) ([]Manifest, error) {
 		}
 		ms = append(ms, m)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
 	slices.SortFunc(ms, func(a, b Manifest) int { return strings.Compare(a.Name, b.Name) })
+	if err := errors.Join(errs...); err != nil {
+		// The valid ones are returned too: a caller may go on without
+		// the others.
+		return ms, err
+	}
 	return ms, nil
 }

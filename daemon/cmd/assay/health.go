@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +16,7 @@ func (a *app) healthCmd() *cobra.Command {
 	var output outputFormat
 	cmd := &cobra.Command{
 		Use:   "health",
-		Short: "Show whether assayd is up, its version and its queue",
+		Short: "Show whether assayd is up, its version, its queue and its analyzers",
 		Args:  cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c := a.client()
@@ -35,6 +36,20 @@ func (a *app) healthCmd() *cobra.Command {
 				fmt.Fprintf(tw, "Version:\t%s\n", h.Version)
 				fmt.Fprintf(tw, "Uptime:\t%s\n", (time.Duration(h.UptimeSeconds) * time.Second).String())
 				fmt.Fprintf(tw, "Queue:\t%d queued, %d running\n", h.Queue.Queued, h.Queue.Running)
+				if len(h.Analyzers) == 0 {
+					fmt.Fprintf(tw, "Analyzers:\tnone (every verdict is incomplete)\n")
+				}
+				for i, an := range h.Analyzers {
+					label := ""
+					if i == 0 {
+						label = "Analyzers:"
+					}
+					line := an.Name + " " + an.Version
+					if len(an.Extractors) > 0 {
+						line += " (" + strings.Join(an.Extractors, ", ") + ")"
+					}
+					fmt.Fprintf(tw, "%s\t%s\n", label, line)
+				}
 				werr = tw.Flush()
 			}
 			return errors.Join(werr, err)

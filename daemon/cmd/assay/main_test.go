@@ -111,7 +111,7 @@ func (f *fakeDaemon) handler() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"status":"ok","version":"1.2.3","uptime_seconds":3723,"queue":{"queued":2,"running":1}}`)
+		io.WriteString(w, `{"status":"ok","version":"1.2.3","uptime_seconds":3723,"queue":{"queued":2,"running":1},"analyzers":[{"name":"builtin","version":"0.2.0","extractors":["dpkg","npm"]},{"name":"example","version":"0.1.0"}]}`)
 	})
 	return mux
 }
@@ -547,7 +547,7 @@ func TestCancel(t *testing.T) {
 func TestHealth(t *testing.T) {
 	sock := serve(t, &fakeDaemon{})
 	code, stdout, _ := runCLI(t, sock, "health")
-	want := "Status:   ok\nVersion:  1.2.3\nUptime:   1h2m3s\nQueue:    2 queued, 1 running\n"
+	want := "Status:     ok\nVersion:    1.2.3\nUptime:     1h2m3s\nQueue:      2 queued, 1 running\nAnalyzers:  builtin 0.2.0 (dpkg, npm)\n            example 0.1.0\n"
 	if code != codeOK || stdout != want {
 		t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", code, stdout, want)
 	}
