@@ -178,7 +178,6 @@ func (a *Analyzers) EnabledPlugins() []EnabledPlugin {
 	return out
 }
 
-
 // Result is what the analyzers found in one image.
 type Result struct {
 	Packages  []report.Package
