@@ -382,7 +382,9 @@ func (h *Host) verified(m Manifest, runDir string) (string, error) {
 		return p, err
 	}
 	key := h.o.VerifiedDir + "\x00" + m.SHA256
-	kept := filepath.Join(h.o.VerifiedDir, m.SHA256)
+	// <sha256>/<binary>: the file keeps its name, which the plugin's log
+	// lines carry.
+	kept := filepath.Join(h.o.VerifiedDir, m.SHA256, m.Binary)
 	if fi, err := os.Stat(filepath.Join(h.o.Dir, m.Binary)); err == nil {
 		if id, ok := idOf(fi); ok {
 			verifiedMu.Lock()
@@ -406,6 +408,9 @@ func (h *Host) verified(m Manifest, runDir string) (string, error) {
 		return "", err
 	}
 	// A run still using the previous copy keeps its inode.
+	if err := os.MkdirAll(filepath.Dir(kept), 0o700); err != nil {
+		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
+	}
 	if err := os.Rename(p, kept); err != nil {
 		return "", &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonHost, Err: err}
 	}

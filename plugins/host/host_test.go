@@ -879,7 +879,7 @@ func TestVerifiedCopyIsKept(t *testing.T) {
 	e := newEnv(t)
 	e.opts.VerifiedDir = filepath.Join(t.TempDir(), "verified")
 	m := e.install("example", "assay-example", "0.1.0")
-	kept := filepath.Join(e.opts.VerifiedDir, m.SHA256)
+	kept := filepath.Join(e.opts.VerifiedDir, m.SHA256, m.Binary)
 	inode := func() uint64 {
 		t.Helper()
 		fi, err := os.Stat(kept)
