@@ -56,6 +56,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 		LayerLimits: sdk.LayerLimits{
 			MaxLayerEntries: int64(cfg.Limits.MaxEntries), MaxEntries: int64(cfg.Limits.MaxEntries),
 			MaxLayerBytes: cfg.Limits.MaxUnpackedBytes, MaxBytes: cfg.Limits.MaxUnpackedBytes,
+			MaxFileBytes: cfg.Limits.FileBytes(),
 		},
 		Logger: log,
 	}

@@ -495,3 +495,32 @@ func TestDefaultsEnableEveryPlugin(t *testing.T) {
 		t.Errorf("%d Debian packages on the defaults, want 88", n)
 	}
 }
+
+// limits.max_file_bytes overrides an extractor's own file cap: a Go
+// binary larger than the cap set for gobinary is not read, and the report
+// says so.
+func TestExtractorFileCapOverride(t *testing.T) {
+	img := imageWithFile(t, buildGoProg(t), "usr/local/bin/prog")
+	reg := newRegistry(t)
+	ref, digest := reg.pushImage(t, "demo/cap:1", img)
+	d := startDaemon(t, daemonOpts{args: []string{"--plugins.dir", filepath.Join(binDir, "plugins"), "--plugins.enabled", "gobinary", "--limits.max_file_bytes", "gobinary=64KiB"}})
+	d.waitStatus(d.submit(ref).ID, scans.Done, 3*time.Minute)
+	rep, err := d.Client.Report(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Packages {
+		if p.Ecosystem == "Go" {
+			t.Errorf("a Go package from a binary over the 64 KiB cap: %+v", p)
+		}
+	}
+	warned := false
+	for _, w := range rep.Warnings {
+		if w.Analyzer == "gobinary" && w.Path == "/usr/local/bin/prog" {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no gobinary warning about the binary left unread: %v", report.WarningStrings(rep.Warnings))
+	}
+}

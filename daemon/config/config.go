@@ -146,6 +146,21 @@ type Limits struct {
 	// MaxPackageLocations caps the locations one package of a report
 	// keeps.
 	MaxPackageLocations int `mapstructure:"max_package_locations" yaml:"max_package_locations"`
+	// MaxFileBytes overrides, per extractor name, the largest file the
+	// extractor is handed (each extractor declares its own: 64 MiB for
+	// most, 512 MiB for Go and Rust binaries); sizes like "1GiB".
+	MaxFileBytes map[string]string `mapstructure:"max_file_bytes" yaml:"max_file_bytes"`
+}
+
+// FileBytes is MaxFileBytes parsed (Validate refuses what does not parse).
+func (l Limits) FileBytes() map[string]int64 {
+	out := map[string]int64{}
+	for name, v := range l.MaxFileBytes {
+		if n, err := units.RAMInBytes(strings.TrimSpace(v)); err == nil {
+			out[name] = n
+		}
+	}
+	return out
 }
 
 // Cache bounds the layer cache: what extractors found in each layer,
@@ -748,6 +763,15 @@ func (c *Config) validate() []*keyError {
 	}
 	if c.Limits.MaxReportPackages < 1 {
 		bad("limits.max_report_packages", "must be at least 1, got %d", c.Limits.MaxReportPackages)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Limits.MaxFileBytes)) {
+		n, err := units.RAMInBytes(strings.TrimSpace(c.Limits.MaxFileBytes[name]))
+		switch {
+		case !pluginNameRE.MatchString(name):
+			bad("limits.max_file_bytes", "%q is not an extractor name", name)
+		case err != nil || n <= 0:
+			bad("limits.max_file_bytes", "%s: %q is not a positive size like \"512MiB\"", name, c.Limits.MaxFileBytes[name])
+		}
 	}
 	if c.Limits.MaxPackageLocations < 1 {
 		bad("limits.max_package_locations", "must be at least 1, got %d", c.Limits.MaxPackageLocations)

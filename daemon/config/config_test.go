@@ -956,6 +956,11 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"plugins.dir", "absolute", `got "plugins"`, "from ASSAY_PLUGINS_DIR"},
 		},
 		{
+			name: "file cap that is not a size",
+			args: []string{"--limits.max_file_bytes", "gobinary=lots"},
+			want: []string{"limits.max_file_bytes", `gobinary: "lots" is not a positive size`},
+		},
+		{
 			name: "all among names",
 			args: []string{"--plugins.enabled", "all,builtin"},
 			want: []string{"plugins.enabled", `"all" enables every plugin found and stands alone`},
@@ -1903,5 +1908,13 @@ func TestResolvePluginsDir(t *testing.T) {
 	}
 	if got := (Plugins{Dir: "/opt/p"}).ResolveDir(link); got != "/opt/p" {
 		t.Errorf("an explicit dir: %s", got)
+	}
+}
+
+func TestFileBytes(t *testing.T) {
+	l := Limits{MaxFileBytes: map[string]string{"gobinary": "1GiB", "java": " 256MiB "}}
+	got := l.FileBytes()
+	if got["gobinary"] != 1<<30 || got["java"] != 256<<20 || len(got) != 2 {
+		t.Errorf("FileBytes = %v", got)
 	}
 }

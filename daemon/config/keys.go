@@ -72,6 +72,8 @@ var keys = []key{
 		func(c *Config) any { return &c.Limits.MaxReportPackages }},
 	{"limits.max_package_locations", "most locations one package of a report keeps (at least 1)",
 		func(c *Config) any { return &c.Limits.MaxPackageLocations }},
+	{"limits.max_file_bytes", `largest file handed to an extractor, by extractor name, overriding its own cap, like gobinary=1GiB,java=256MiB`,
+		func(c *Config) any { return &c.Limits.MaxFileBytes }},
 	{"plugins.dir", "directory of analyzer plugins and their <name>.plugin.json manifests (absolute; need not exist while none is enabled)",
 		func(c *Config) any { return &c.Plugins.Dir }},
 	{"plugins.enabled", "plugins run for each scan, by manifest name, like a,b (none: no analyzer runs and every verdict is incomplete)",
