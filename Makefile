@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/assayhq/assay/daemon.Version=$(VERSION)
 GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all deps build demo test test-unit test-integration test-e2e bench fmt vet clean help proto
+.PHONY: all deps build demo test test-unit test-integration test-e2e bench fmt vet clean help proto install uninstall
 
 all: build
 
@@ -48,6 +48,41 @@ build: bin/containerd
 	  list=$$(printf '"%s",' $(EXTRACTORS)); \
 	  printf '{"name":"builtin","version":"%s","binary":"assay-builtin","sha256":"%s","input":"layers","extractors":[%s]}\n' $(VERSION) $$sum "$${list%,}" > bin/plugins/builtin.plugin.json
 	@rm -f $(foreach n,apk dpkg gobinary java npm python rpm ruby rust,bin/plugins/assay-$(n) bin/plugins/$(n).plugin.json)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: assayd, its containerd and
+# its plugins in $(PREFIX)/lib/assay (assayd finds containerd and plugins/
+# next to itself), assayd and assay on $(PREFIX)/bin, the systemd units,
+# sysusers and tmpfiles entries in $(PREFIX)/lib/..., and
+# /etc/assay/assayd.yaml unless one is there. make uninstall removes all
+# but /etc/assay/assayd.yaml and /var/lib/assay.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  := $(PREFIX)/lib/assay
+INSTALLED := $(LIBDIR)/assayd $(LIBDIR)/containerd $(LIBDIR)/plugins/assay-builtin $(LIBDIR)/plugins/builtin.plugin.json \
+	$(PREFIX)/bin/assayd $(PREFIX)/bin/assay \
+	$(PREFIX)/lib/systemd/system/assayd.service $(PREFIX)/lib/systemd/system/assayd.socket \
+	$(PREFIX)/lib/sysusers.d/assay.conf $(PREFIX)/lib/tmpfiles.d/assay.conf
+
+install: build
+	install -d -m 0755 $(DESTDIR)$(LIBDIR)/plugins $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	  $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)/etc/assay
+	install -m 0755 bin/assayd bin/containerd $(DESTDIR)$(LIBDIR)/
+	install -m 0755 bin/plugins/assay-builtin $(DESTDIR)$(LIBDIR)/plugins/
+	install -m 0644 bin/plugins/builtin.plugin.json $(DESTDIR)$(LIBDIR)/plugins/
+	ln -sfn ../lib/assay/assayd $(DESTDIR)$(PREFIX)/bin/assayd
+	install -m 0755 bin/assay $(DESTDIR)$(PREFIX)/bin/
+	sed 's#/usr/local/bin/assayd#$(PREFIX)/bin/assayd#' systemd/assayd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/assayd.service
+	install -m 0644 systemd/assayd.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 systemd/assay.sysusers.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/assay.conf
+	install -m 0644 systemd/assay.tmpfiles.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/assay.conf
+	@if [ -e $(DESTDIR)/etc/assay/assayd.yaml ]; then echo "kept $(DESTDIR)/etc/assay/assayd.yaml"; \
+	  else install -m 0644 configs/assayd.yaml $(DESTDIR)/etc/assay/assayd.yaml; fi
+	@echo "installed under $(DESTDIR)$(PREFIX); then: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now assayd.socket"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(LIBDIR)/plugins $(DESTDIR)$(LIBDIR) 2>/dev/null
+	@echo "removed; $(DESTDIR)/etc/assay/assayd.yaml and /var/lib/assay are left in place"
 
 # The managed containerd: the version pinned in go.mod (a go tool), rebuilt
 # when go.mod changes.

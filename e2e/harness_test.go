@@ -373,6 +373,7 @@ type daemonProc struct {
 	log    *syncBuffer
 	args   []string
 	env    []string
+	bin    string
 }
 
 type daemonOpts struct {
@@ -380,6 +381,8 @@ type daemonOpts struct {
 	sock  string   // socket path; "" makes one
 	args  []string // extra flags
 	env   []string // extra environment
+	// bin is the assayd binary to run; "" is the one built in bin/.
+	bin string
 	// defaults leaves the plugins to assayd's defaults (every plugin found
 	// next to the binary); otherwise a test that names no plugins.* flag
 	// runs without analyzers, as most of these tests are about the daemon.
@@ -399,7 +402,7 @@ func startDaemon(t testing.TB, o daemonOpts) *daemonProc {
 	if !o.defaults && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--plugins.") }) {
 		args = append(slices.Clone(args), "--plugins.enabled=")
 	}
-	d := &daemonProc{t: t, Sock: o.sock, State: o.state, log: &syncBuffer{}, args: args, env: o.env}
+	d := &daemonProc{t: t, Sock: o.sock, State: o.state, log: &syncBuffer{}, args: args, env: o.env, bin: o.bin}
 	d.start()
 	t.Cleanup(func() {
 		d.kill()
@@ -413,7 +416,11 @@ func startDaemon(t testing.TB, o daemonOpts) *daemonProc {
 func (d *daemonProc) start() {
 	d.t.Helper()
 	args := append([]string{"--config", "/dev/null", "--socket.path", d.Sock, "--state_dir", d.State, "--log.level", "debug"}, d.args...)
-	d.cmd = exec.Command(filepath.Join(binDir, "assayd"), args...)
+	bin := d.bin
+	if bin == "" {
+		bin = filepath.Join(binDir, "assayd")
+	}
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Env = append(cleanEnv(), d.env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
