@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/assayhq/assay/daemon.Version=$(VERSION)
 GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all deps build demo test test-unit test-integration test-e2e bench fmt vet clean help proto install uninstall
+.PHONY: all deps build demo test test-unit test-integration test-e2e bench fmt vet clean help proto install uninstall deb
 
 all: build
 
@@ -83,6 +83,19 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(LIBDIR)/plugins $(DESTDIR)$(LIBDIR) 2>/dev/null
 	@echo "removed; $(DESTDIR)/etc/assay/assayd.yaml and /var/lib/assay are left in place"
+
+# make deb: bin/assay_<version>_amd64.deb, with nfpm (pinned; go run fetches
+# it through the module proxy) from the tree make install stages for
+# PREFIX=/usr. The configuration is a conffile (kept on upgrade); the
+# maintainer scripts (systemd/deb/) create the group through sysusers and
+# enable the socket.
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+DEB_VERSION := 0.0.0~git$(subst -,.,$(VERSION))
+
+deb:
+	rm -rf bin/deb-root
+	$(MAKE) install PREFIX=/usr DESTDIR=$(CURDIR)/bin/deb-root
+	ASSAY_DEB_VERSION=$(DEB_VERSION) $(GO) run $(NFPM) package --config systemd/deb/nfpm.yaml --packager deb --target bin/assay_$(DEB_VERSION)_amd64.deb
 
 # The managed containerd: the version pinned in go.mod (a go tool), rebuilt
 # when go.mod changes.

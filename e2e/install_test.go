@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -57,5 +58,57 @@ func TestMakeInstall(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dest, "etc/assay/assayd.yaml")); err != nil {
 		t.Errorf("make uninstall removed the config: %v", err)
+	}
+}
+
+// make deb builds a Debian package of the same tree: the config a
+// conffile, the maintainer scripts that create the group and enable the
+// socket, and binaries that work where the package puts them (extracted
+// here; the scripts are not run: they would change this host).
+func TestDebPackage(t *testing.T) {
+	out, err := exec.Command("make", "-C", "..", "deb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob("../bin/assay_*_amd64.deb")
+	if len(debs) == 0 {
+		t.Fatalf("no package in bin/:\n%s", out)
+	}
+	deb := debs[len(debs)-1]
+	info, err := exec.Command("dpkg-deb", "-I", deb).CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Package: assay", "Depends: libseccomp2", "conffiles", "postinst", "prerm", "postrm"} {
+		if !strings.Contains(string(info), want) {
+			t.Errorf("dpkg-deb -I lacks %q:\n%s", want, info)
+		}
+	}
+	ctl := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-e", deb, ctl).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -e: %v %s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); strings.TrimSpace(string(b)) != "/etc/assay/assayd.yaml" {
+		t.Errorf("conffiles: %q", b)
+	}
+	for _, s := range []string{"postinst", "prerm", "postrm"} {
+		if out, err := exec.Command("sh", "-n", filepath.Join(ctl, s)).CombinedOutput(); err != nil {
+			t.Errorf("%s does not parse: %v %s", s, err, out)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(ctl, "postinst")); !strings.Contains(string(b), "systemd-sysusers") || !strings.Contains(string(b), "enable --now assayd.socket") {
+		t.Errorf("postinst creates no group or enables no socket:\n%s", b)
+	}
+	root := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v %s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system/assayd.service")); !strings.Contains(string(b), "ExecStart=/usr/bin/assayd ") {
+		t.Error("the packaged unit does not start /usr/bin/assayd")
+	}
+	d := startDaemon(t, daemonOpts{bin: filepath.Join(root, "usr/bin/assayd"), defaults: true})
+	health, errOut, code := d.assay("health", "-o", "json")
+	if code != 0 || !strings.Contains(health, `"builtin"`) {
+		t.Errorf("the packaged assayd: health %s %s (exit %d)", health, errOut, code)
 	}
 }
