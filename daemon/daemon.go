@@ -254,7 +254,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	authz, err := authorizer(cfg)
+	authz, err := authorizer(cfg, ln, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -395,8 +395,22 @@ func lookupGroup(name string) (uint32, error) {
 	return uint32(id), nil
 }
 
-func authorizer(cfg *config.Config) (api.Authorizer, error) {
+// authorizer maps groups to roles. With socket.group unset, a socket
+// systemd made for assayd (assayd.socket's SocketGroup=) gives its group
+// the scan role: whoever the unit lets connect may scan.
+func authorizer(cfg *config.Config, ln *socket.Listener, log *slog.Logger) (api.Authorizer, error) {
 	a := api.GroupAuthorizer{SelfUID: uint32(os.Getuid())}
+	if cfg.Socket.Group == "" && ln != nil && ln.Activated && ln.Path != "" {
+		var st syscall.Stat_t
+		if err := syscall.Stat(ln.Path, &st); err == nil && st.Gid != 0 {
+			name := strconv.FormatUint(uint64(st.Gid), 10)
+			if g, err := user.LookupGroupId(name); err == nil {
+				name = g.Name
+			}
+			a.Groups = append(a.Groups, api.RoleGroup{GID: st.Gid, Name: name, Role: api.RoleScan})
+			log.Info("socket.group is unset: the activated socket's group gets the scan role", "group", name, "gid", st.Gid)
+		}
+	}
 	for _, g := range []struct {
 		name string
 		role api.Role

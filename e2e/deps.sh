@@ -11,8 +11,10 @@
 #   pigz             containerd unpacks with unpigz when it is on PATH
 #   libseccomp-dev   assayd's sandbox seccomp filter (cgo, -tags seccomp)
 #   runc             Debian's, the sandbox benchmark's point of comparison
+#   debootstrap      a Debian 12 root for the test under a real systemd
+#   systemd-container  systemd-nspawn, which boots that root with systemd as PID 1
 set -euo pipefail
-pkgs=(systemd procps docker-registry skopeo curl containerd pigz libseccomp-dev runc)
+pkgs=(systemd procps docker-registry skopeo curl containerd pigz libseccomp-dev runc debootstrap systemd-container)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
