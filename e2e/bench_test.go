@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/assayhq/assay/daemon/client"
 	"github.com/assayhq/assay/daemon/scans"
 )
 
@@ -95,4 +100,43 @@ func BenchmarkRestartAfterKill(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/restart")
+}
+
+// GET /v1/reports/{digest} over the TCP API with TLS and a bearer token:
+// one kept-alive connection, p50/p99.
+func BenchmarkGetReportTCP(b *testing.B) {
+	dir := b.TempDir()
+	caFile, certFile, keyFile := testCA(b, dir)
+	tokensFile := filepath.Join(dir, "tokens")
+	os.WriteFile(tokensFile, []byte("read read-token-0123456789\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	reg := newRegistry(b)
+	ref, digest := reg.push(b, "bench/report:1")
+	d := startDaemon(b, daemonOpts{args: []string{"--api.listen", addr, "--api.tokens_file", tokensFile, "--api.tls_cert_file", certFile, "--api.tls_key_file", keyFile}})
+	defer d.kill()
+	d.waitStatus(d.submit(ref).ID, scans.Done, 30*time.Second)
+	pem, _ := os.ReadFile(caFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c, err := client.NewRemote("https://"+addr, "read-token-0123456789", roots)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := c.Report(ctx, digest); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	percentiles(b, lat)
 }

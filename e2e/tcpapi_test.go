@@ -18,7 +18,7 @@ import (
 
 // testCA writes a CA and a server certificate for 127.0.0.1 signed by it,
 // and returns the CA file, the certificate file and the key file.
-func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+func testCA(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "assay test CA"},
