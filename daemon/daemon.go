@@ -5,7 +5,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +30,7 @@ import (
 	"github.com/assayhq/assay/daemon/events"
 	"github.com/assayhq/assay/daemon/images"
 	"github.com/assayhq/assay/daemon/metrics"
+	"github.com/assayhq/assay/daemon/netaddr"
 	"github.com/assayhq/assay/daemon/queue"
 	"github.com/assayhq/assay/daemon/rematch"
 	"github.com/assayhq/assay/daemon/scan"
@@ -495,18 +495,9 @@ func notify(log *slog.Logger, state string) {
 // serveTCP serves handler on api.listen (TLS when configured), to callers
 // with a token of api.tokens_file; a serve error is sent on errs.
 func serveTCP(ctx context.Context, cfg *config.Config, handler http.Handler, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.API.Listen)
+	ln, err := netaddr.Listen(ctx, cfg.API.Listen, cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: api.listen: %w", err)
-	}
-	if cfg.API.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("daemon: api TLS certificate: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	srv := &http.Server{
 		Handler:           handler,

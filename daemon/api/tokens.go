@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/assayhq/assay/daemon/errdefs"
+	"github.com/assayhq/assay/daemon/policy"
 )
 
 // Tokens are the bearer tokens of the TCP API, each with a role and
@@ -74,7 +75,7 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 		}
 		e := tokenEntry{sum: sha256.Sum256([]byte(f[1])), role: role, line: n}
 		if len(f) == 3 {
-			if e.expires, err = parseExpiry(f[2]); err != nil {
+			if e.expires, err = policy.ParseExpiry(f[2]); err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
 		}
@@ -87,16 +88,6 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 		return nil, fmt.Errorf("no token in it")
 	}
 	return t, nil
-}
-
-func parseExpiry(s string) (time.Time, error) {
-	if d, err := time.Parse(time.DateOnly, s); err == nil {
-		return d.Add(24 * time.Hour), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("expiry %q: want 2006-01-02 or an RFC 3339 time", s)
 }
 
 // Role is the role of a bearer token; an unknown or expired one is
@@ -116,7 +107,7 @@ func (t *Tokens) Role(token string) (Role, error) {
 	switch {
 	case found == nil:
 		return 0, fmt.Errorf("%w: unknown token", errdefs.ErrDenied)
-	case !found.expires.IsZero() && !now.Before(found.expires):
+	case !found.expires.IsZero() && now.After(found.expires):
 		return 0, fmt.Errorf("%w: the token (line %d of the tokens file) expired at %s", errdefs.ErrDenied, found.line, found.expires.UTC().Format(time.RFC3339))
 	}
 	return found.role, nil

@@ -806,25 +806,7 @@ func checkSource(src string, allowHTTP bool) error {
 func (c *Config) validateWebhook(bad func(key, format string, args ...any)) {
 	w := &c.Webhook
 	on := w.Listen != ""
-	if on {
-		if err := checkListen(w.Listen); err != nil {
-			bad("webhook.listen", "%v", err)
-		} else if host, _, _ := net.SplitHostPort(w.Listen); w.TLSCertFile == "" && !w.Insecure && !netaddr.IsLoopbackHost(host) {
-			bad("webhook.listen", "%s is not a loopback address and the endpoint has no TLS: the token would cross the network in clear; set webhook.tls_cert_file and webhook.tls_key_file, or webhook.insecure: true", w.Listen)
-		}
-	}
-	switch {
-	case (w.TLSCertFile == "") != (w.TLSKeyFile == ""):
-		bad("webhook.tls_cert_file", "and webhook.tls_key_file go together: set both or neither")
-	case w.TLSCertFile != "":
-		for key, f := range map[string]string{"webhook.tls_cert_file": w.TLSCertFile, "webhook.tls_key_file": w.TLSKeyFile} {
-			if !filepath.IsAbs(f) {
-				bad(key, "must be an absolute path, got %q", f)
-			} else if _, err := os.Stat(f); err != nil {
-				bad(key, "%v", err)
-			}
-		}
-	}
+	checkTLSListener("webhook", w.Listen, w.TLSCertFile, w.TLSKeyFile, w.Insecure, bad)
 
 	w.fileToken = ""
 	switch {
@@ -1027,28 +1009,42 @@ func checkHostPort(s string) error {
 // validateAPIListen checks the TCP listener of the API.
 func (c *Config) validateAPIListen(bad func(key, format string, args ...any)) {
 	a := &c.API
-	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
-		bad("api.tls_cert_file", "and api.tls_key_file go together: set both or neither")
+	checkTLSListener("api", a.Listen, a.TLSCertFile, a.TLSKeyFile, a.Insecure, bad)
+	checkFile("api.tokens_file", a.TokensFile, bad)
+	if a.Listen != "" && a.TokensFile == "" {
+		bad("api.tokens_file", "must be set when api.listen is: every TCP caller needs a token")
 	}
-	for key, f := range map[string]string{"api.tls_cert_file": a.TLSCertFile, "api.tls_key_file": a.TLSKeyFile, "api.tokens_file": a.TokensFile} {
-		if f == "" {
-			continue
-		}
-		if !filepath.IsAbs(f) {
-			bad(key, "must be an absolute path, got %q", f)
-		} else if _, err := os.Stat(f); err != nil {
-			bad(key, "%v", err)
+}
+
+// checkTLSListener checks a TCP listener section (section.listen,
+// .tls_cert_file, .tls_key_file, .insecure): a valid host:port, the
+// certificate and key together and readable, and no token in clear off
+// loopback unless insecure says so.
+func checkTLSListener(section, listen, certFile, keyFile string, insecure bool, bad func(key, format string, args ...any)) {
+	if listen != "" {
+		if err := checkListen(listen); err != nil {
+			bad(section+".listen", "%v", err)
+		} else if host, _, _ := net.SplitHostPort(listen); certFile == "" && !insecure && !netaddr.IsLoopbackHost(host) {
+			bad(section+".listen", "%s is not a loopback address and the listener has no TLS: tokens would cross the network in clear; set %[2]s.tls_cert_file and %[2]s.tls_key_file, or %[2]s.insecure: true", listen, section)
 		}
 	}
-	if a.Listen == "" {
+	if (certFile == "") != (keyFile == "") {
+		bad(section+".tls_cert_file", "and %s.tls_key_file go together: set both or neither", section)
 		return
 	}
-	if err := checkListen(a.Listen); err != nil {
-		bad("api.listen", "%v", err)
-	} else if host, _, _ := net.SplitHostPort(a.Listen); a.TLSCertFile == "" && !a.Insecure && !netaddr.IsLoopbackHost(host) {
-		bad("api.listen", "%s is not a loopback address and the listener has no TLS: tokens would cross the network in clear; set api.tls_cert_file and api.tls_key_file, or api.insecure: true", a.Listen)
-	}
-	if a.TokensFile == "" {
-		bad("api.tokens_file", "must be set when api.listen is: every TCP caller needs a token")
+	checkFile(section+".tls_cert_file", certFile, bad)
+	checkFile(section+".tls_key_file", keyFile, bad)
+}
+
+// checkFile checks an optional absolute path of a file that must exist.
+func checkFile(key, path string, bad func(key, format string, args ...any)) {
+	switch {
+	case path == "":
+	case !filepath.IsAbs(path):
+		bad(key, "must be an absolute path, got %q", path)
+	default:
+		if _, err := os.Stat(path); err != nil {
+			bad(key, "%v", err)
+		}
 	}
 }

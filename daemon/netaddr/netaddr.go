@@ -1,5 +1,6 @@
 // Package netaddr holds the address checks shared by the configuration
-// and the daemon's clients and listeners.
+// and the daemon's clients, and the TCP listener (TLS when configured)
+// of the API and the webhook endpoint.
 package netaddr
 
 import "net"

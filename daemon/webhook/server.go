@@ -2,13 +2,14 @@ package webhook
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/assayhq/assay/daemon/netaddr"
 )
 
 // shutdownTimeout bounds the graceful shutdown; a variable for tests.
@@ -36,21 +37,9 @@ func Serve(ctx context.Context, addr string, o Options) (*Server, error) {
 		return nil, err
 	}
 	h := NewHandler(o)
-	var tlsConfig *tls.Config
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("webhook: TLS certificate: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := netaddr.Listen(ctx, addr, o.CertFile, o.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: listen: %w", err)
-	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
 	}
 	log := o.Logger
 	if log == nil {
@@ -71,7 +60,7 @@ func Serve(ctx context.Context, addr string, o Options) (*Server, error) {
 		},
 		done: make(chan struct{}),
 	}
-	log.Info("webhook: listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil)
+	log.Info("webhook: listening", "addr", ln.Addr().String(), "tls", o.CertFile != "")
 	go s.run(ctx)
 	return s, nil
 }
