@@ -40,12 +40,13 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 			log.Warn("removed sandboxes left by an earlier run", "count", n)
 		}
 	}
-	cacheDir := cacheDirOf(cfg)
+	cacheDir := filepath.Join(cfg.StateDir, "plugins")
+	verifiedDir := filepath.Join(cacheDir, "verified")
 	pluginsDir, enabled := resolvePlugins(cfg, log)
 	o := analyze.Options{
 		PluginsDir:     pluginsDir,
 		CacheDir:       cacheDir,
-		VerifiedDir:    filepath.Join(cacheDir, "verified"),
+		VerifiedDir:    verifiedDir,
 		Enabled:        enabled,
 		Timeout:        cfg.Sandbox.Timeout,
 		StartTimeout:   cfg.Sandbox.StartTimeout,
@@ -124,7 +125,7 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 		closeAll()
 	}
 	if len(enabled) > 0 {
-		h, err := host.New(host.Options{Dir: pluginsDir, CacheDir: cacheDir, VerifiedDir: filepath.Join(cacheDir, "verified")})
+		h, err := host.New(host.Options{Dir: pluginsDir, CacheDir: cacheDir, VerifiedDir: verifiedDir})
 		if err == nil {
 			if err := h.RemoveStale(); err != nil {
 				log.Warn("removing stale plugin run dirs", "err", err)
@@ -136,8 +137,6 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 	}
 	return a, cache, stop, nil
 }
-
-func cacheDirOf(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "plugins") }
 
 // resolvePlugins is plugins.dir resolved (config.Plugins.ResolveDir) and
 // plugins.enabled with "all" expanded to every plugin found there with a

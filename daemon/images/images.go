@@ -1,6 +1,7 @@
 // Package images gets images through containerd and hands a scan a
-// read-only view of an image's root filesystem. It is the only package that
-// imports containerd.
+// read-only view of an image's root filesystem. Everything assayd does
+// through containerd is here; the daemon only dials the client and the
+// sandbox only borrows containerd's default seccomp profile.
 //
 // One scan holds one containerd lease (labelled as assayd's) that protects
 // the content, the unpacked snapshots and the view while the scan runs;

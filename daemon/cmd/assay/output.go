@@ -138,10 +138,7 @@ func writeReport(w io.Writer, r *report.Report) error {
 
 	if len(r.Warnings) > 0 {
 		fmt.Fprintln(w, "\nWarnings:")
-		var ws []string
-		for _, x := range r.Warnings {
-			ws = append(ws, x.String())
-		}
+		ws := report.WarningStrings(r.Warnings)
 		sort.Strings(ws)
 		for _, s := range ws {
 			fmt.Fprintf(w, "  %s\n", cell(s, 0))
