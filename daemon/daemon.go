@@ -290,14 +290,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	// streaming handlers (/v1/events) end.
 	serveCtx, cancelServe := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelServe()
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ConnContext:       api.ConnContext,
-		BaseContext:       func(net.Listener) context.Context { return serveCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newAPIServer(handler, api.ConnContext, serveCtx, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -492,6 +485,19 @@ func notify(log *slog.Logger, state string) {
 	}
 }
 
+// newAPIServer is the HTTP server of the API on one listener: connContext
+// marks how its callers authenticate, requests derive from base.
+func newAPIServer(handler http.Handler, connContext func(context.Context, net.Conn) context.Context, base context.Context, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ConnContext:       connContext,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // serveTCP serves handler on api.listen (TLS when configured), to callers
 // with a token of api.tokens_file; a serve error is sent on errs.
 func serveTCP(ctx context.Context, cfg *config.Config, handler http.Handler, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
@@ -499,14 +505,7 @@ func serveTCP(ctx context.Context, cfg *config.Config, handler http.Handler, bas
 	if err != nil {
 		return nil, fmt.Errorf("daemon: api.listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ConnContext:       api.TCPConnContext,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newAPIServer(handler, api.TCPConnContext, base, log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("tcp listener: %w", err)
