@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -18,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/assayhq/assay/daemon/config"
 	"github.com/assayhq/assay/daemon/errdefs"
 	"github.com/assayhq/assay/daemon/events"
+	"github.com/assayhq/assay/daemon/harbor"
 	"github.com/assayhq/assay/daemon/images"
 	"github.com/assayhq/assay/daemon/metrics"
 	"github.com/assayhq/assay/daemon/netaddr"
@@ -126,7 +129,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Namespace:  cfg.Containerd.Namespace,
 		HostsDir:   cfg.Registries.ConfigPath,
 		AuthFile:   cfg.Registries.AuthFile,
-		ViewsDir:   filepath.Join(cfg.StateDir, "views"),
+		// Harbor's registries listed as http:// are spoken to in plain
+		// HTTP; no other is.
+		PlainHTTPHosts: plainHTTPHosts(cfg.Harbor.Registries),
+		ViewsDir:       filepath.Join(cfg.StateDir, "views"),
 		Limits: images.Limits{
 			MaxImageBytes:    cfg.Limits.MaxImageBytes,
 			MaxLayers:        cfg.Limits.MaxLayers,
@@ -187,6 +193,17 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	svc := &service{q: q, st: st}
 	rm := rematch.New(st, assessor, broker, log)
 	wg.Go(func() { rm.Run(bg) })
+	// When the data last changed, kept in memory for Harbor's /metadata.
+	var dbUpdatedAt atomic.Pointer[time.Time]
+	dbChanged := func(ctx context.Context) {
+		if info, err := vdb.Info(ctx); err == nil {
+			dbUpdatedAt.Store(&info.UpdatedAt)
+		}
+		rm.Kick(ctx)
+	}
+	if info, err := vdb.Info(ctx); err == nil {
+		dbUpdatedAt.Store(&info.UpdatedAt)
+	}
 	updater := &vulndb.Updater{
 		AllowHTTP: cfg.VulnDB.AllowHTTP,
 		DB:        vdb,
@@ -196,12 +213,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Client:    updaterClient(),
 		OnChange: func(ctx context.Context) {
 			debug.FreeOSMemory() // an update held a whole archive in memory
-			rm.Kick(ctx)
+			dbChanged(ctx)
 		},
 		Logger: log,
 	}
 	wg.Go(func() { updater.Run(bg) })
-	vsvc := &vulnService{db: vdb, st: st, tmpDir: cfg.StateDir, changed: rm.Kick}
+	vsvc := &vulnService{db: vdb, st: st, tmpDir: cfg.StateDir, changed: dbChanged}
 
 	if cfg.Webhook.Listen != "" {
 		wh, err := webhook.Serve(ctx, cfg.Webhook.Listen, webhook.Options{
@@ -297,9 +314,37 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	// The same API over TCP, for callers with a bearer token.
 	var tcpSrv *http.Server
 	if cfg.API.Listen != "" {
-		tcpSrv, err = serveTCP(ctx, cfg, handler, serveCtx, log, serveErr)
+		tcpSrv, err = serveTCP(ctx, "api", cfg.API.Listen, cfg.API.TLSCertFile, cfg.API.TLSKeyFile, handler, api.TCPConnContext, serveCtx, log, serveErr)
 		if err != nil {
 			srv.Close()
+			return err
+		}
+	}
+
+	// Harbor's scanner-adapter API on its own listener.
+	var harborSrv *http.Server
+	if cfg.Harbor.Listen != "" {
+		hh := harbor.New(harbor.Options{
+			Service:    svc,
+			Auth:       cfg.Harbor.Auth,
+			Secret:     cfg.Harbor.Secret(),
+			Registries: cfg.Harbor.Registries,
+			Version:    Version,
+			DBUpdatedAt: func() time.Time {
+				if t := dbUpdatedAt.Load(); t != nil {
+					return *t
+				}
+				return time.Time{}
+			},
+			MaxBodyBytes: cfg.API.MaxBodyBytes,
+			Logger:       log,
+		})
+		harborSrv, err = serveTCP(ctx, "harbor", cfg.Harbor.Listen, cfg.Harbor.TLSCertFile, cfg.Harbor.TLSKeyFile, hh, nil, serveCtx, log, serveErr)
+		if err != nil {
+			srv.Close()
+			if tcpSrv != nil {
+				tcpSrv.Close()
+			}
 			return err
 		}
 	}
@@ -346,9 +391,11 @@ loop:
 		log.Warn("api shutdown", "err", err)
 		srv.Close()
 	}
-	if tcpSrv != nil {
-		if err := tcpSrv.Shutdown(shutCtx); err != nil {
-			tcpSrv.Close()
+	for _, other := range []*http.Server{tcpSrv, harborSrv} {
+		if other != nil {
+			if err := other.Shutdown(shutCtx); err != nil {
+				other.Close()
+			}
 		}
 	}
 	cancelShut()
@@ -498,21 +545,32 @@ func newAPIServer(handler http.Handler, connContext func(context.Context, net.Co
 	}
 }
 
-// serveTCP serves handler on api.listen (TLS when configured), to callers
-// with a token of api.tokens_file; a serve error is sent on errs.
-func serveTCP(ctx context.Context, cfg *config.Config, handler http.Handler, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
-	ln, err := netaddr.Listen(ctx, cfg.API.Listen, cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
+// serveTCP serves handler on a TCP listener (section.listen, TLS when
+// certFile is set); a serve error is sent on errs.
+func serveTCP(ctx context.Context, section, addr, certFile, keyFile string, handler http.Handler, connContext func(context.Context, net.Conn) context.Context, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
+	ln, err := netaddr.Listen(ctx, addr, certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("daemon: api.listen: %w", err)
+		return nil, fmt.Errorf("daemon: %s.listen: %w", section, err)
 	}
-	srv := newAPIServer(handler, api.TCPConnContext, base, log)
+	srv := newAPIServer(handler, connContext, base, log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs <- fmt.Errorf("tcp listener: %w", err)
+			errs <- fmt.Errorf("%s listener: %w", section, err)
 		}
 	}()
-	log.Info("api: listening on TCP", "addr", ln.Addr().String(), "tls", cfg.API.TLSCertFile != "")
+	log.Info(section+": listening on TCP", "addr", ln.Addr().String(), "tls", certFile != "")
 	return srv, nil
+}
+
+// plainHTTPHosts are the hosts of the http:// registry URLs.
+func plainHTTPHosts(registries []string) []string {
+	var out []string
+	for _, r := range registries {
+		if u, err := url.Parse(r); err == nil && u.Scheme == "http" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }
 
 // analyzerInfo lists the enabled analyzer plugins for GET /v1/health.

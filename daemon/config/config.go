@@ -45,6 +45,7 @@ type Config struct {
 	Webhook    Webhook    `mapstructure:"webhook" yaml:"webhook"`
 	Log        Log        `mapstructure:"log" yaml:"log"`
 	API        API        `mapstructure:"api" yaml:"api"`
+	Harbor     Harbor     `mapstructure:"harbor" yaml:"harbor"`
 	Store      Store      `mapstructure:"store" yaml:"store"`
 	Shutdown   Shutdown   `mapstructure:"shutdown" yaml:"shutdown"`
 	Cache      Cache      `mapstructure:"cache" yaml:"cache"`
@@ -388,6 +389,35 @@ type API struct {
 	Insecure    bool   `mapstructure:"insecure" yaml:"insecure"`
 }
 
+// Harbor is the Harbor scanner-adapter listener (API v1.2).
+type Harbor struct {
+	// Listen (host:port) serves the adapter under /api/v1. Empty: none.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// Auth is how Harbor authenticates: bearer, basic or api_key.
+	Auth string `mapstructure:"auth" yaml:"auth"`
+	// SecretFile (absolute) holds the secret: the token (bearer), the key
+	// (api_key) or user:password (basic), on one line. Use Secret.
+	SecretFile string `mapstructure:"secret_file" yaml:"secret_file"`
+	// Registries are the registry URLs (scheme://host[:port]) a scan
+	// request may name; pulls from an http:// one use plain HTTP.
+	Registries []string `mapstructure:"registries" yaml:"registries"`
+	// TLSCertFile and TLSKeyFile (absolute, PEM) make Listen speak TLS.
+	// Without them, plain HTTP is refused off loopback unless Insecure.
+	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
+	Insecure    bool   `mapstructure:"insecure" yaml:"insecure"`
+
+	// fileSecret is SecretFile's content as Validate last read it.
+	fileSecret string
+}
+
+// HarborAuthModes are the values of harbor.auth.
+var HarborAuthModes = []string{"bearer", "basic", "api_key"}
+
+// Secret is harbor.secret_file's content as the Config was loaded (or
+// last validated).
+func (h Harbor) Secret() string { return h.fileSecret }
+
 // Store sets what the report store keeps.
 type Store struct {
 	// ReportsPerImage is how many reports are kept per image digest, the
@@ -511,6 +541,9 @@ func (c *Config) ChangedKeys(other *Config) []string {
 	for _, k := range keys {
 		differs := !reflect.DeepEqual(k.get(c), k.get(other))
 		if k.name == "webhook.token_file" && c.Webhook.fileToken != other.Webhook.fileToken {
+			differs = true
+		}
+		if k.name == "harbor.secret_file" && c.Harbor.fileSecret != other.Harbor.fileSecret {
 			differs = true
 		}
 		if differs {
@@ -750,6 +783,7 @@ func (c *Config) validate() []*keyError {
 	positiveSize("api.max_body_bytes", c.API.MaxBodyBytes)
 	between("api.event_buffer", c.API.EventBuffer, 1, 100000)
 	c.validateAPIListen(bad)
+	c.validateHarbor(bad)
 
 	if c.Store.ReportsPerImage < 1 {
 		bad("store.reports_per_image", "must be at least 1, got %d", c.Store.ReportsPerImage)
@@ -1014,6 +1048,64 @@ func (c *Config) validateAPIListen(bad func(key, format string, args ...any)) {
 	if a.Listen != "" && a.TokensFile == "" {
 		bad("api.tokens_file", "must be set when api.listen is: every TCP caller needs a token")
 	}
+}
+
+// validateHarbor checks the harbor section and reads harbor.secret_file.
+func (c *Config) validateHarbor(bad func(key, format string, args ...any)) {
+	h := &c.Harbor
+	h.fileSecret = ""
+	checkTLSListener("harbor", h.Listen, h.TLSCertFile, h.TLSKeyFile, h.Insecure, bad)
+	for _, r := range h.Registries {
+		if err := checkRegistryURL(r); err != nil {
+			bad("harbor.registries", "%v", err)
+		}
+	}
+	if h.Listen == "" {
+		return
+	}
+	if !slices.Contains(HarborAuthModes, h.Auth) {
+		bad("harbor.auth", "must be one of %s when harbor.listen is set, got %q", strings.Join(HarborAuthModes, ", "), h.Auth)
+	}
+	if len(h.Registries) == 0 {
+		bad("harbor.registries", "must list the registry URL Harbor sends in its scan requests (its core URL, like http://harbor-core:8080): requests naming another are refused")
+	}
+	switch {
+	case h.SecretFile == "":
+		bad("harbor.secret_file", "must be set when harbor.listen is: Harbor must authenticate")
+	case !filepath.IsAbs(h.SecretFile):
+		bad("harbor.secret_file", "must be an absolute path, got %q", h.SecretFile)
+	default:
+		sec, err := readToken(h.SecretFile)
+		if err != nil {
+			bad("harbor.secret_file", "%v", err)
+			return
+		}
+		check := sec
+		if h.Auth == "basic" {
+			user, pass, ok := strings.Cut(sec, ":")
+			if !ok || user == "" {
+				bad("harbor.secret_file", "holds no user:password, as harbor.auth basic needs")
+				return
+			}
+			check = pass
+		}
+		if err := checkToken(check); err != nil {
+			bad("harbor.secret_file", "the secret in %s %v", h.SecretFile, err)
+			return
+		}
+		h.fileSecret = sec
+	}
+}
+
+// checkRegistryURL accepts scheme://host[:port] with http or https and
+// nothing else: no user, path, query or fragment.
+func checkRegistryURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want http://host[:port] or https://host[:port]", s)
+	}
+	return nil
 }
 
 // checkTLSListener checks a TCP listener section (section.listen,

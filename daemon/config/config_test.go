@@ -21,7 +21,7 @@ import (
 
 // cmpConfig lets cmp compare Configs: Webhook keeps the token it read from
 // webhook.token_file in an unexported field.
-var cmpConfig = cmp.AllowUnexported(Webhook{})
+var cmpConfig = cmp.AllowUnexported(Webhook{}, Harbor{})
 
 // writeConfig writes content to a fresh file and returns its path.
 func writeConfig(t *testing.T, content string) string {
@@ -1916,5 +1916,57 @@ func TestFileBytes(t *testing.T) {
 	got := l.FileBytes()
 	if got["gobinary"] != 1<<30 || got["java"] != 256<<20 || len(got) != 2 {
 		t.Errorf("FileBytes = %v", got)
+	}
+}
+
+func TestHarborSection(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token := write("token", "harbor-secret-0123456789\n")
+	basic := write("basic", "harbor:harbor-secret-0123456789\n")
+	short := write("short", "harbor:short\n")
+	base := []string{"--harbor.listen", "127.0.0.1:8089", "--harbor.registries", "http://127.0.0.1:5000"}
+	args := func(extra ...string) []string { return append(slices.Clone(base), extra...) }
+
+	cfg, _, err := loadWith(t, "", nil, args("--harbor.auth", "basic", "--harbor.secret_file", basic))
+	if err != nil {
+		t.Fatalf("basic: %v", err)
+	}
+	if cfg.Harbor.Secret() != "harbor:harbor-secret-0123456789" || cfg.Harbor.Auth != "basic" {
+		t.Fatalf("harbor section: %+v", cfg.Harbor)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no auth mode", args("--harbor.secret_file", token), []string{"harbor.auth", "bearer, basic, api_key"}},
+		{"no secret", args("--harbor.auth", "bearer"), []string{"harbor.secret_file", "must authenticate"}},
+		{"basic without a user", args("--harbor.auth", "basic", "--harbor.secret_file", token), []string{"harbor.secret_file", "user:password"}},
+		{"short password", args("--harbor.auth", "basic", "--harbor.secret_file", short), []string{"harbor.secret_file", "at least 16"}},
+		{"no registries", []string{"--harbor.listen", "127.0.0.1:8089", "--harbor.auth", "api_key", "--harbor.secret_file", token}, []string{"harbor.registries", "must list"}},
+		{"registry with a path", args("--harbor.auth", "api_key", "--harbor.secret_file", token, "--harbor.registries", "http://h:5000/v2"), []string{"harbor.registries", "want http://host[:port]"}},
+		{"in clear off loopback", []string{"--harbor.listen", ":8089", "--harbor.registries", "http://h:5000", "--harbor.auth", "api_key", "--harbor.secret_file", token}, []string{"harbor.listen", "not a loopback address", "harbor.insecure"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := loadWith(t, "", nil, tt.args)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "harbor-secret") {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
 	}
 }

@@ -70,6 +70,9 @@ type Options struct {
 	HostsDir string
 	// AuthFile is a Docker config.json with registry credentials ("" none).
 	AuthFile string
+	// PlainHTTPHosts are registry hosts (host[:port]) spoken to in plain
+	// HTTP (Harbor's listed http:// registries).
+	PlainHTTPHosts []string
 	// ViewsDir is where views are mounted (state_dir/views).
 	ViewsDir string
 	// ContentDir is containerd's content store directory when it is on

@@ -461,6 +461,7 @@ func finding(p *report.Package, src *report.Source, g group) report.Finding {
 		Severity:       sev,
 		SeveritySource: best.Source,
 		CVSS:           best.CVSS,
+		CVSSv3:         best.CVSSv3,
 		FixedVersion:   fix,
 		Summary:        summary,
 		Locations:      slices.Clone(p.Locations),

@@ -33,6 +33,9 @@ type Rating struct {
 	Source string
 	// CVSS is the vector the severity was computed from, if any.
 	CVSS *report.CVSS
+	// CVSSv3 is the best CVSS v3 vector when CVSS is a v4 one (Harbor's
+	// preferred_cvss has a place for v3 only).
+	CVSSv3 *report.CVSS
 	// Problems name severity data that could not be used (an invalid
 	// CVSS vector); the rating fell through to the next source.
 	Problems []string
@@ -99,7 +102,7 @@ func Rate(v *osvschema.Vulnerability, affected ...*osvschema.Affected) Rating {
 	}
 	switch {
 	case v4 != nil:
-		r.Severity, r.Source, r.CVSS = ScoreBand(v4.Score), SourceCVSSv4, v4
+		r.Severity, r.Source, r.CVSS, r.CVSSv3 = ScoreBand(v4.Score), SourceCVSSv4, v4, v3
 		return r
 	case v3 != nil:
 		r.Severity, r.Source, r.CVSS = ScoreBand(v3.Score), SourceCVSSv3, v3

@@ -60,6 +60,7 @@ type Options struct {
 var (
 	errCancelled = errors.New("cancelled by request")
 	errShutdown  = errors.New("daemon shutting down")
+	errAuthLost  = errors.New("the registry credentials of this scan were held in memory only and did not survive a restart of assayd: submit the scan again")
 )
 
 // Queue accepts scan requests and runs them.
@@ -73,6 +74,13 @@ type Queue struct {
 	// cancelled holds cancellations that arrived between a worker's claim
 	// and its registering the scan in running.
 	cancelled map[string]bool
+
+	// auth holds the registry credentials of accepted scans, by scan ID,
+	// in memory only. authMu is held from a scan's creation to its
+	// credentials being set, so that a worker never sees one without
+	// the other.
+	authMu sync.Mutex
+	auth   map[string]scans.RegistryAuth
 }
 
 // New makes a Queue; Run starts its workers.
@@ -80,7 +88,7 @@ func New(o Options) *Queue {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Queue{o: o, log: o.Logger, wake: make(chan struct{}, 1), running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}}
+	return &Queue{o: o, log: o.Logger, wake: make(chan struct{}, 1), running: map[string]context.CancelCauseFunc{}, cancelled: map[string]bool{}, auth: map[string]scans.RegistryAuth{}}
 }
 
 // DedupeKey says when two requests are for the same image: the manifest
@@ -132,9 +140,21 @@ func (q *Queue) submit(ctx context.Context, req scans.Request, maxQueued int) (s
 	if ref, err := name.NewDigest(req.Image); err == nil {
 		sc.Digest = ref.DigestStr()
 	}
+	if req.Auth != nil {
+		// A scan with credentials is not the same as one without: it
+		// must not be answered by a scan that pulls anonymously.
+		sc.DedupeKey += "|auth:" + req.Auth.Host
+		sc.InMemoryAuth = true
+		q.authMu.Lock()
+		defer q.authMu.Unlock()
+	}
 	sc, created, err := q.o.Store.CreateBounded(ctx, sc, maxQueued)
 	if err != nil {
 		return scans.Scan{}, false, err
+	}
+	if req.Auth != nil {
+		// The newest credentials win: an earlier request's may expire.
+		q.auth[sc.ID] = *req.Auth
 	}
 	if created {
 		q.log.Info("scan queued", "scan", sc.ID, "image", sc.Image, "trigger", sc.Trigger)
@@ -160,6 +180,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) (scans.Scan, error) {
 		return scans.Scan{}, err
 	}
 	if !running {
+		q.forgetAuth(id)
 		q.log.Info("scan cancelled while queued", "scan", id)
 		q.publish(sc, nil)
 		q.observe(sc, 0)
@@ -291,6 +312,15 @@ func (q *Queue) run(work context.Context, sc scans.Scan) {
 	log := q.log.With("scan", sc.ID, "image", sc.Image, "attempt", sc.Attempts)
 	log.Info("scan started")
 	q.publish(sc, nil)
+	var authLost bool
+	if sc.InMemoryAuth {
+		q.authMu.Lock()
+		auth, ok := q.auth[sc.ID]
+		q.authMu.Unlock()
+		authLost = !ok
+		sc.Auth = &auth
+		defer q.forgetAuth(sc.ID)
+	}
 
 	progress := func(st scans.Status) {
 		if !st.Running() {
@@ -303,7 +333,13 @@ func (q *Queue) run(work context.Context, sc scans.Scan) {
 		}
 		q.publish(updated, nil)
 	}
-	rep, err := q.scan(ctx, sc, progress)
+	var rep *report.Report
+	var err error
+	if authLost {
+		err = errAuthLost
+	} else {
+		rep, err = q.scan(ctx, sc, progress)
+	}
 
 	cause := context.Cause(ctx)
 	// Finishing must happen even though ctx may be cancelled.
@@ -334,6 +370,13 @@ func (q *Queue) run(work context.Context, sc scans.Scan) {
 	log.Info("scan finished", "status", final.Status, "verdict", final.Verdict, "error", final.Error, "took", time.Since(started).Round(time.Millisecond))
 	q.publish(final, rep)
 	q.observe(final, time.Since(started))
+}
+
+// forgetAuth drops a scan's credentials once a worker is done with it.
+func (q *Queue) forgetAuth(id string) {
+	q.authMu.Lock()
+	defer q.authMu.Unlock()
+	delete(q.auth, id)
 }
 
 // scan calls the scanner and turns a panic into a failed scan: a hostile

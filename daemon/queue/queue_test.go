@@ -1,8 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -214,5 +217,92 @@ func TestShutdownRequeuesRunningScans(t *testing.T) {
 	got = waitStatus(t, st, sc.ID, scans.Done)
 	if got.Attempts != 2 || b.finished.Load() != 1 {
 		t.Fatalf("resumed scan: attempts %d, finished %d times", got.Attempts, b.finished.Load())
+	}
+}
+
+// authScanner records the credentials each scan was given.
+type authScanner struct {
+	mu   sync.Mutex
+	seen map[string]*scans.RegistryAuth
+}
+
+func (a *authScanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.Status)) (*report.Report, error) {
+	a.mu.Lock()
+	a.seen[sc.ID] = sc.Auth
+	a.mu.Unlock()
+	return &report.Report{Image: sc.Image, Digest: "sha256:" + strings.Repeat("b", 64)}, nil
+}
+
+// Registry credentials reach the scanner and are never stored; a scan
+// that carried some and outlived its daemon fails rather than pull
+// without them; a scan with credentials is not merged with one without.
+func TestRegistryAuthInMemoryOnly(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := &authScanner{seen: map[string]*scans.RegistryAuth{}}
+	q := New(Options{Store: st, Scanner: as, Concurrency: 1, Timeout: time.Minute, MaxAttempts: 3})
+	img := "reg.example:5000/app@sha256:" + strings.Repeat("c", 64)
+	secret := "Basic cm9ib3Q6czNjcjN0LXBhc3N3b3Jk"
+	auth := &scans.RegistryAuth{Host: "reg.example:5000", Authorization: secret}
+
+	anon, _, err := q.Submit(context.Background(), scans.Request{Image: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAuth, created, err := q.Submit(context.Background(), scans.Request{Image: img, Trigger: "harbor", Auth: auth})
+	if err != nil || !created || withAuth.ID == anon.ID || !withAuth.InMemoryAuth {
+		t.Fatalf("a scan with credentials: %+v created %v err %v (anonymous one %s)", withAuth, created, err, anon.ID)
+	}
+	// A second request with fresher credentials joins it and replaces them.
+	fresh := &scans.RegistryAuth{Host: "reg.example:5000", Authorization: "Bearer fresh-token"}
+	again, created, err := q.Submit(context.Background(), scans.Request{Image: img, Trigger: "harbor", Auth: fresh})
+	if err != nil || created || again.ID != withAuth.ID {
+		t.Fatalf("the same request again: %+v created %v err %v", again, created, err)
+	}
+	// A scan accepted by the daemon before a restart: its credentials
+	// are gone.
+	lost, _, err := q.Submit(context.Background(), scans.Request{Image: img, Platform: "linux/arm64", Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.forgetAuth(lost.ID)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Run(ctx, time.Second); close(done) }()
+	waitStatus(t, st, anon.ID, scans.Done)
+	waitStatus(t, st, withAuth.ID, scans.Done)
+	failed := waitStatus(t, st, lost.ID, scans.Failed)
+	cancel()
+	<-done
+	if !strings.Contains(failed.Error, "held in memory only") {
+		t.Errorf("the scan whose credentials were lost: %q", failed.Error)
+	}
+	as.mu.Lock()
+	if as.seen[anon.ID] != nil || as.seen[withAuth.ID] == nil || *as.seen[withAuth.ID] != *fresh {
+		t.Errorf("credentials the scanner got: anonymous %v, with auth %v", as.seen[anon.ID], as.seen[withAuth.ID])
+	}
+	if _, ran := as.seen[lost.ID]; ran {
+		t.Error("the scan without its credentials ran")
+	}
+	as.mu.Unlock()
+	if len(q.auth) != 0 {
+		t.Errorf("credentials kept after the scans ended: %d", len(q.auth))
+	}
+	st.Close()
+	for _, secret := range []string{secret, "cm9ib3Q6czNjcjN0", "fresh-token"} {
+		data, err := os.ReadFile(filepath.Join(dir, "db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("the store holds the credential %q", secret)
+		}
+	}
+	if s := fmt.Sprintf("%v %+v %#v", *auth, *auth, *auth); strings.Contains(s, "cm9ib3Q") {
+		t.Errorf("formatting shows the credential: %s", s)
 	}
 }

@@ -243,6 +243,9 @@ type Finding struct {
 	// database_specific, ecosystem_specific, or "" (unknown).
 	SeveritySource string `json:"severity_source,omitempty"`
 	CVSS           *CVSS  `json:"cvss,omitempty"`
+	// CVSSv3 is the advisory's best CVSS v3 vector when CVSS is a v4
+	// one, for consumers that know only v3 (Harbor's preferred_cvss).
+	CVSSv3 *CVSS `json:"cvss_v3,omitempty"`
 	// FixedVersion is the remediation: the lowest version that fixes this
 	// advisory for the installed version, when the advisory names one.
 	FixedVersion string `json:"fixed_version,omitempty"`

@@ -73,6 +73,9 @@ func (s *Scanner) Scan(ctx context.Context, sc scans.Scan, progress func(scans.S
 	}
 	// Only a plugin that reads the whole tree needs the image unpacked;
 	// layer plugins read the layer blobs, and only those not cached.
+	if a := sc.Auth; a != nil {
+		ctx = images.WithAuthorization(ctx, a.Host, a.Authorization)
+	}
 	var img *images.Image
 	var err error
 	plan := s.Analyzers.Plan()
@@ -135,7 +138,7 @@ func (s *Scanner) spawnOtherPlatforms(ctx context.Context, sc scans.Scan, img *i
 		if !slices.Contains(img.Platforms, p) {
 			continue
 		}
-		if err := s.Spawn(ctx, scans.Request{Image: sc.Image, Platform: p, Trigger: sc.Trigger}); err != nil {
+		if err := s.Spawn(ctx, scans.Request{Image: sc.Image, Platform: p, Trigger: sc.Trigger, Auth: sc.Auth}); err != nil {
 			s.log().Warn("queueing the scan of another platform failed", "scan", sc.ID, "platform", p, "err", err)
 		}
 	}

@@ -6,6 +6,7 @@ package scans
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/assayhq/assay/daemon/report"
@@ -57,7 +58,28 @@ type Request struct {
 	// SubmittedBy is the uid of the API caller that asked for the scan
 	// (nil for the webhook and containerd events).
 	SubmittedBy *uint32 `json:"submitted_by,omitempty"`
+	// Auth is a registry credential for this scan's pull (Harbor's
+	// robot account). It is held in memory only: never stored, logged
+	// or reported.
+	Auth *RegistryAuth `json:"-"`
 }
+
+// RegistryAuth is the Authorization header value ("Basic …" or
+// "Bearer …") to pull one scan's image from one registry host with. Its
+// String and LogValue hide the secret.
+type RegistryAuth struct {
+	// Host is the registry's host[:port]; no other host is sent it.
+	Host          string
+	Authorization string
+}
+
+func (a RegistryAuth) String() string { return "registry credentials for " + a.Host }
+
+// LogValue keeps the secret out of logs.
+func (a RegistryAuth) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
+// GoString keeps the secret out of %#v.
+func (a RegistryAuth) GoString() string { return a.String() }
 
 // Scan is the durable record of one scan.
 type Scan struct {
@@ -70,6 +92,13 @@ type Scan struct {
 	// SubmittedBy is the uid of the API caller that asked for it, if any:
 	// that caller may cancel it without the admin role.
 	SubmittedBy *uint32 `json:"submitted_by,omitempty"`
+	// InMemoryAuth says the request came with registry credentials
+	// (Request.Auth), which are held in memory only: a scan that a
+	// restart interrupted fails rather than pull without them.
+	InMemoryAuth bool `json:"in_memory_auth,omitempty"`
+	// Auth is that credential while the daemon that accepted it runs;
+	// the queue sets it for the scanner.
+	Auth *RegistryAuth `json:"-"`
 	// DedupeKey identifies "the same image" while the scan is queued or running.
 	DedupeKey string `json:"-"`
 	// Digest is the manifest digest, known once resolved (or from the reference).
