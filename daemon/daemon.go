@@ -102,6 +102,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	assessor := newAssessor(cfg, vdb, pol)
 
 	broker := events.NewBroker()
+	// Notifications: recorded by the store with each change, sent by the
+	// notifier, which the publisher wakes.
+	notifier := newNotifier(cfg, st, log)
+	pub := kickingPublisher{broker: broker, n: notifier}
 	var q *queue.Queue
 	m := metrics.New(Version, metrics.Gauges{
 		Queued: func() float64 {
@@ -179,7 +183,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	q = queue.New(queue.Options{
 		Store:       st,
 		Scanner:     scanner,
-		Publisher:   broker,
+		Publisher:   pub,
 		Observer:    m,
 		Concurrency: cfg.Scan.Concurrency,
 		Timeout:     cfg.Scan.Timeout,
@@ -191,7 +195,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		return err
 	}
 	svc := &service{q: q, st: st}
-	rm := rematch.New(st, assessor, broker, log)
+	rm := rematch.New(st, assessor, pub, log)
+	if notifier != nil {
+		wg.Go(func() { notifier.Run(bg) })
+	}
 	wg.Go(func() { rm.Run(bg) })
 	// When the data last changed, kept in memory for Harbor's /metadata.
 	var dbUpdatedAt atomic.Pointer[time.Time]
@@ -280,6 +287,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if layerCache != nil {
 		cacheSvc = layerCache
 	}
+	var notifySvc api.NotifyService // likewise a nil *Notifier
+	if notifier != nil {
+		notifySvc = notifier
+	}
 	var tokens *api.Tokens
 	if cfg.API.TokensFile != "" {
 		if tokens, err = api.LoadTokens(cfg.API.TokensFile); err != nil {
@@ -289,6 +300,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	}
 	handler := api.NewHandler(api.Options{
 		Cache:          cacheSvc,
+		Notify:         notifySvc,
 		Service:        svc,
 		Ready:          ctr.ready,
 		Events:         broker,
@@ -362,7 +374,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 
 	log.Info("assayd serving", "version", Version, "socket", ln.Addr().String(), "activated", ln.Activated,
 		"state_dir", cfg.StateDir, "concurrency", cfg.Scan.Concurrency)
-	notify(log, sddaemon.SdNotifyReady)
+	sdNotify(log, sddaemon.SdNotifyReady)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -382,7 +394,7 @@ loop:
 	}
 
 	log.Info("assayd stopping", "drain", cfg.Shutdown.Timeout)
-	notify(log, sddaemon.SdNotifyStopping)
+	sdNotify(log, sddaemon.SdNotifyStopping)
 	stopQueue()
 	stopBG()
 	cancelServe()
@@ -515,7 +527,7 @@ func watchdog(ctx context.Context, log *slog.Logger) func() {
 		t := time.NewTicker(every / 2)
 		defer t.Stop()
 		for {
-			notify(log, sddaemon.SdNotifyWatchdog)
+			sdNotify(log, sddaemon.SdNotifyWatchdog)
 			select {
 			case <-ctx.Done():
 				return
@@ -526,7 +538,7 @@ func watchdog(ctx context.Context, log *slog.Logger) func() {
 	return cancel
 }
 
-func notify(log *slog.Logger, state string) {
+func sdNotify(log *slog.Logger, state string) {
 	if _, err := sddaemon.SdNotify(false, state); err != nil {
 		log.Warn("sd_notify failed", "state", state, "err", err)
 	}

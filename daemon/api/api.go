@@ -80,6 +80,8 @@ type Options struct {
 	MaxImportBytes int64
 	// Cache serves /v1/cache; nil (the cache is off) answers 503.
 	Cache CacheService
+	// Notify serves /v1/notify; nil (no receivers) answers 503.
+	Notify NotifyService
 }
 
 // CacheService is the layer cache as the API shows it
@@ -129,6 +131,8 @@ var routes = []route{
 	{"GET", "/v1/events", RoleRead, (*handler).serveEvents},
 	{"GET", "/v1/health", RoleRead, (*handler).serveHealth},
 	{"GET", "/v1/metrics", RoleRead, (*handler).serveMetrics},
+	{"GET", "/v1/notify", RoleRead, (*handler).serveNotify},
+	{"POST", "/v1/notify/retry", RoleAdmin, (*handler).serveNotifyRetry},
 	{"GET", "/v1/packages", RoleRead, (*handler).servePackages},
 	{"GET", "/v1/reports", RoleRead, (*handler).serveReportForImage},
 	{"GET", "/v1/reports/{digest}", RoleRead, (*handler).serveReport},

@@ -93,3 +93,19 @@ func (c *Client) PruneCache(ctx context.Context, all bool) (json.RawMessage, err
 	}
 	return c.roundTrip(ctx, http.MethodPost, "/v1/cache/prune", q, nil)
 }
+
+// NotifyStatus returns GET /v1/notify: the receivers' pending and dead
+// deliveries.
+func (c *Client) NotifyStatus(ctx context.Context) (json.RawMessage, error) {
+	return c.roundTrip(ctx, http.MethodGet, "/v1/notify", nil, nil)
+}
+
+// NotifyRetry asks for POST /v1/notify/retry: the dead letters of eventID
+// (all when "") sent again.
+func (c *Client) NotifyRetry(ctx context.Context, eventID string) (json.RawMessage, error) {
+	var q url.Values
+	if eventID != "" {
+		q = url.Values{"event": {eventID}}
+	}
+	return c.roundTrip(ctx, http.MethodPost, "/v1/notify/retry", q, nil)
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -46,6 +47,7 @@ type Config struct {
 	Log        Log        `mapstructure:"log" yaml:"log"`
 	API        API        `mapstructure:"api" yaml:"api"`
 	Harbor     Harbor     `mapstructure:"harbor" yaml:"harbor"`
+	Notify     Notify     `mapstructure:"notify" yaml:"notify"`
 	Store      Store      `mapstructure:"store" yaml:"store"`
 	Shutdown   Shutdown   `mapstructure:"shutdown" yaml:"shutdown"`
 	Cache      Cache      `mapstructure:"cache" yaml:"cache"`
@@ -418,6 +420,42 @@ var HarborAuthModes = []string{"bearer", "basic", "api_key"}
 // last validated).
 func (h Harbor) Secret() string { return h.fileSecret }
 
+// Notify sets the outgoing notifications: CloudEvents POSTed to
+// receivers from a durable outbox.
+type Notify struct {
+	Webhooks []NotifyWebhook `mapstructure:"webhooks" yaml:"webhooks"`
+	// MaxAge is how long a notification is retried before it is
+	// dead-lettered.
+	MaxAge time.Duration `mapstructure:"max_age" yaml:"max_age"`
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+}
+
+// NotifyWebhook is one receiver of notifications.
+type NotifyWebhook struct {
+	// URL receives the events (POST, application/cloudevents+json):
+	// https, or http on loopback (or anywhere with AllowHTTP).
+	URL string `yaml:"url" json:"url"`
+	// SecretFile (absolute) holds the HMAC-SHA256 key the deliveries are
+	// signed with. Use Secret.
+	SecretFile string `yaml:"secret_file" json:"secret_file"`
+	// MinSeverity drops report events whose worst finding is below it.
+	MinSeverity string `yaml:"min_severity,omitempty" json:"min_severity,omitempty"`
+	// VerdictChangedOnly sends only the reports whose verdict differs
+	// from the image's previous one, and verdict changes.
+	VerdictChangedOnly bool `yaml:"verdict_changed_only,omitempty" json:"verdict_changed_only,omitempty"`
+	// Images are globs (path.Match) over the image's repository
+	// (registry/path); none means every image.
+	Images []string `yaml:"images,omitempty" json:"images,omitempty"`
+	// AllowHTTP allows a plain-http URL off loopback.
+	AllowHTTP bool `yaml:"allow_http,omitempty" json:"allow_http,omitempty"`
+
+	secret string
+}
+
+// Secret is the receiver's key as the Config was loaded.
+func (w NotifyWebhook) Secret() string { return w.secret }
+
 // Store sets what the report store keeps.
 type Store struct {
 	// ReportsPerImage is how many reports are kept per image digest, the
@@ -525,6 +563,10 @@ func Default() Config {
 		Shutdown: Shutdown{
 			Timeout: 30 * time.Second,
 		},
+		Notify: Notify{
+			MaxAge:  24 * time.Hour,
+			Timeout: 10 * time.Second,
+		},
 		Cache: Cache{
 			MaxBytes: 1 << 30,
 			MaxAge:   720 * time.Hour,
@@ -544,6 +586,9 @@ func (c *Config) ChangedKeys(other *Config) []string {
 			differs = true
 		}
 		if k.name == "harbor.secret_file" && c.Harbor.fileSecret != other.Harbor.fileSecret {
+			differs = true
+		}
+		if k.name == "notify.webhooks" && !slices.EqualFunc(c.Notify.Webhooks, other.Notify.Webhooks, func(a, b NotifyWebhook) bool { return a.secret == b.secret }) {
 			differs = true
 		}
 		if differs {
@@ -784,6 +829,7 @@ func (c *Config) validate() []*keyError {
 	between("api.event_buffer", c.API.EventBuffer, 1, 100000)
 	c.validateAPIListen(bad)
 	c.validateHarbor(bad)
+	c.validateNotify(bad)
 
 	if c.Store.ReportsPerImage < 1 {
 		bad("store.reports_per_image", "must be at least 1, got %d", c.Store.ReportsPerImage)
@@ -1094,6 +1140,62 @@ func (c *Config) validateHarbor(bad func(key, format string, args ...any)) {
 			return
 		}
 		h.fileSecret = sec
+	}
+}
+
+// validateNotify checks the receivers and reads their secret files.
+func (c *Config) validateNotify(bad func(key, format string, args ...any)) {
+	n := &c.Notify
+	if n.MaxAge < time.Minute {
+		bad("notify.max_age", "must be at least 1m, got %s", n.MaxAge)
+	}
+	if n.Timeout <= 0 || n.Timeout > 5*time.Minute {
+		bad("notify.timeout", "must be more than 0 and at most 5m, got %s", n.Timeout)
+	}
+	seen := map[string]bool{}
+	for i := range n.Webhooks {
+		w := &n.Webhooks[i]
+		w.secret = ""
+		what := fmt.Sprintf("receiver %d (%s)", i+1, w.URL)
+		u, err := url.Parse(w.URL)
+		switch {
+		case w.URL == "":
+			bad("notify.webhooks", "receiver %d has no url", i+1)
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+			bad("notify.webhooks", "%s: the url must be http(s)://host[:port]/path, without credentials", what)
+		case u.Scheme == "http" && !w.AllowHTTP && !netaddr.IsLoopbackHost(u.Hostname()):
+			bad("notify.webhooks", "%s: plain http off loopback is refused (events could be read and altered on the way); use https, or set allow_http: true on the receiver", what)
+		}
+		if seen[w.URL] {
+			bad("notify.webhooks", "%s is listed twice", what)
+		}
+		seen[w.URL] = true
+		if s := w.MinSeverity; s != "" {
+			if _, err := report.ParseSeverity(s); err != nil {
+				bad("notify.webhooks", "%s: min_severity must be one of critical, high, medium, low, negligible, unknown; got %q", what, s)
+			}
+		}
+		for _, g := range w.Images {
+			if _, err := path.Match(g, ""); err != nil {
+				bad("notify.webhooks", "%s: images: %q is not a valid glob", what, g)
+			}
+		}
+		switch {
+		case w.SecretFile == "":
+			bad("notify.webhooks", "%s has no secret_file: every delivery is signed", what)
+		case !filepath.IsAbs(w.SecretFile):
+			bad("notify.webhooks", "%s: secret_file must be an absolute path, got %q", what, w.SecretFile)
+		default:
+			sec, err := readToken(w.SecretFile)
+			if err == nil {
+				err = checkToken(sec)
+			}
+			if err != nil {
+				bad("notify.webhooks", "%s: the secret in %s: %v", what, w.SecretFile, err)
+				continue
+			}
+			w.secret = sec
+		}
 	}
 }
 

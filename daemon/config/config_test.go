@@ -21,7 +21,7 @@ import (
 
 // cmpConfig lets cmp compare Configs: Webhook keeps the token it read from
 // webhook.token_file in an unexported field.
-var cmpConfig = cmp.AllowUnexported(Webhook{}, Harbor{})
+var cmpConfig = cmp.AllowUnexported(Webhook{}, Harbor{}, NotifyWebhook{})
 
 // writeConfig writes content to a fresh file and returns its path.
 func writeConfig(t *testing.T, content string) string {
@@ -1315,6 +1315,10 @@ func TestYAMLRoundTrip(t *testing.T) {
 		Store:    Store{ReportsPerImage: 3, ScanRetention: 36 * time.Hour},
 		Shutdown: Shutdown{Timeout: 1500 * time.Millisecond},
 		Cache:    Cache{MaxBytes: 0, MaxAge: time.Hour},
+		Notify: Notify{MaxAge: 2 * time.Hour, Timeout: time.Second, Webhooks: []NotifyWebhook{
+			{URL: "https://chat.example/hook?x=1", SecretFile: tokenFile, MinSeverity: "high", VerdictChangedOnly: true, Images: []string{"reg.example/prod/*", "b"}},
+			{URL: "http://127.0.0.1:9000/", SecretFile: tokenFile},
+		}},
 	}
 	// Validate reads the token file, as Load will.
 	if err := custom.Validate(); err != nil {

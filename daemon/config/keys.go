@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 )
 
 // key is one setting. The table below is the one list of keys: the file
@@ -170,6 +174,12 @@ var keys = []key{
 		func(c *Config) any { return &c.Harbor.TLSKeyFile }},
 	{"harbor.insecure", "allow plain HTTP on a non-loopback harbor.listen (the secret crosses the network in clear)",
 		func(c *Config) any { return &c.Harbor.Insecure }},
+	{"notify.webhooks", `receivers of CloudEvents notifications, each {url, secret_file, min_severity, verdict_changed_only, images}; as a flag or in the environment, JSON: [{"url": "https://…", "secret_file": "/…"}]`,
+		func(c *Config) any { return &c.Notify.Webhooks }},
+	{"notify.max_age", "how long a notification is retried (exponential backoff) before it is dead-lettered",
+		func(c *Config) any { return &c.Notify.MaxAge }},
+	{"notify.timeout", "longest time one delivery attempt may take",
+		func(c *Config) any { return &c.Notify.Timeout }},
 	{"store.reports_per_image", "reports kept per image digest, newest first (at least 1)",
 		func(c *Config) any { return &c.Store.ReportsPerImage }},
 	{"store.scan_retention", "how long finished scan records are kept",
@@ -206,6 +216,8 @@ func (k key) get(c *Config) any {
 		return cloneList(*p)
 	case *map[string]string:
 		return cloneMap(*p)
+	case *[]NotifyWebhook:
+		return cloneWebhooks(*p)
 	default:
 		panic(fmt.Sprintf("config: key %s has a field of unhandled type %T", k.name, p))
 	}
@@ -230,6 +242,8 @@ func (k key) set(c *Config, v any) {
 		*p = cloneList(v.([]string))
 	case *map[string]string:
 		*p = cloneMap(v.(map[string]string))
+	case *[]NotifyWebhook:
+		*p = cloneWebhooks(v.([]NotifyWebhook))
 	default:
 		panic(fmt.Sprintf("config: key %s has a field of unhandled type %T", k.name, p))
 	}
@@ -264,6 +278,8 @@ func (k key) want() string {
 		return "a list of strings"
 	case *map[string]string:
 		return "a mapping of names to strings"
+	case *[]NotifyWebhook:
+		return "a list of receivers, each a mapping with url, secret_file, min_severity, verdict_changed_only, images"
 	default:
 		return "a string"
 	}
@@ -306,6 +322,8 @@ func (k key) parse(text string) (any, error) {
 		return parseList(text), nil
 	case *map[string]string:
 		return parseMap(text)
+	case *[]NotifyWebhook:
+		return parseWebhooks(text)
 	default:
 		return text, nil
 	}
@@ -373,6 +391,8 @@ func BindFlags(fs *pflag.FlagSet) {
 			fs.StringSlice(k.name, *p, k.usage)
 		case *map[string]string:
 			fs.Var(&mapFlag{m: cloneMap(*p)}, k.name, k.usage)
+		case *[]NotifyWebhook:
+			fs.Var(&webhooksFlag{}, k.name, k.usage)
 		default:
 			panic(fmt.Sprintf("config: key %s has a field of unhandled type %T", k.name, p))
 		}
@@ -391,6 +411,10 @@ func (k key) flagValue(f *pflag.Flag) (any, error) {
 				items = append(items, strings.TrimSpace(item))
 			}
 			return items, nil
+		}
+	case *[]NotifyWebhook:
+		if wf, ok := f.Value.(*webhooksFlag); ok {
+			return cloneWebhooks(wf.list), nil
 		}
 	case *map[string]string:
 		if mf, ok := f.Value.(*mapFlag); ok {
@@ -467,4 +491,81 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+func cloneWebhooks(l []NotifyWebhook) []NotifyWebhook {
+	if len(l) == 0 {
+		return nil
+	}
+	out := slices.Clone(l)
+	for i := range out {
+		out[i].Images = slices.Clone(out[i].Images)
+	}
+	return out
+}
+
+// parseWebhooks reads receivers given as text (the environment, a flag):
+// a JSON (or YAML flow) list of receivers, or one receiver; the empty
+// text is none. Unknown fields are refused.
+func parseWebhooks(text string) ([]NotifyWebhook, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return []NotifyWebhook{}, nil
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &n); err != nil || len(n.Content) == 0 {
+		return nil, fmt.Errorf(`must be JSON like [{"url": "https://…", "secret_file": "/…"}], got %q`, text)
+	}
+	return fileWebhooks(n.Content[0])
+}
+
+// fileWebhooks decodes a YAML list of receivers (or one receiver),
+// refusing unknown fields.
+func fileWebhooks(n *yaml.Node) ([]NotifyWebhook, error) {
+	if n.Kind == yaml.MappingNode {
+		n = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{n}}
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, errors.New("must be a list of receivers, each a mapping with url, secret_file, min_severity, verdict_changed_only, images")
+	}
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	out := []NotifyWebhook{}
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("a receiver: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return out, nil
+}
+
+// webhooksFlag is the flag of notify.webhooks: each use adds receivers
+// (JSON); a use with the empty value makes the list empty.
+type webhooksFlag struct {
+	list []NotifyWebhook
+}
+
+func (f *webhooksFlag) Set(text string) error {
+	l, err := parseWebhooks(text)
+	if err != nil {
+		return err
+	}
+	if len(l) == 0 {
+		f.list = nil
+		return nil
+	}
+	f.list = append(f.list, l...)
+	return nil
+}
+
+func (f *webhooksFlag) Type() string { return "json" }
+
+func (f *webhooksFlag) String() string {
+	if len(f.list) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(f.list)
+	return string(b)
 }

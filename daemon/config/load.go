@@ -237,6 +237,11 @@ func fileValue(k key, n *yaml.Node) (any, error) {
 		return fileList(k, n)
 	case *map[string]string:
 		return fileMap(k, n)
+	case *[]NotifyWebhook:
+		if n.Tag == "!!null" {
+			return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
+		}
+		return fileWebhooks(n)
 	}
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		return nil, fmt.Errorf("must be %s, got %s", k.want(), describe(n))
@@ -494,6 +499,14 @@ func (c *Config) YAML() ([]byte, error) {
 			value = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 			for _, name := range slices.Sorted(maps.Keys(v)) {
 				value.Content = append(value.Content, scalar("!!str", name), scalar("!!str", v[name]))
+			}
+		case []NotifyWebhook:
+			value = &yaml.Node{}
+			if err := value.Encode(v); err != nil {
+				return nil, fmt.Errorf("config: encoding %s: %w", k.name, err)
+			}
+			if len(v) == 0 {
+				value = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 			}
 		}
 		if len(value.Content) == 0 && value.Kind != yaml.ScalarNode {

@@ -265,7 +265,13 @@ func (s *Store) PutRematch(ctx context.Context, prev, r *report.Report) error {
 		if cur == nil || cur.ScanID != prev.ScanID || !cur.MatchedAt.Equal(prev.MatchedAt) {
 			return fmt.Errorf("the latest report of %s changed while re-matching: %w", r.Digest, errdefs.ErrConflict)
 		}
-		return putReportKey(tx, id, r)
+		if err := putReportKey(tx, id, r); err != nil {
+			return err
+		}
+		if r.Verdict == prev.Verdict {
+			return nil
+		}
+		return s.recordEvent(tx, reportEvent(EventVerdictChanged, s.now().UTC(), r.Image, r.ScanID, r, prev.Verdict))
 	})
 	if err != nil {
 		return fmt.Errorf("store: rematch: %w", err)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -53,6 +54,9 @@ type Store struct {
 
 	entropyMu sync.Mutex
 	entropy   *ulid.MonotonicEntropy
+
+	// outbox: record notification events (EnableOutbox).
+	outbox atomic.Bool
 }
 
 // Open opens (creating if needed) the store file at path. It fails fast when
@@ -69,7 +73,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketScans, bucketQueue, bucketActive, bucketReports, bucketPkgIndex, bucketVulnIndex} {
+		for _, b := range [][]byte{bucketMeta, bucketScans, bucketQueue, bucketActive, bucketReports, bucketPkgIndex, bucketVulnIndex, bucketOutbox, bucketDeliveries} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -330,7 +334,24 @@ func (s *Store) Finish(ctx context.Context, id string, st scans.Status, errText 
 			sc.Verdict = rep.Verdict
 			summary := rep.Summary
 			sc.Summary = &summary
+			prev, err := latestReport(tx, rep.Digest)
+			if err != nil {
+				return err
+			}
+			var was report.Verdict
+			if prev != nil {
+				was = prev.Verdict
+			}
 			if err := putReport(tx, id, rep); err != nil {
+				return err
+			}
+			if err := s.recordEvent(tx, reportEvent(EventReportStored, now, sc.Image, id, rep, was)); err != nil {
+				return err
+			}
+		}
+		if st == scans.Failed {
+			e := Event{Type: EventScanFailed, Time: now, Image: sc.Image, Digest: sc.Digest, ScanID: id, Error: errText}
+			if err := s.recordEvent(tx, e); err != nil {
 				return err
 			}
 		}
@@ -409,6 +430,10 @@ func (s *Store) Recover(ctx context.Context, maxAttempts int) (requeued, failed 
 				sc.Status = scans.Failed
 				sc.FinishedAt = &now
 				if err := releaseKey(tx, sc); err != nil {
+					return err
+				}
+				e := Event{Type: EventScanFailed, Time: now, Image: sc.Image, Digest: sc.Digest, ScanID: sc.ID, Error: sc.Error}
+				if err := s.recordEvent(tx, e); err != nil {
 					return err
 				}
 				failed = append(failed, sc)

@@ -181,7 +181,7 @@ socket: --socket, else $ASSAY_SOCKET, else ` + client.DefaultSocket + `; or, wit
 	root.PersistentFlags().StringVar(&a.caFile, "ca-file", os.Getenv("ASSAY_CA_FILE"), "PEM CA certificates the --server's certificate chains to (default: the system's); $ASSAY_CA_FILE")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 30*time.Second, "bound on each request to assayd (0: none)")
 	root.AddCommand(a.scanCmd(), a.statusCmd(), a.cancelCmd(), a.reportCmd(), a.watchCmd(), a.healthCmd(),
-		a.dbCmd(), a.vulnCmd(), a.packagesCmd(), a.cacheCmd())
+		a.dbCmd(), a.vulnCmd(), a.packagesCmd(), a.cacheCmd(), a.notifyCmd())
 	return root
 }
 
