@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -1970,6 +1971,71 @@ func TestHarborSection(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "harbor-secret") {
 				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestNotifySection(t *testing.T) {
+	dir := t.TempDir()
+	sec := filepath.Join(dir, "hook.secret")
+	if err := os.WriteFile(sec, []byte("hook-secret-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := fmt.Sprintf(`notify:
+  webhooks:
+    - url: https://chat.example/hooks/T0
+      secret_file: %s
+      min_severity: high
+      verdict_changed_only: true
+      images: ["reg.example/prod/*"]
+    - url: http://127.0.0.1:9000/
+      secret_file: %s
+  max_age: 2h
+`, sec, sec)
+	cfg, _, err := loadWith(t, file, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Notify.Webhooks
+	if len(w) != 2 || w[0].MinSeverity != "high" || !w[0].VerdictChangedOnly || w[0].Images[0] != "reg.example/prod/*" ||
+		w[0].Secret() != "hook-secret-0123456789" || w[1].Secret() == "" || cfg.Notify.MaxAge != 2*time.Hour {
+		t.Fatalf("notify: %+v", cfg.Notify)
+	}
+	// The environment and flags take JSON; flags add receivers.
+	one := fmt.Sprintf(`[{"url": "http://127.0.0.1:9001/x", "secret_file": %q}]`, sec)
+	cfg, _, err = loadWith(t, "", []string{"ASSAY_NOTIFY_WEBHOOKS=" + one}, nil)
+	if err != nil || len(cfg.Notify.Webhooks) != 1 || cfg.Notify.Webhooks[0].URL != "http://127.0.0.1:9001/x" {
+		t.Fatalf("from the environment: %+v %v", cfg.Notify, err)
+	}
+	two := fmt.Sprintf(`{"url": "http://127.0.0.1:9002/", "secret_file": %q}`, sec)
+	cfg, _, err = loadWith(t, "", nil, []string{"--notify.webhooks", one, "--notify.webhooks", two})
+	if err != nil || len(cfg.Notify.Webhooks) != 2 {
+		t.Fatalf("from flags: %+v %v", cfg.Notify, err)
+	}
+
+	for _, tt := range []struct {
+		name, hooks string
+		want        []string
+	}{
+		{"unknown field", `[{"url": "http://127.0.0.1:1/", "secret_file": "` + sec + `", "min_sevrity": "high"}]`, []string{"notify.webhooks", "min_sevrity"}},
+		{"no secret", `[{"url": "http://127.0.0.1:1/"}]`, []string{"notify.webhooks", "no secret_file"}},
+		{"plain http off loopback", `[{"url": "http://chat.example/h", "secret_file": "` + sec + `"}]`, []string{"notify.webhooks", "plain http off loopback", "allow_http"}},
+		{"credentials in the url", `[{"url": "https://u:p@chat.example/h", "secret_file": "` + sec + `"}]`, []string{"notify.webhooks", "without credentials"}},
+		{"bad severity", `[{"url": "https://chat.example/h", "secret_file": "` + sec + `", "min_severity": "severe"}]`, []string{"notify.webhooks", "min_severity"}},
+		{"bad glob", `[{"url": "https://chat.example/h", "secret_file": "` + sec + `", "images": ["["]}]`, []string{"notify.webhooks", "not a valid glob"}},
+		{"twice", `[{"url": "https://chat.example/h", "secret_file": "` + sec + `"}, {"url": "https://chat.example/h", "secret_file": "` + sec + `"}]`, []string{"listed twice"}},
+		{"not JSON", `url=https://x`, []string{"notify.webhooks", "must be JSON"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := loadWith(t, "", []string{"ASSAY_NOTIFY_WEBHOOKS=" + tt.hooks}, nil)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
 			}
 		})
 	}

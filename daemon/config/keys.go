@@ -513,7 +513,7 @@ func parseWebhooks(text string) ([]NotifyWebhook, error) {
 		return []NotifyWebhook{}, nil
 	}
 	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &n); err != nil || len(n.Content) == 0 {
+	if err := yaml.Unmarshal([]byte(text), &n); err != nil || len(n.Content) == 0 || n.Content[0].Kind == yaml.ScalarNode {
 		return nil, fmt.Errorf(`must be JSON like [{"url": "https://…", "secret_file": "/…"}], got %q`, text)
 	}
 	return fileWebhooks(n.Content[0])
