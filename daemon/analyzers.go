@@ -133,6 +133,12 @@ func startAnalyzers(cfg *config.Config, log *slog.Logger) (*analyze.Analyzers, *
 		}
 		for _, p := range a.EnabledPlugins() {
 			log.Info("analyzer plugin enabled", "name", p.Manifest.Name, "version", p.Manifest.Version, "extractors", p.Extractors, "sha256", p.Manifest.SHA256)
+			// The first scan then finds the verified copy ready.
+			if h != nil {
+				if err := h.Prepare(p.Manifest); err != nil {
+					log.Warn("verifying the plugin's binary failed; its runs will fail", "name", p.Manifest.Name, "err", err)
+				}
+			}
 		}
 	}
 	return a, cache, stop, nil

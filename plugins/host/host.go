@@ -366,6 +366,20 @@ func idOf(fi os.FileInfo) (fileID, bool) {
 	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Sec, mtimeNsec: st.Mtim.Nsec, ctime: st.Ctim.Sec, ctimeNsec: st.Ctim.Nsec}, true
 }
 
+// Prepare verifies m's binary and keeps the verified copy (VerifiedDir),
+// so that its first run does not pay for the copy: assayd prepares its
+// enabled plugins at start. Without VerifiedDir it does nothing.
+func (h *Host) Prepare(m Manifest) error {
+	if h.o.VerifiedDir == "" {
+		return nil
+	}
+	if err := m.Validate(); err != nil {
+		return &Error{Plugin: m.Name, Status: StatusFailed, Reason: ReasonRefused, Err: fmt.Errorf("manifest: %w", err)}
+	}
+	_, err := h.verified(m, "")
+	return err
+}
+
 // verifiedCopies remembers, per VerifiedDir and SHA-256, which file of the
 // plugins directory the kept copy was verified from.
 var (

@@ -919,3 +919,29 @@ func TestVerifiedCopyIsKept(t *testing.T) {
 	}
 	e.checkClean()
 }
+
+// Prepare makes the verified copy before the first run, which then uses
+// it; a binary that does not match its manifest is refused by Prepare.
+func TestPrepareVerifiesBeforeTheFirstRun(t *testing.T) {
+	e := newEnv(t)
+	e.opts.VerifiedDir = filepath.Join(t.TempDir(), "verified")
+	m := e.install("example", "assay-example", "0.1.0")
+	kept := filepath.Join(e.opts.VerifiedDir, m.SHA256, m.Binary)
+	if err := e.host().Prepare(m); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(kept)
+	if err != nil {
+		t.Fatalf("no verified copy after Prepare: %v", err)
+	}
+	if _, _, err := collect(ctxTimeout(t, time.Minute), e.host(), m, sdk.Request{Root: debianRoot(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(kept); after == nil || after.Sys().(*syscall.Stat_t).Ino != fi.Sys().(*syscall.Stat_t).Ino {
+		t.Error("the first run copied the binary again")
+	}
+	crash, _ := os.ReadFile(filepath.Join(binDir, "crash"))
+	os.Remove(filepath.Join(e.plugDir, m.Binary))
+	os.WriteFile(filepath.Join(e.plugDir, m.Binary), crash, 0o755)
+	hostError(t, e.host().Prepare(m), host.StatusFailed, host.ReasonRefused, "refusing to run it")
+}
