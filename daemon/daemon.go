@@ -36,6 +36,7 @@ import (
 	"github.com/assayhq/assay/daemon/netaddr"
 	"github.com/assayhq/assay/daemon/queue"
 	"github.com/assayhq/assay/daemon/rematch"
+	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scan"
 	"github.com/assayhq/assay/daemon/scans"
 	"github.com/assayhq/assay/daemon/socket"
@@ -99,13 +100,26 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	assessor := newAssessor(cfg, vdb, pol)
+	// The updater fetches vulndb.sources; a source per ecosystem
+	// ({ecosystem}) as the images assessed need them. It starts once the
+	// re-matcher its changes kick exists.
+	updater := &vulndb.Updater{
+		AllowHTTP: cfg.VulnDB.AllowHTTP,
+		DB:        vdb,
+		Sources:   cfg.VulnDB.Sources,
+		Interval:  cfg.VulnDB.UpdateInterval,
+		Timeout:   cfg.VulnDB.Timeout,
+		Client:    updaterClient(),
+		Needed:    st.Ecosystems,
+		Logger:    log,
+	}
+	assessor := newAssessor(cfg, vdb, pol, updater)
 
 	broker := events.NewBroker()
 	// Notifications: recorded by the store with each change, sent by the
 	// notifier, which the publisher wakes.
 	notifier := newNotifier(cfg, st, log)
-	pub := kickingPublisher{broker: broker, n: notifier}
+	pub := &kickingPublisher{broker: broker, n: notifier}
 	var q *queue.Queue
 	m := metrics.New(Version, metrics.Gauges{
 		Queued: func() float64 {
@@ -196,12 +210,18 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	}
 	svc := &service{q: q, st: st}
 	rm := rematch.New(st, assessor, pub, log)
+	// When the data last changed, kept in memory for Harbor's /metadata
+	// and to re-match a report matched against older data.
+	var dbUpdatedAt atomic.Pointer[time.Time]
+	pub.rematch = func() { rm.Kick(bg) }
+	pub.stale = func(r *report.Report) bool {
+		t := dbUpdatedAt.Load()
+		return t != nil && r.VulnDB != nil && r.VulnDB.UpdatedAt.Before(*t)
+	}
 	if notifier != nil {
 		wg.Go(func() { notifier.Run(bg) })
 	}
 	wg.Go(func() { rm.Run(bg) })
-	// When the data last changed, kept in memory for Harbor's /metadata.
-	var dbUpdatedAt atomic.Pointer[time.Time]
 	dbChanged := func(ctx context.Context) {
 		if info, err := vdb.Info(ctx); err == nil {
 			dbUpdatedAt.Store(&info.UpdatedAt)
@@ -211,18 +231,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if info, err := vdb.Info(ctx); err == nil {
 		dbUpdatedAt.Store(&info.UpdatedAt)
 	}
-	updater := &vulndb.Updater{
-		AllowHTTP: cfg.VulnDB.AllowHTTP,
-		DB:        vdb,
-		Sources:   cfg.VulnDB.Sources,
-		Interval:  cfg.VulnDB.UpdateInterval,
-		Timeout:   cfg.VulnDB.Timeout,
-		Client:    updaterClient(),
-		OnChange: func(ctx context.Context) {
-			debug.FreeOSMemory() // an update held a whole archive in memory
-			dbChanged(ctx)
-		},
-		Logger: log,
+	updater.OnChange = func(ctx context.Context) {
+		debug.FreeOSMemory() // an update held a whole archive in memory
+		dbChanged(ctx)
 	}
 	wg.Go(func() { updater.Run(bg) })
 	vsvc := &vulnService{db: vdb, st: st, tmpDir: cfg.StateDir, changed: dbChanged}

@@ -39,16 +39,25 @@ func newNotifier(cfg *config.Config, st *store.Store, log *slog.Logger) *notify.
 	})
 }
 
-// kickingPublisher publishes to the event stream and wakes the notifier
-// when a change it may have to tell of was stored.
+// kickingPublisher publishes to the event stream, wakes the notifier
+// when a change it may have to tell of was stored, and asks for a
+// re-match when a report was matched against data older than the
+// database's (the data changed while the scan ran).
 type kickingPublisher struct {
 	broker *events.Broker
 	n      *notify.Notifier // nil: notifications are off
+	// stale tells a report matched before the database's last change;
+	// rematch asks for a pass. Both may be nil.
+	stale   func(*report.Report) bool
+	rematch func()
 }
 
 func (p kickingPublisher) Publish(e scans.Event) {
 	p.broker.Publish(e)
 	if p.n != nil && (e.Report != nil || e.Scan != nil && e.Scan.Status == scans.Failed) {
 		p.n.Kick()
+	}
+	if e.Report != nil && p.stale != nil && p.rematch != nil && p.stale(e.Report) {
+		p.rematch()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -67,13 +68,22 @@ func loadPolicy(ctx context.Context, cfg *config.Config) (*policy.Compiled, erro
 }
 
 // newAssessor wires matching, coverage and policy.
-func newAssessor(cfg *config.Config, db *vulndb.DB, pol *policy.Compiled) *assess.Assessor {
+func newAssessor(cfg *config.Config, db *vulndb.DB, pol *policy.Compiled, u *vulndb.Updater) *assess.Assessor {
 	return &assess.Assessor{
 		Matcher:         &match.Matcher{DB: db, Options: match.Options{MatchOSOwned: cfg.Match.OSOwnedLanguagePackages}},
 		DB:              dbState{db},
 		Policy:          pol,
 		RequireCoverage: cfg.VulnDB.RequireCoverage,
 		OSOwned:         cfg.Match.OSOwnedLanguagePackages,
+		// The first image of an ecosystem waits a little for the first
+		// fetch of its data, so that its report says how it went (no
+		// network fails at once; a long download is matched again later).
+		Need: func(ctx context.Context, ecosystems ...string) {
+			if added := u.Need(ecosystems...); len(added) > 0 {
+				u.AwaitFirst(ctx, 5*time.Second, added...)
+			}
+		},
+		Unavailable: u.Unavailable,
 	}
 }
 

@@ -323,7 +323,7 @@ func TestRoles(t *testing.T) {
 func TestSocketIsNotStolen(t *testing.T) {
 	d := startDaemon(t, daemonOpts{})
 	cmd := exec.Command(filepath.Join(binDir, "assayd"), "--config", "/dev/null", "--socket.path", d.Sock, "--state_dir", shortTempDir(t))
-	cmd.Env = cleanEnv()
+	cmd.Env = daemonEnv()
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use") {
 		t.Fatalf("second daemon on a live socket: err %v\n%s", err, out)

@@ -52,7 +52,10 @@ pids+=($!)
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 
 sock="$work/assayd.sock"
-ASSAY_SOCKET_PATH="$sock" ASSAY_STATE_DIR="$work/state" \
+# Every other setting is assayd's default; vulndb.sources is off because
+# this machine has no network (the default fetches OSV's public archives):
+# the advisories are imported offline below instead.
+ASSAY_SOCKET_PATH="$sock" ASSAY_STATE_DIR="$work/state" ASSAY_VULNDB_SOURCES="" \
   ASSAY_WEBHOOK_LISTEN="127.0.0.1:$hook" ASSAY_WEBHOOK_TOKEN="$token" \
   ASSAY_WEBHOOK_REGISTRIES="127.0.0.1:$port=127.0.0.1:$port" \
   bin/assayd >"$work/assayd.log" 2>&1 &

@@ -421,7 +421,7 @@ func (d *daemonProc) start() {
 		bin = filepath.Join(binDir, "assayd")
 	}
 	d.cmd = exec.Command(bin, args...)
-	d.cmd.Env = append(cleanEnv(), d.env...)
+	d.cmd.Env = append(daemonEnv(), d.env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -527,6 +527,12 @@ func cleanEnv() []string {
 	}
 	return env
 }
+
+// daemonEnv is the environment of a daemon under test: cleanEnv, and no
+// vulnerability data sources unless the test names some
+// (--vulndb.sources): the default fetches OSV's public archives, and
+// tests send nothing beyond loopback.
+func daemonEnv() []string { return append(cleanEnv(), "ASSAY_VULNDB_SOURCES=") }
 
 // shortTempDir keeps socket paths under the 108-byte sun_path limit.
 func shortTempDir(t testing.TB) string {

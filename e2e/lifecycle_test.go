@@ -27,7 +27,7 @@ func TestSocketActivation(t *testing.T) {
 		"--config", "/dev/null", "--state_dir", filepath.Join(dir, "state"),
 		// A socket.path that is never bound: the daemon must use the passed socket.
 		"--socket.path", filepath.Join(dir, "unused.sock"))
-	cmd.Env = cleanEnv()
+	cmd.Env = daemonEnv()
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -117,7 +117,7 @@ func TestSighupReloadsLogLevel(t *testing.T) {
 	write("log:\n  level: info\n")
 	d := &daemonProc{t: t, Sock: filepath.Join(dir, "a.sock"), State: filepath.Join(dir, "state"), log: &syncBuffer{}}
 	d.cmd = exec.Command(filepath.Join(binDir, "assayd"), "--config", cfg, "--socket.path", d.Sock, "--state_dir", d.State)
-	d.cmd.Env = cleanEnv()
+	d.cmd.Env = daemonEnv()
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -132,6 +132,11 @@ func TestUnderSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(b.root, "opt/assay.deb"), data, 0o644)
+	// The container shares the host's network: no vulnerability data
+	// fetching (the default reaches OSV's public archives).
+	dropIn := filepath.Join(b.root, "etc/systemd/system/assayd.service.d")
+	os.MkdirAll(dropIn, 0o755)
+	os.WriteFile(filepath.Join(dropIn, "offline.conf"), []byte("[Service]\nEnvironment=ASSAY_VULNDB_SOURCES=\n"), 0o644)
 	b.must("dpkg", "-i", "/opt/assay.deb")
 	if out, _ := b.run("systemctl", "is-active", "assayd.socket"); strings.TrimSpace(out) != "active" {
 		t.Fatalf("assayd.socket after install: %s", out)

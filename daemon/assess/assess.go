@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -51,7 +52,12 @@ type Assessor struct {
 	// OSOwned: language packages owned by an OS package are matched (and
 	// so need coverage) only when true.
 	OSOwned bool
-	Now     func() time.Time
+	// Need, if set, is told the ecosystems of every assessed image (the
+	// updater fetches their advisories); Unavailable says why an
+	// ecosystem's advisories are missing ("" for nothing to say).
+	Need        func(ctx context.Context, ecosystems ...string)
+	Unavailable func(ecosystem string) string
+	Now         func() time.Time
 }
 
 // Assess (re)computes rep's findings, summary, verdict and
@@ -75,6 +81,11 @@ func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 		}
 	}
 
+	if a.Need != nil {
+		// Announced before matching: the data of a new ecosystem may
+		// arrive in time for this report.
+		a.Need(ctx, a.ecosystems(rep.Packages)...)
+	}
 	state, err := a.DB.State(ctx)
 	if err != nil {
 		return fmt.Errorf("assess: vulnerability database: %w", err)
@@ -104,6 +115,15 @@ func (a *Assessor) Assess(ctx context.Context, rep *report.Report) error {
 		rep.Warnings = append(rep.Warnings, EmptyDBWarning)
 	case len(uncovered) > 0:
 		rep.Warnings = append(rep.Warnings, report.Warning{Source: report.WarnVulnDB, Message: fmt.Sprintf("it holds no advisories for %s: those packages were not matched", strings.Join(uncovered, ", "))})
+	}
+	if a.Unavailable != nil {
+		seen := map[string]bool{}
+		for _, e := range uncovered {
+			if why := a.Unavailable(e); why != "" && !seen[why] {
+				seen[why] = true
+				rep.Warnings = append(rep.Warnings, report.Warning{Source: report.WarnVulnDB, Message: "vulnerability data unavailable: " + why})
+			}
+		}
 	}
 
 	compiled.Apply(rep, now)
@@ -138,11 +158,38 @@ func (a *Assessor) uncovered(ctx context.Context, pkgs []report.Package) ([]stri
 	return out, nil
 }
 
+// ecosystems are those of the packages that are matched.
+func (a *Assessor) ecosystems(pkgs []report.Package) []string {
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if p.Ecosystem != "" && (p.Owner == "" || a.OSOwned) {
+			seen[p.Ecosystem] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // Changed reports whether a re-match changed what a user acts on: the
-// verdict, or the findings (ids, packages, severities, fixes,
-// suppression).
+// verdict, the findings (ids, packages, severities, fixes, suppression),
+// or what the report says of the database (an ecosystem uncovered, its
+// data unavailable and why).
 func Changed(before, after *report.Report) bool {
 	if before.Verdict != after.Verdict || len(before.Findings) != len(after.Findings) {
+		return true
+	}
+	// What the report says of the database (uncovered ecosystems, data
+	// unavailable and why).
+	dbSays := func(r *report.Report) []string {
+		var out []string
+		for _, w := range r.Warnings {
+			if w.Source == report.WarnVulnDB {
+				out = append(out, w.Message)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	if !slices.Equal(dbSays(before), dbSays(after)) {
 		return true
 	}
 	key := func(f report.Finding) string {

@@ -2,6 +2,7 @@ package assess
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,31 @@ func TestTruncatedIsNeverHealthy(t *testing.T) {
 	}
 	if w := report.Truncate(newReport(), 4, 2); w != "" {
 		t.Errorf("a report under the caps was truncated: %q", w)
+	}
+}
+
+// The ecosystems of an assessed image are announced (Need); an uncovered
+// one whose data is unavailable says why, and the image is incomplete.
+func TestNeedAndUnavailable(t *testing.T) {
+	var needed []string
+	a := Assessor{Matcher: fakeMatcher{}, DB: fakeDB{records: 1}, RequireCoverage: true,
+		Need: func(_ context.Context, e ...string) { needed = append(needed, e...) },
+		Unavailable: func(e string) string {
+			if e == "Debian:12" {
+				return "fetch https://osv.example/Debian/all.zip: no route to host"
+			}
+			return ""
+		}}
+	rep := newReport()
+	if err := a.Assess(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(needed, "Debian:12") {
+		t.Errorf("needed %v", needed)
+	}
+	if rep.Verdict != report.Incomplete || !slices.ContainsFunc(rep.Warnings, func(w report.Warning) bool {
+		return strings.HasPrefix(w.Message, "vulnerability data unavailable: fetch https://osv.example/Debian/all.zip")
+	}) {
+		t.Errorf("verdict %s, warnings %+v", rep.Verdict, rep.Warnings)
 	}
 }

@@ -524,7 +524,7 @@ func Default() Config {
 			Parallel:       2,
 		},
 		VulnDB: VulnDB{
-			Sources:         nil,
+			Sources:         []string{DefaultOSVSource},
 			UpdateInterval:  6 * time.Hour,
 			Timeout:         10 * time.Minute,
 			MaxArchiveBytes: 2 << 30,
@@ -863,9 +863,17 @@ func (c *Config) validate() []*keyError {
 	return errs
 }
 
+// DefaultOSVSource is the default of vulndb.sources: OSV's public
+// archives, one per ecosystem, fetched for the ecosystems of the images
+// seen.
+const DefaultOSVSource = "https://osv-vulnerabilities.storage.googleapis.com/{ecosystem}/all.zip"
+
 // checkSource accepts an https URL with a host, an http one on loopback
 // (or anywhere with allowHTTP), or an absolute path.
 func checkSource(src string, allowHTTP bool) error {
+	if pre, _, ok := strings.Cut(src, "{ecosystem}"); ok && strings.Contains(pre, "://") && !strings.Contains(strings.SplitN(pre, "://", 2)[1], "/") {
+		return fmt.Errorf("%q: {ecosystem} may stand in the path only", src)
+	}
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 		u, err := url.Parse(src)
 		if err != nil || u.Host == "" {

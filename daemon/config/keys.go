@@ -100,7 +100,7 @@ var keys = []key{
 		func(c *Config) any { return &c.Sandbox.StartTimeout }},
 	{"sandbox.parallel", "analyzers of one scan run at once, each in its own sandbox (1-16)",
 		func(c *Config) any { return &c.Sandbox.Parallel }},
-	{"vulndb.sources", "OSV data: http(s) URLs of OSV zip archives or absolute paths of zips, JSON files or directories, like https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip (none: only what assay db import brings)",
+	{"vulndb.sources", "OSV data: http(s) URLs of OSV zip archives or absolute paths of zips, JSON files or directories; {ecosystem} in one stands for each ecosystem the images seen need (Debian, Go, npm...), fetched as they need it; [] for none: only what assay db import brings",
 		func(c *Config) any { return &c.VulnDB.Sources }},
 	{"vulndb.update_interval", "how often vulndb.sources are fetched, with conditional requests (0: at start only)",
 		func(c *Config) any { return &c.VulnDB.UpdateInterval }},

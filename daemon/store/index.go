@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -342,5 +344,25 @@ func (s *Store) VulnerabilityImages(ctx context.Context, id string) ([]VulnHit, 
 	if err != nil {
 		return nil, fmt.Errorf("store: vulnerability index: %w", err)
 	}
+	return out, nil
+}
+
+// Ecosystems lists the ecosystems of the packages of the images' latest
+// reports (the vulnerability data the images seen need).
+func (s *Store) Ecosystems(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPkgIndex).ForEach(func(k, _ []byte) error {
+			parts := bytes.SplitN(k, []byte{0}, 3)
+			if len(parts) == 3 && len(parts[1]) > 0 {
+				seen[string(parts[1])] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: ecosystems: %w", err)
+	}
+	out := slices.Sorted(maps.Keys(seen))
 	return out, nil
 }

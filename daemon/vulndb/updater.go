@@ -1,6 +1,7 @@
 package vulndb
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,14 +55,159 @@ type Updater struct {
 	// daemon re-matches stored inventories then).
 	OnChange func(context.Context)
 	Logger   *slog.Logger
+	// Needed lists the ecosystems of the images already seen (stored
+	// inventories): at start, a source with EcosystemPlaceholder is
+	// fetched for each of them, and then for each ecosystem Need names.
+	Needed func(ctx context.Context) ([]string, error)
+	// RetryMin is the wait after a source's first failed fetch, doubled
+	// after each further one up to the interval (1h when Interval is 0);
+	// 0 means 1m. A failing source is never retried sooner.
+	RetryMin time.Duration
 
 	mu sync.Mutex // one update at a time
+
+	// sched is the schedule: which archives are needed, when each
+	// source is next due, why the last fetch failed.
+	schedMu  sync.Mutex
+	needed   map[string]bool
+	due      map[string]time.Time
+	failures map[string]int
+	lastErr  map[string]string
+	tried    map[string]chan struct{} // closed after a source's first attempt
+	wake     chan struct{}
+}
+
+// EcosystemPlaceholder in a source stands for an ecosystem's OSV archive
+// name (the ecosystem without its release: Debian for Debian:12), as in
+// the public layout https://osv-vulnerabilities.storage.googleapis.com/{ecosystem}/all.zip:
+// such a source is fetched once for each ecosystem that an image needs.
+const EcosystemPlaceholder = "{ecosystem}"
+
+// IsTemplate tells a source with EcosystemPlaceholder.
+func IsTemplate(source string) bool { return strings.Contains(source, EcosystemPlaceholder) }
+
+// ArchiveName is the OSV archive name of an ecosystem: Debian for
+// Debian:12, Alpine for Alpine:v3.20, Go for Go.
+func ArchiveName(ecosystem string) string {
+	name, _, _ := strings.Cut(ecosystem, ":")
+	return strings.TrimSpace(name)
+}
+
+// expand is a template source for one archive (path-escaped in a URL).
+func expand(template, archive string) string {
+	if strings.Contains(template, "://") {
+		archive = url.PathEscape(archive)
+	}
+	return strings.ReplaceAll(template, EcosystemPlaceholder, archive)
+}
+
+// Need says that an image has packages of these ecosystems: a template
+// source is fetched for each archive not fetched yet, at once. It returns
+// the ecosystems that were new (AwaitFirst can wait for their fetch).
+func (u *Updater) Need(ecosystems ...string) (added []string) {
+	if !slices.ContainsFunc(u.Sources, IsTemplate) {
+		return nil
+	}
+	u.schedMu.Lock()
+	u.initSched()
+	for _, e := range ecosystems {
+		if a := ArchiveName(e); a != "" && !u.needed[a] {
+			u.needed[a] = true
+			added = append(added, e)
+		}
+	}
+	u.schedMu.Unlock()
+	if len(added) > 0 {
+		select {
+		case u.wake <- struct{}{}:
+		default:
+		}
+	}
+	return added
+}
+
+// AwaitFirst waits, at most max, until the template sources of these
+// ecosystems were tried once (fetched, or failed), so that a report can
+// say how it went: a machine without network fails at once.
+func (u *Updater) AwaitFirst(ctx context.Context, max time.Duration, ecosystems ...string) {
+	var waits []chan struct{}
+	u.schedMu.Lock()
+	u.initSched()
+	for _, e := range ecosystems {
+		for _, t := range u.Sources {
+			if IsTemplate(t) {
+				waits = append(waits, u.triedLocked(expand(t, ArchiveName(e))))
+			}
+		}
+	}
+	u.schedMu.Unlock()
+	timer := time.NewTimer(max)
+	defer timer.Stop()
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (u *Updater) triedLocked(src string) chan struct{} {
+	c, ok := u.tried[src]
+	if !ok {
+		c = make(chan struct{})
+		u.tried[src] = c
+	}
+	return c
+}
+
+// Unavailable says why an ecosystem's data is missing: its template
+// source's last fetch failed, or it was not fetched yet. "" when there is
+// nothing to say (no template, or the fetch worked).
+func (u *Updater) Unavailable(ecosystem string) string {
+	a := ArchiveName(ecosystem)
+	u.schedMu.Lock()
+	defer u.schedMu.Unlock()
+	for _, t := range u.Sources {
+		if !IsTemplate(t) {
+			continue
+		}
+		src := expand(t, a)
+		if e, ok := u.lastErr[src]; ok && e != "" {
+			return e
+		}
+		if _, tried := u.lastErr[src]; !tried {
+			return fmt.Sprintf("%s is not fetched yet (vulndb.sources); the image is matched again when it is", src)
+		}
+	}
+	return ""
+}
+
+func (u *Updater) initSched() {
+	if u.needed == nil {
+		u.needed, u.due, u.failures, u.lastErr = map[string]bool{}, map[string]time.Time{}, map[string]int{}, map[string]string{}
+		u.tried = map[string]chan struct{}{}
+	}
+	if u.wake == nil {
+		u.wake = make(chan struct{}, 1)
+	}
 }
 
 // Run updates every source at once and then every Interval until ctx is
-// done. Errors are logged and recorded per source, never fatal.
+// done; a template source is expanded for the ecosystems Needed lists and
+// those Need names later. A source whose fetch failed is retried with
+// exponential backoff (RetryMin doubled, up to the interval). Errors are
+// logged and recorded per source, never fatal.
 func (u *Updater) Run(ctx context.Context) {
 	log := u.logger()
+	u.schedMu.Lock()
+	u.initSched()
+	u.schedMu.Unlock()
+	if len(u.Sources) > 0 && slices.ContainsFunc(u.Sources, IsTemplate) {
+		u.seedNeeded(ctx)
+	}
 	if removed, err := u.Prune(ctx); err != nil && ctx.Err() == nil {
 		log.Warn("vulndb: removing sources no longer configured failed", "err", err)
 	} else if removed > 0 && u.OnChange != nil {
@@ -71,24 +217,167 @@ func (u *Updater) Run(ctx context.Context) {
 		log.Info("vulndb: no sources configured; the database changes only by import")
 		return
 	}
-	if err := u.UpdateOnce(ctx); err != nil && ctx.Err() == nil {
-		log.Warn("vulndb: update failed; keeping the previous data", "err", err)
+	for _, t := range u.Sources {
+		if IsTemplate(t) {
+			log.Info("vulndb: fetching advisories per ecosystem, as images need them", "source", t, "ecosystems", u.neededList())
+		}
 	}
-	if u.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(u.Interval)
-	defer t.Stop()
 	for {
+		next := u.runDue(ctx)
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 10*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-u.wake:
 		case <-t.C:
-			if err := u.UpdateOnce(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("vulndb: update failed; keeping the previous data", "err", err)
+		}
+		t.Stop()
+	}
+}
+
+// seedNeeded adds the ecosystems of the images seen, and those of the
+// template sources fetched before, to the needed archives.
+func (u *Updater) seedNeeded(ctx context.Context) {
+	var names []string
+	if u.Needed != nil {
+		eco, err := u.Needed(ctx)
+		if err != nil {
+			u.logger().Warn("vulndb: listing the ecosystems of the stored images failed", "err", err)
+		}
+		names = append(names, eco...)
+	}
+	if info, err := u.DB.Info(ctx); err == nil {
+		for _, src := range info.Sources {
+			for _, t := range u.Sources {
+				if a, ok := archiveOf(t, src.Name); ok && src.Kind == KindScheduled {
+					names = append(names, a)
+				}
 			}
 		}
 	}
+	u.schedMu.Lock()
+	for _, n := range names {
+		if a := ArchiveName(n); a != "" {
+			u.needed[a] = true
+		}
+	}
+	u.schedMu.Unlock()
+}
+
+// archiveOf tells whether source is template expanded, and for which
+// archive.
+func archiveOf(template, source string) (string, bool) {
+	if !IsTemplate(template) {
+		return "", false
+	}
+	pre, post, _ := strings.Cut(template, EcosystemPlaceholder)
+	if !strings.HasPrefix(source, pre) || !strings.HasSuffix(source, post) || len(source) <= len(pre)+len(post) {
+		return "", false
+	}
+	a := source[len(pre) : len(source)-len(post)]
+	if strings.Contains(template, "://") {
+		if un, err := url.PathUnescape(a); err == nil {
+			a = un
+		}
+	}
+	if a == "" || strings.Contains(a, "/") {
+		return "", false
+	}
+	return a, true
+}
+
+func (u *Updater) neededList() []string {
+	u.schedMu.Lock()
+	defer u.schedMu.Unlock()
+	var out []string
+	for a := range u.needed {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runDue updates the sources that are due, then calls OnChange if any
+// changed or failed for the first time, and returns when the next is due
+// (zero: never).
+func (u *Updater) runDue(ctx context.Context) time.Time {
+	now := time.Now()
+	var todo []string
+	u.schedMu.Lock()
+	for _, src := range u.sourcesLocked() {
+		if d, ok := u.due[src]; !ok || !d.After(now) {
+			todo = append(todo, src)
+		}
+	}
+	u.schedMu.Unlock()
+	changed := false
+	for _, src := range todo {
+		if ctx.Err() != nil {
+			return time.Time{}
+		}
+		res, err := u.Update(ctx, src, false)
+		changed = changed || res.Changed()
+		u.schedMu.Lock()
+		if c := u.triedLocked(src); c != nil {
+			select {
+			case <-c:
+			default:
+				close(c)
+			}
+		}
+		if err != nil {
+			u.failures[src]++
+			u.due[src] = time.Now().Add(u.retryAfter(u.failures[src]))
+			// The first failure changes what reports say of the data
+			// ("unavailable: why" rather than "not fetched yet").
+			changed = changed || u.failures[src] == 1
+		} else {
+			u.failures[src] = 0
+			if u.Interval > 0 {
+				u.due[src] = time.Now().Add(u.Interval)
+			} else {
+				u.due[src] = never // update_interval 0: at start only
+			}
+		}
+		u.schedMu.Unlock()
+	}
+	if changed && u.OnChange != nil {
+		u.OnChange(ctx)
+	}
+	u.schedMu.Lock()
+	defer u.schedMu.Unlock()
+	var next time.Time
+	for _, src := range u.sourcesLocked() {
+		d, ok := u.due[src]
+		if !ok {
+			return time.Now() // needed since: due now
+		}
+		if d.Before(never) && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	return next
+}
+
+// never is when a source fetched with no update interval is due again.
+var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// retryAfter is the wait after a source's n-th failure in a row.
+func (u *Updater) retryAfter(n int) time.Duration {
+	d := cmp.Or(u.RetryMin, time.Minute)
+	limit := u.Interval
+	if limit <= 0 {
+		limit = time.Hour
+	}
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, max(limit, d/2))
 }
 
 // Prune removes the scheduled sources that Sources no longer lists, with
@@ -104,6 +393,9 @@ func (u *Updater) Prune(ctx context.Context) (int, error) {
 	for _, src := range info.Sources {
 		if src.Kind != KindScheduled || slices.Contains(u.Sources, src.Name) {
 			continue
+		}
+		if slices.ContainsFunc(u.Sources, func(t string) bool { _, ok := archiveOf(t, src.Name); return ok }) {
+			continue // an ecosystem's archive of a configured template
 		}
 		res, err := u.DB.RemoveSource(ctx, src.Name)
 		if err != nil {
@@ -139,13 +431,35 @@ func (u *Updater) UpdateOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// sources are the concrete sources: the configured ones, each template
+// expanded for every needed archive.
 func (u *Updater) sources() []string {
+	u.schedMu.Lock()
+	defer u.schedMu.Unlock()
+	return u.sourcesLocked()
+}
+
+func (u *Updater) sourcesLocked() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, s := range u.Sources {
+	add := func(s string) {
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, s)
+		}
+	}
+	var archives []string
+	for a := range u.needed {
+		archives = append(archives, a)
+	}
+	sort.Strings(archives)
+	for _, s := range u.Sources {
+		if !IsTemplate(s) {
+			add(s)
+			continue
+		}
+		for _, a := range archives {
+			add(expand(s, a))
 		}
 	}
 	return out
@@ -162,11 +476,7 @@ func (u *Updater) logger() *slog.Logger {
 // version with fewer than half of the source's current records. It does
 // not call OnChange.
 func (u *Updater) Update(ctx context.Context, source string, force bool) (res ImportResult, err error) {
-	found := false
-	for _, s := range u.Sources {
-		found = found || s == source
-	}
-	if !found {
+	if !slices.Contains(u.sources(), source) {
 		return ImportResult{Source: source}, fmt.Errorf("vulndb: %q is not a configured source: %w", source, errdefs.ErrNotFound)
 	}
 	u.mu.Lock()
@@ -186,6 +496,14 @@ func (u *Updater) Update(ctx context.Context, source string, force bool) (res Im
 			err = fmt.Errorf("vulndb: update of %s failed unexpectedly: %v", source, p)
 		}
 		res.Duration = time.Since(start)
+		u.schedMu.Lock()
+		if u.lastErr != nil {
+			u.lastErr[source] = ""
+			if err != nil {
+				u.lastErr[source] = err.Error()
+			}
+		}
+		u.schedMu.Unlock()
 		if err != nil {
 			if rerr := u.DB.recordAttempt(ctx, source, source, err); rerr != nil {
 				log.Error("vulndb: cannot record the failed update", "err", rerr)

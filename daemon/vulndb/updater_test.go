@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/assayhq/assay/daemon/errdefs"
 )
@@ -434,5 +435,99 @@ func TestImportDoesNotShadowScheduledSource(t *testing.T) {
 	after, err := db.Query(ctx, "Go", "github.com/gin-gonic/gin")
 	if err != nil || len(after) != len(before) {
 		t.Errorf("after the import the advisory is hidden: %d records, was %d (%v)", len(after), len(before), err)
+	}
+}
+
+// A source with {ecosystem} is fetched per ecosystem, only for those the
+// images need (at start: Needed; later: Need), and a failing one is
+// retried with backoff, never in a storm.
+func TestTemplateSourcePerEcosystem(t *testing.T) {
+	goFiles := map[string][]byte{}
+	for name, data := range dirFiles(t, "go") {
+		if len(goFiles) < 40 {
+			goFiles[name] = data
+		}
+	}
+	zips := map[string][]byte{
+		"Debian": buildZip(t, dirFiles(t, "debian"), nil),
+		"Go":     buildZip(t, goFiles, nil),
+		"PyPI":   buildZip(t, goFiles, nil),
+	}
+	var mu sync.Mutex
+	gets := map[string]int{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		eco, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		mu.Lock()
+		gets[eco]++
+		mu.Unlock()
+		body, ok := zips[eco]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(body)
+	}))
+	defer ts.Close()
+	count := func(eco string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return gets[eco]
+	}
+	db := newDB(t, Options{MaxArchiveBytes: 64 << 20})
+	changes := make(chan struct{}, 10)
+	template := ts.URL + "/{ecosystem}/all.zip"
+	u := &Updater{DB: db, Sources: []string{template}, Client: ts.Client(), Logger: quiet, RetryMin: 50 * time.Millisecond,
+		Needed:   func(context.Context) ([]string, error) { return []string{"Go"}, nil },
+		OnChange: func(context.Context) { changes <- struct{}{} }}
+	if why := u.Unavailable("Debian:12"); !strings.Contains(why, "not fetched yet") {
+		t.Errorf("before any fetch: %q", why)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { u.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-changes:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change after %s", what)
+		}
+	}
+	wait("start")
+	if count("Go") != 1 || count("Debian")+count("PyPI") != 0 {
+		t.Fatalf("at start: %v", gets)
+	}
+	u.Need("Debian:12", "Debian:11", "Go")
+	wait("Need(Debian)")
+	if ok, _ := db.HasEcosystem(context.Background(), "Debian:12"); !ok || count("Debian") != 1 || count("PyPI") != 0 {
+		t.Fatalf("after Need: %v", gets)
+	}
+	if why := u.Unavailable("Debian:12"); why != "" {
+		t.Errorf("Debian fetched, yet %q", why)
+	}
+	info, _ := db.Info(context.Background())
+	var names []string
+	for _, s := range info.Sources {
+		names = append(names, s.Name)
+	}
+	if !slices.Contains(names, ts.URL+"/Debian/all.zip") || !slices.Contains(names, ts.URL+"/Go/all.zip") {
+		t.Errorf("sources in the database: %v", names)
+	}
+
+	// An archive that is not there: retried at 50, 100, 200, 400 ms...
+	u.Need("Alpine:v3.20")
+	time.Sleep(900 * time.Millisecond)
+	if n := count("Alpine"); n < 2 || n > 5 {
+		t.Errorf("%d fetches of a failing source in 0.9s, want 2 to 5 (backoff)", n)
+	}
+	if why := u.Unavailable("Alpine:v3.20"); !strings.Contains(why, "404") {
+		t.Errorf("a failed source: %q", why)
+	}
+	t.Logf("fetches: %v", gets)
+	// A restart keeps the fetched ecosystems and their records; the
+	// template's archives are not pruned.
+	if n, err := u.Prune(context.Background()); err != nil || n != 0 {
+		t.Errorf("prune removed %d (%v)", n, err)
 	}
 }
