@@ -182,7 +182,7 @@ var keys = []key{
 		func(c *Config) any { return &c.Notify.Timeout }},
 	{"store.reports_per_image", "reports kept per image digest, newest first (at least 1)",
 		func(c *Config) any { return &c.Store.ReportsPerImage }},
-	{"store.scan_retention", "how long finished scan records are kept",
+	{"store.scan_retention", "how long finished scan records (and dead-lettered notifications) are kept",
 		func(c *Config) any { return &c.Store.ScanRetention }},
 	{"shutdown.timeout", "how long SIGTERM waits for running scans before cancelling them",
 		func(c *Config) any { return &c.Shutdown.Timeout }},

@@ -114,3 +114,27 @@ func TestOutboxRecordsWithTheChange(t *testing.T) {
 		t.Errorf("after a delivery: %d left", len(got))
 	}
 }
+
+// Dead letters older than the scan retention are pruned with the scans;
+// live deliveries and recent dead letters stay.
+func TestPruneDropsOldDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	old := time.Now().Add(-48 * time.Hour)
+	recent := time.Now()
+	ds := []Delivery{
+		{Receiver: "r", Event: Event{ID: "1"}, Dead: true, DeadAt: &old},
+		{Receiver: "r", Event: Event{ID: "2"}, Dead: true, DeadAt: &recent},
+		{Receiver: "r", Event: Event{ID: "3"}, CreatedAt: old},
+	}
+	if err := s.FanOut(ctx, nil, ds); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, 10, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Deliveries(ctx)
+	if len(got) != 2 || got[0].Event.ID != "2" || got[1].Event.ID != "3" {
+		t.Errorf("after prune: %+v", got)
+	}
+}

@@ -677,6 +677,24 @@ func (s *Store) Prune(ctx context.Context, keepReports int, scanMaxAge time.Dura
 			}
 			removed++
 		}
+		// Dead letters go with the scans of their age.
+		db := tx.Bucket(bucketDeliveries)
+		var dead [][]byte
+		if err := db.ForEach(func(k, v []byte) error {
+			var d Delivery
+			if json.Unmarshal(v, &d) == nil && d.Dead && d.DeadAt != nil && d.DeadAt.Before(cutoff) {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range dead {
+			if err := db.Delete(k); err != nil {
+				return err
+			}
+			removed++
+		}
 		return nil
 	})
 	if err != nil {
