@@ -6,7 +6,8 @@
 // tells of (a report stored, a verdict changed by a re-match, a scan
 // failed). The notifier fans each event out into one delivery per
 // receiver whose filters take it, then sends the deliveries that are due,
-// each in its own goroutine, so that a slow or dead receiver delays no
+// each in its own goroutine (at most PerReceiver at once per receiver, so
+// that a backlog is no storm), so that a slow or dead receiver delays no
 // other and never a scan. A failed attempt is retried with exponential
 // backoff until the delivery is MaxAge old, then it is dead-lettered; a
 // dead letter is sent again only when retried (assay notify retry). A
@@ -115,6 +116,9 @@ type Options struct {
 	Source string
 	// UserAgent is sent with each request.
 	UserAgent string
+	// PerReceiver bounds the deliveries in flight to one receiver (so a
+	// backlog is not sent as a storm); 0 means 4.
+	PerReceiver int
 	// Client sends the requests; nil means a client of its own.
 	Client *http.Client
 	Logger *slog.Logger
@@ -130,6 +134,7 @@ type Notifier struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // receiver 0x00 event id
+	busy     map[string]int  // deliveries in flight per receiver
 	secrets  map[string]string
 }
 
@@ -159,7 +164,10 @@ func New(o Options) *Notifier {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	n := &Notifier{o: o, log: o.Logger, wake: make(chan struct{}, 1), inflight: map[string]bool{}, secrets: map[string]string{}}
+	if o.PerReceiver <= 0 {
+		o.PerReceiver = 4
+	}
+	n := &Notifier{o: o, log: o.Logger, wake: make(chan struct{}, 1), inflight: map[string]bool{}, busy: map[string]int{}, secrets: map[string]string{}}
 	for _, r := range o.Receivers {
 		n.secrets[r.URL] = r.Secret
 	}
@@ -255,18 +263,22 @@ func (n *Notifier) sendDue(ctx context.Context, wg *sync.WaitGroup) (time.Time, 
 		}
 		key := d.Receiver + "\x00" + d.Event.ID
 		n.mu.Lock()
-		busy := n.inflight[key]
-		n.inflight[key] = true
+		skip := n.inflight[key] || n.busy[d.Receiver] >= n.o.PerReceiver
+		if !skip {
+			n.inflight[key] = true
+			n.busy[d.Receiver]++
+		}
 		n.mu.Unlock()
-		if busy {
-			continue
+		if skip {
+			continue // in flight, or the receiver has its fill: the next round
 		}
 		wg.Go(func() {
 			defer func() {
 				n.mu.Lock()
 				delete(n.inflight, key)
+				n.busy[d.Receiver]--
 				n.mu.Unlock()
-				n.Kick() // its retry time may be the next due
+				n.Kick() // its retry time may be the next due, or another waits
 			}()
 			n.attempt(ctx, d)
 		})

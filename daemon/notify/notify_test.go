@@ -332,3 +332,31 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// A backlog is sent at most PerReceiver at a time to one receiver.
+func TestBacklogIsNotAStorm(t *testing.T) {
+	st := openStore(t)
+	var inFlight, maxSeen atomic.Int32
+	rcv := newReceiver(t, nil)
+	rcv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxSeen.Load()
+			if n <= m || maxSeen.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		rcv.calls.Add(1)
+	})
+	for i := range 30 {
+		d := "sha256:" + strings.Repeat(string(rune('a'+i%6)), 63) + string(rune('a'+i/6))
+		finishScan(t, st, "reg.example/app@"+d, unhealthy(d))
+	}
+	run(t, Options{Store: st, PerReceiver: 3, Receivers: []Receiver{{URL: rcv.srv.URL, Secret: secret}}})
+	waitFor(t, "the backlog", func() bool { return rcv.calls.Load() == 30 })
+	if m := maxSeen.Load(); m > 3 || m < 2 {
+		t.Errorf("%d deliveries in flight at once to one receiver, want at most 3 (and some concurrency)", m)
+	}
+}
