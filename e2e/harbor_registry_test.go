@@ -40,43 +40,10 @@ const debianArchive = "../../shared/testdata/images/debian-12-minbase.oci.tar"
 // (a YAML mapping under "auth:", "" for none) and returns its address.
 func runDockerRegistry(tb testing.TB, auth string) string {
 	tb.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		tb.Fatal("docker-registry missing: apt-get install docker-registry")
+	if auth == "" {
+		return startDockerRegistry(tb, "")
 	}
-	dir := tb.TempDir()
-	addr := freePort(tb)
-	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}}\nhttp: {addr: %s}\n", dir, addr)
-	if auth != "" {
-		cfg += "auth:\n" + auth
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if tb.Failed() {
-			tb.Logf("docker-registry %s log:\n%s", addr, log.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		// Any answer (401 with auth) means it listens.
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tb.Fatalf("docker-registry did not start:\n%s", log.String())
-	return ""
+	return startDockerRegistry(tb, "auth:\n"+auth)
 }
 
 // htpasswdRegistry runs docker-registry that lets in only user:pass (HTTP

@@ -36,15 +36,9 @@ func freePort(t testing.TB) string {
 // loopback, sending push notifications to notify (when not "").
 func dockerRegistry(t testing.TB, notify string) string {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Fatal("docker-registry missing: apt-get install docker-registry")
-	}
-	dir := t.TempDir()
-	addr := freePort(t)
-	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n", dir, addr)
+	extra := ""
 	if notify != "" {
-		cfg += fmt.Sprintf(`notifications:
+		extra = fmt.Sprintf(`notifications:
   endpoints:
     - name: assay
       url: %s
@@ -54,16 +48,36 @@ func dockerRegistry(t testing.TB, notify string) string {
       backoff: 1s
 `, notify, webhookToken)
 	}
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600)
+	return startDockerRegistry(t, extra)
+}
+
+// startDockerRegistry runs Debian's docker-registry on loopback, its
+// configuration extended by extra (YAML), and returns its address once it
+// answers (any answer: 401 with auth).
+func startDockerRegistry(tb testing.TB, extra string) string {
+	tb.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		tb.Fatal("docker-registry missing: apt-get install docker-registry")
+	}
+	dir := tb.TempDir()
+	addr := freePort(tb)
+	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}, delete: {enabled: true}}\nhttp: {addr: %s}\n", dir, addr) + extra
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if tb.Failed() {
+			tb.Logf("docker-registry %s log:\n%s", addr, log.String())
+		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -73,7 +87,7 @@ func dockerRegistry(t testing.TB, notify string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("docker-registry did not start:\n%s", log.String())
+	tb.Fatalf("docker-registry did not start:\n%s", log.String())
 	return ""
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assayhq/assay/daemon/events"
+	"github.com/assayhq/assay/daemon/httpjson"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
 	"github.com/assayhq/assay/daemon/store"
@@ -193,13 +194,13 @@ func NewHandler(o Options) http.Handler {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpjson.StatusWriter{ResponseWriter: w}
 	peer, hasPeer := PeerFrom(r.Context())
 	defer func() {
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status()),
+			slog.Int("status", sw.Status()),
 			slog.Duration("duration", time.Since(start)),
 		}
 		if hasPeer {
@@ -266,47 +267,6 @@ func (h *handler) serveUnmatched(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
 		"method "+r.Method+" not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
-}
-
-// statusWriter records the status for the request log. Unwrap lets
-// http.ResponseController reach the connection (flush, deadlines).
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// FlushError is what http.ResponseController.Flush calls, so flush errors
-// reach the event stream; Flush serves code that asserts http.Flusher.
-func (w *statusWriter) FlushError() error {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *statusWriter) Flush() { _ = w.FlushError() }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }
 
 type roleKey struct{}

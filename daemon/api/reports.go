@@ -1,11 +1,11 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/assayhq/assay/daemon/report"
+	"github.com/assayhq/assay/daemon/scans"
 )
 
 // historyResponse is the body of GET /v1/reports/{digest}/history.
@@ -85,26 +85,9 @@ func (h *handler) serveReportForImage(w http.ResponseWriter, r *http.Request) {
 // manifest digest: sha256 with 64 or sha512 with 128 lower-case hex digits.
 func pathDigest(w http.ResponseWriter, r *http.Request) (string, bool) {
 	d := r.PathValue("digest")
-	if err := validDigest(d); err != nil {
+	if err := scans.CheckDigest(d); err != nil {
 		badRequest(w, "%v", err)
 		return "", false
 	}
 	return d, true
-}
-
-func validDigest(d string) error {
-	algo, hex, _ := strings.Cut(d, ":")
-	var want int
-	switch algo {
-	case "sha256":
-		want = 64
-	case "sha512":
-		want = 128
-	default:
-		return fmt.Errorf("digest %q: want sha256:<64 hex> or sha512:<128 hex>", d)
-	}
-	if len(hex) != want || strings.IndexFunc(hex, func(c rune) bool { return !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') }) >= 0 {
-		return fmt.Errorf("digest %q: want %s:<%d lower-case hex digits>", d, algo, want)
-	}
-	return nil
 }

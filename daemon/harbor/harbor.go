@@ -29,6 +29,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/assayhq/assay/daemon/errdefs"
+	"github.com/assayhq/assay/daemon/httpjson"
 	"github.com/assayhq/assay/daemon/report"
 	"github.com/assayhq/assay/daemon/scans"
 )
@@ -113,11 +114,11 @@ func New(o Options) *Handler {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpjson.StatusWriter{ResponseWriter: w}
 	defer func() {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "harbor request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status()), slog.Duration("duration", time.Since(start)))
+			slog.Int("status", sw.Status()), slog.Duration("duration", time.Since(start)))
 	}()
 	if !h.authenticated(r) {
 		switch h.o.Auth {
@@ -318,8 +319,8 @@ func (h *Handler) checkRequest(req *scanRequest) (int, error) {
 	if named, err := reference.ParseNormalizedNamed("registry.invalid/" + a.Repository); err != nil || reference.Path(named) != a.Repository {
 		return invalid("artifact.repository %q is not a repository name", a.Repository)
 	}
-	if err := checkDigest(a.Digest); err != nil {
-		return invalid("artifact.digest: %v", err)
+	if err := scans.CheckDigest(a.Digest); err != nil {
+		return invalid("artifact.%v", err)
 	}
 	if a.Tag != "" && !anchoredTag.MatchString(a.Tag) {
 		return invalid("artifact.tag %q is not a tag", a.Tag)
@@ -378,23 +379,6 @@ func checkAuthorization(a string) error {
 		}
 	default:
 		return errors.New(`want "Basic base64(user:password)" or "Bearer TOKEN"`)
-	}
-	return nil
-}
-
-func checkDigest(d string) error {
-	algo, hex, _ := strings.Cut(d, ":")
-	var want int
-	switch algo {
-	case "sha256":
-		want = 64
-	case "sha512":
-		want = 128
-	default:
-		return fmt.Errorf("%q: want sha256:<64 hex> or sha512:<128 hex>", d)
-	}
-	if len(hex) != want || strings.IndexFunc(hex, func(c rune) bool { return !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') }) >= 0 {
-		return fmt.Errorf("%q: want %s:<%d lower-case hex digits>", d, algo, want)
 	}
 	return nil
 }
@@ -536,24 +520,4 @@ func errorBody(msg string) errorResponse {
 // writeError writes the adapter's ErrorResponse.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, mediaError, errorBody(msg))
-}
-
-// statusWriter records the status for the request log.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }

@@ -1,6 +1,7 @@
 // Package httpjson writes the JSON responses that assayd's HTTP endpoints
 // (the socket API and the registry webhook) share, errors included:
-// {"error": {"code", "message"}}.
+// {"error": {"code", "message"}}; and the status recorder of their
+// request logs (the Harbor adapter's too).
 package httpjson
 
 import (
@@ -32,4 +33,45 @@ func Write(w http.ResponseWriter, status int, v any) {
 // Error writes {"error": {"code", "message"}} with status.
 func Error(w http.ResponseWriter, status int, code, message string) {
 	Write(w, status, ErrorResponse{scans.ErrorBody{Code: code, Message: message}})
+}
+
+// StatusWriter records a response's status for a request log. Unwrap lets
+// http.ResponseController reach the connection (flush, deadlines).
+type StatusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError is what http.ResponseController.Flush calls, so flush errors
+// reach the event stream; Flush serves code that asserts http.Flusher.
+func (w *StatusWriter) FlushError() error {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *StatusWriter) Flush() { _ = w.FlushError() }
+
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *StatusWriter) Status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/assayhq/assay/daemon/report"
@@ -33,6 +34,25 @@ func (s Status) Terminal() bool { return s == Done || s == Failed || s == Cancel
 
 // Running reports whether a worker holds the scan.
 func (s Status) Running() bool { return s == Pulling || s == Analyzing || s == Matching }
+
+// CheckDigest accepts a manifest digest as the API takes one: sha256 with
+// 64 or sha512 with 128 lower-case hex digits.
+func CheckDigest(d string) error {
+	algo, hex, _ := strings.Cut(d, ":")
+	var want int
+	switch algo {
+	case "sha256":
+		want = 64
+	case "sha512":
+		want = 128
+	default:
+		return fmt.Errorf("digest %q: want sha256:<64 hex> or sha512:<128 hex>", d)
+	}
+	if len(hex) != want || strings.IndexFunc(hex, func(c rune) bool { return !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') }) >= 0 {
+		return fmt.Errorf("digest %q: want %s:<%d lower-case hex digits>", d, algo, want)
+	}
+	return nil
+}
 
 // ParseStatus accepts a status name.
 func ParseStatus(s string) (Status, error) {

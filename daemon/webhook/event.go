@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/assayhq/assay/daemon/scans"
 )
 
 // event is the part of a distribution notification (notifications/event.go)
@@ -82,9 +84,7 @@ func manifestKind(mediaType string) kind {
 	return kindOther
 }
 
-var digestRE = regexp.MustCompile(`^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$`)
-
-func validDigest(d string) bool { return digestRE.MatchString(d) }
+func validDigest(d string) bool { return scans.CheckDigest(d) == nil }
 
 // repositoryRE is distribution's repository path grammar (reference/regexp.go):
 // lowercase alphanumeric components joined by ".", "_", "__" or dashes,
