@@ -393,16 +393,10 @@ func Verify(secret, ts, signature string, body []byte, now time.Time, maxSkew ti
 	return nil
 }
 
-// Data is an event's data.
+// Data is an event's data: what the store recorded, and where its report
+// is.
 type Data struct {
-	Image           string          `json:"image,omitempty"`
-	Digest          string          `json:"digest,omitempty"`
-	ScanID          string          `json:"scan_id,omitempty"`
-	Verdict         report.Verdict  `json:"verdict,omitempty"`
-	PreviousVerdict report.Verdict  `json:"previous_verdict,omitempty"`
-	Summary         *report.Summary `json:"summary,omitempty"`
-	MaxSeverity     report.Severity `json:"max_severity,omitempty"`
-	Error           string          `json:"error,omitempty"`
+	store.EventData
 	// Report is the API path of the report (on the socket, or api.listen).
 	Report string `json:"report,omitempty"`
 }
@@ -418,10 +412,7 @@ func CloudEvent(e store.Event, source string) ([]byte, error) {
 	if e.Digest != "" {
 		ce.SetSubject(e.Digest)
 	}
-	data := Data{
-		Image: e.Image, Digest: e.Digest, ScanID: e.ScanID, Verdict: e.Verdict, PreviousVerdict: e.PreviousVerdict,
-		Summary: e.Summary, MaxSeverity: e.MaxSeverity, Error: e.Error,
-	}
+	data := Data{EventData: e.EventData}
 	if e.Digest != "" && e.Type != store.EventScanFailed {
 		data.Report = "/v1/reports/" + e.Digest
 		if e.ScanID != "" {

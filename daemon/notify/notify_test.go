@@ -273,7 +273,7 @@ func TestSlowReceiverDelaysNoOther(t *testing.T) {
 }
 
 func TestWants(t *testing.T) {
-	base := store.Event{Type: store.EventReportStored, Image: "reg.example/prod/app@sha256:" + strings.Repeat("a", 64), Verdict: report.Unhealthy, PreviousVerdict: report.Unhealthy, MaxSeverity: report.Medium}
+	base := store.Event{Type: store.EventReportStored, EventData: store.EventData{Image: "reg.example/prod/app@sha256:" + strings.Repeat("a", 64), Verdict: report.Unhealthy, PreviousVerdict: report.Unhealthy, MaxSeverity: report.Medium}}
 	with := func(f func(*store.Event)) store.Event { e := base; f(&e); return e }
 	for _, tt := range []struct {
 		name string

@@ -34,10 +34,15 @@ const (
 // Event is one notification, as recorded with its change.
 type Event struct {
 	// ID is unique (a ULID): receivers tell duplicates apart by it.
-	ID    string    `json:"id"`
-	Type  string    `json:"type"`
-	Time  time.Time `json:"time"`
-	Image string    `json:"image,omitempty"`
+	ID   string    `json:"id"`
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	EventData
+}
+
+// EventData is what an event tells (the data of its CloudEvent).
+type EventData struct {
+	Image string `json:"image,omitempty"`
 	// Digest is the image's manifest digest, when known.
 	Digest string `json:"digest,omitempty"`
 	ScanID string `json:"scan_id,omitempty"`
@@ -96,10 +101,10 @@ func (s *Store) recordEvent(tx *bolt.Tx, e Event) error {
 // reportEvent is the event of a stored report.
 func reportEvent(typ string, now time.Time, image, scanID string, r *report.Report, prev report.Verdict) Event {
 	sum := r.Summary
-	return Event{
-		Type: typ, Time: now, Image: image, Digest: r.Digest, ScanID: scanID,
+	return Event{Type: typ, Time: now, EventData: EventData{
+		Image: image, Digest: r.Digest, ScanID: scanID,
 		Verdict: r.Verdict, PreviousVerdict: prev, Summary: &sum, MaxSeverity: maxSeverity(r),
-	}
+	}}
 }
 
 func maxSeverity(r *report.Report) report.Severity {

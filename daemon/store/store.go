@@ -350,7 +350,7 @@ func (s *Store) Finish(ctx context.Context, id string, st scans.Status, errText 
 			}
 		}
 		if st == scans.Failed {
-			e := Event{Type: EventScanFailed, Time: now, Image: sc.Image, Digest: sc.Digest, ScanID: id, Error: errText}
+			e := Event{Type: EventScanFailed, Time: now, EventData: EventData{Image: sc.Image, Digest: sc.Digest, ScanID: id, Error: errText}}
 			if err := s.recordEvent(tx, e); err != nil {
 				return err
 			}
@@ -432,7 +432,7 @@ func (s *Store) Recover(ctx context.Context, maxAttempts int) (requeued, failed 
 				if err := releaseKey(tx, sc); err != nil {
 					return err
 				}
-				e := Event{Type: EventScanFailed, Time: now, Image: sc.Image, Digest: sc.Digest, ScanID: sc.ID, Error: sc.Error}
+				e := Event{Type: EventScanFailed, Time: now, EventData: EventData{Image: sc.Image, Digest: sc.Digest, ScanID: sc.ID, Error: sc.Error}}
 				if err := s.recordEvent(tx, e); err != nil {
 					return err
 				}
