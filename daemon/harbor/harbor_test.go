@@ -367,3 +367,14 @@ func TestReportWithoutFindings(t *testing.T) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
+
+// A scan request larger than MaxBodyBytes is refused unread.
+func TestScanRequestTooLarge(t *testing.T) {
+	h, f := newHandler(t, AuthAPIKey, secret)
+	h.o.MaxBodyBytes = 1 << 10
+	body := scanBody(setField("artifact.tag", strings.Repeat("a", 2<<10)))
+	w := do(h, call{method: "POST", path: "/api/v1/scan", body: body, header: key(nil)})
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "larger than 1024 bytes") || len(f.reqs) != 0 {
+		t.Errorf("%d %s (%d scans)", w.Code, w.Body, len(f.reqs))
+	}
+}

@@ -360,3 +360,39 @@ func TestBacklogIsNotAStorm(t *testing.T) {
 		t.Errorf("%d deliveries in flight at once to one receiver, want at most 3 (and some concurrency)", m)
 	}
 }
+
+// A receiver cannot send a delivery elsewhere (redirects are failures and
+// not followed) nor hold it with an endless answer (read up to 64 KiB).
+func TestReceiverCannotRedirectOrFlood(t *testing.T) {
+	st := openStore(t)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirect := newReceiver(t, nil)
+	redirect.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		redirect.calls.Add(1)
+		http.Redirect(w, r, other.URL, http.StatusTemporaryRedirect)
+	})
+	flood := newReceiver(t, nil)
+	flood.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		flood.calls.Add(1)
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for range 1 << 12 { // 128 MiB, unless the client stops reading
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	n := run(t, Options{Store: st, MinBackoff: time.Hour, Receivers: []Receiver{{URL: redirect.srv.URL, Secret: secret}, {URL: flood.srv.URL, Secret: secret}}})
+	d := "sha256:" + strings.Repeat("9", 64)
+	finishScan(t, st, "reg.example/app@"+d, unhealthy(d))
+	n.Kick()
+	waitFor(t, "both attempts", func() bool {
+		s, err := n.Status(context.Background())
+		return err == nil && s.Receivers[0].LastError != "" && s.Receivers[1].Pending == 0
+	})
+	s, _ := n.Status(context.Background())
+	if !strings.Contains(s.Receivers[0].LastError, "307") || elsewhere.Load() != 0 {
+		t.Errorf("redirect: %+v, %d requests elsewhere", s.Receivers[0], elsewhere.Load())
+	}
+}
