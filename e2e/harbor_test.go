@@ -1097,3 +1097,38 @@ func BenchmarkHarborFlow(b *testing.B) {
 		b.ReportMetric(benchMsf(hmed), m.name+"-harbor-ms")
 	}
 }
+
+// The robot credentials of a scan live in memory only: a scan that assayd
+// accepted and was killed before it could pull fails after the restart
+// with a message asking for a resubmission, rather than pulling without
+// them; the resubmitted scan gets its report.
+func TestHarborCredentialsDoNotOutliveTheDaemon(t *testing.T) {
+	const user, repo, tag = "robot$harbor+scan", "library/debian", "12"
+	pass := randomHex(16)
+	reg := htpasswdRegistry(t, user, pass)
+	skopeoPush(t, reg, repo+":"+tag, user+":"+pass)
+	robot := basicAuthorization(user, pass)
+	digest := pushedDigest(t, reg, repo, tag, robot)
+	gate := newRegistryGate(t, reg)
+	regURL := "http://" + gate.Addr
+	key := randomHex(20)
+	a := startHarborAdapter(t, "api_key", key, []string{regURL}, "")
+	c := a.client(t, apiKeyAuth(key))
+	body := harborScanBody(regURL, robot, repo, digest, tag, ociManifest)
+
+	id := accepted(t, "the scan held at the gate", c.submit(body, conforming))
+	expectStatus(t, "the held scan's report", c.report(id, harborVulnHarbor, ""), http.StatusFound)
+	a.d.kill()
+	gate.Open()
+	a.d.restart()
+	a.waitListening(t)
+	r := c.poll(id, harborKind{accept: harborVulnHarbor}, 200*time.Millisecond, time.Minute)
+	if r.status != http.StatusInternalServerError || !strings.Contains(harborErrorMessage(r), "held in memory only") {
+		t.Fatalf("the scan accepted before the restart: %s", r)
+	}
+	again := accepted(t, "the resubmitted scan", c.submit(body, conforming))
+	if r := c.poll(again, harborKind{accept: harborVulnHarbor}, 200*time.Millisecond, time.Minute); r.status != http.StatusOK {
+		t.Fatalf("the resubmitted scan: %s", r)
+	}
+	assertNoSecrets(t, a.d, c, map[string]string{"robot password": pass, "its Basic value": strings.TrimPrefix(robot, "Basic "), "the API key": key})
+}
