@@ -322,7 +322,7 @@ func TestVerifyRefusesTamperingAndReplay(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://hooks.slack.com/services/T0/B0/XXXX": "https://hooks.slack.com/…",
+		"https://chat.example/hooks/7b1e0c94d2a6": "https://chat.example/…",
 		"http://127.0.0.1:9000":                       "http://127.0.0.1:9000",
 		"http://127.0.0.1:9000/?k=1":                  "http://127.0.0.1:9000/…",
 		"::":                                          "(a receiver URL)",
