@@ -69,3 +69,20 @@ func TestImportTable(t *testing.T) {
 		}
 	}
 }
+
+// The CLI is a client: it links neither the store nor bbolt nor the
+// server's packages (it decodes the API's answers into its own types).
+func TestCLIStaysAClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"/daemon/cmd/assay").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for dep := range strings.Lines(string(out)) {
+		dep = strings.TrimSpace(dep)
+		for _, banned := range []string{"go.etcd.io/bbolt", module + "/daemon/store", module + "/daemon/notify", module + "/daemon/api", "github.com/cloudevents/"} {
+			if dep == banned || strings.HasPrefix(dep, strings.TrimSuffix(banned, "/")+"/") {
+				t.Errorf("daemon/cmd/assay links %s", dep)
+			}
+		}
+	}
+}
