@@ -323,9 +323,9 @@ func TestVerifyRefusesTamperingAndReplay(t *testing.T) {
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://chat.example/hooks/7b1e0c94d2a6": "https://chat.example/…",
-		"http://127.0.0.1:9000":                       "http://127.0.0.1:9000",
-		"http://127.0.0.1:9000/?k=1":                  "http://127.0.0.1:9000/…",
-		"::":                                          "(a receiver URL)",
+		"http://127.0.0.1:9000":                   "http://127.0.0.1:9000",
+		"http://127.0.0.1:9000/?k=1":              "http://127.0.0.1:9000/…",
+		"::":                                      "(a receiver URL)",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
