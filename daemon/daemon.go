@@ -337,7 +337,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	// The same API over TCP, for callers with a bearer token.
 	var tcpSrv *http.Server
 	if cfg.API.Listen != "" {
-		tcpSrv, err = serveTCP(ctx, "api", cfg.API.Listen, cfg.API.TLSCertFile, cfg.API.TLSKeyFile, handler, api.TCPConnContext, serveCtx, log, serveErr)
+		tcpSrv, err = serveTCP(ctx, "api", cfg.API.Listener, handler, api.TCPConnContext, serveCtx, log, serveErr)
 		if err != nil {
 			srv.Close()
 			return err
@@ -362,7 +362,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			MaxBodyBytes: cfg.API.MaxBodyBytes,
 			Logger:       log,
 		})
-		harborSrv, err = serveTCP(ctx, "harbor", cfg.Harbor.Listen, cfg.Harbor.TLSCertFile, cfg.Harbor.TLSKeyFile, hh, nil, serveCtx, log, serveErr)
+		harborSrv, err = serveTCP(ctx, "harbor", cfg.Harbor.Listener, hh, nil, serveCtx, log, serveErr)
 		if err != nil {
 			srv.Close()
 			if tcpSrv != nil {
@@ -568,10 +568,10 @@ func newAPIServer(handler http.Handler, connContext func(context.Context, net.Co
 	}
 }
 
-// serveTCP serves handler on a TCP listener (section.listen, TLS when
-// certFile is set); a serve error is sent on errs.
-func serveTCP(ctx context.Context, section, addr, certFile, keyFile string, handler http.Handler, connContext func(context.Context, net.Conn) context.Context, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
-	ln, err := netaddr.Listen(ctx, addr, certFile, keyFile)
+// serveTCP serves handler on a TCP listener (TLS when configured); a
+// serve error is sent on errs.
+func serveTCP(ctx context.Context, section string, l config.Listener, handler http.Handler, connContext func(context.Context, net.Conn) context.Context, base context.Context, log *slog.Logger, errs chan<- error) (*http.Server, error) {
+	ln, err := netaddr.Listen(ctx, l.Listen, l.TLSCertFile, l.TLSKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %s.listen: %w", section, err)
 	}
@@ -581,7 +581,7 @@ func serveTCP(ctx context.Context, section, addr, certFile, keyFile string, hand
 			errs <- fmt.Errorf("%s listener: %w", section, err)
 		}
 	}()
-	log.Info(section+": listening on TCP", "addr", ln.Addr().String(), "tls", certFile != "")
+	log.Info(section+": listening on TCP", "addr", ln.Addr().String(), "tls", l.TLSCertFile != "")
 	return srv, nil
 }
 

@@ -259,9 +259,9 @@ func (s Sandbox) IDs() (start, count uint32) {
 // Webhook is an HTTP endpoint that registries notify of pushed images,
 // which assayd then scans.
 type Webhook struct {
-	// Listen is the host:port the endpoint listens on. Empty means no
-	// webhook.
-	Listen string `mapstructure:"listen" yaml:"listen"`
+	// Listener: the endpoint's host:port (empty: no webhook) and TLS;
+	// in clear the token crosses the network.
+	Listener `mapstructure:",squash" yaml:",inline"`
 	// Token is the secret a notification must carry. Use Secret, which
 	// also covers TokenFile, rather than reading it.
 	Token string `mapstructure:"token" yaml:"token"`
@@ -275,15 +275,6 @@ type Webhook struct {
 	Registries map[string]string `mapstructure:"registries" yaml:"registries"`
 	// MaxBodyBytes caps a notification's body.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
-	// TLSCertFile and TLSKeyFile (absolute, PEM) make the endpoint speak
-	// TLS. Without them it speaks plain HTTP, which is refused on an
-	// address other than loopback unless Insecure.
-	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
-	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
-	// Insecure allows plain HTTP on a non-loopback address: the token
-	// then crosses the network in clear.
-	Insecure bool `mapstructure:"insecure" yaml:"insecure"`
-
 	// fileToken is TokenFile's content as Validate last read it.
 	fileToken string
 }
@@ -377,15 +368,21 @@ type API struct {
 	// EventBuffer is how many events are held for one /v1/events client
 	// that reads too slowly before it is dropped.
 	EventBuffer int `mapstructure:"event_buffer" yaml:"event_buffer"`
-	// Listen (host:port) also serves the /v1 API over TCP, to callers
-	// with a bearer token of TokensFile. Empty: the socket only.
-	Listen string `mapstructure:"listen" yaml:"listen"`
+	// Listener also serves the /v1 API over TCP, to callers with a
+	// bearer token of TokensFile. Empty Listen: the socket only.
+	Listener `mapstructure:",squash" yaml:",inline"`
 	// TokensFile (absolute) holds the tokens, one a line: ROLE TOKEN
 	// [EXPIRES], ROLE read, scan or admin, EXPIRES a date or RFC 3339
 	// time; # starts a comment.
 	TokensFile string `mapstructure:"tokens_file" yaml:"tokens_file"`
-	// TLSCertFile and TLSKeyFile (absolute, PEM) make Listen speak TLS.
-	// Without them, plain HTTP is refused off loopback unless Insecure.
+}
+
+// Listener is a TCP listener of the daemon (api, webhook, harbor): its
+// host:port ("" for none) and TLS. Without TLSCertFile and TLSKeyFile
+// (absolute, PEM) it speaks plain HTTP, refused off loopback unless
+// Insecure: secrets would cross the network in clear.
+type Listener struct {
+	Listen      string `mapstructure:"listen" yaml:"listen"`
 	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
 	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
 	Insecure    bool   `mapstructure:"insecure" yaml:"insecure"`
@@ -393,8 +390,8 @@ type API struct {
 
 // Harbor is the Harbor scanner-adapter listener (API v1.2).
 type Harbor struct {
-	// Listen (host:port) serves the adapter under /api/v1. Empty: none.
-	Listen string `mapstructure:"listen" yaml:"listen"`
+	// Listener serves the adapter under /api/v1. Empty Listen: none.
+	Listener `mapstructure:",squash" yaml:",inline"`
 	// Auth is how Harbor authenticates: bearer, basic or api_key.
 	Auth string `mapstructure:"auth" yaml:"auth"`
 	// SecretFile (absolute) holds the secret: the token (bearer), the key
@@ -403,11 +400,6 @@ type Harbor struct {
 	// Registries are the registry URLs (scheme://host[:port]) a scan
 	// request may name; pulls from an http:// one use plain HTTP.
 	Registries []string `mapstructure:"registries" yaml:"registries"`
-	// TLSCertFile and TLSKeyFile (absolute, PEM) make Listen speak TLS.
-	// Without them, plain HTTP is refused off loopback unless Insecure.
-	TLSCertFile string `mapstructure:"tls_cert_file" yaml:"tls_cert_file"`
-	TLSKeyFile  string `mapstructure:"tls_key_file" yaml:"tls_key_file"`
-	Insecure    bool   `mapstructure:"insecure" yaml:"insecure"`
 
 	// fileSecret is SecretFile's content as Validate last read it.
 	fileSecret string
@@ -542,7 +534,6 @@ func Default() Config {
 			VEX:         nil,
 		},
 		Webhook: Webhook{
-			Listen:       "",
 			Token:        "",
 			TokenFile:    "",
 			Registries:   nil,
@@ -894,7 +885,7 @@ func checkSource(src string, allowHTTP bool) error {
 func (c *Config) validateWebhook(bad func(key, format string, args ...any)) {
 	w := &c.Webhook
 	on := w.Listen != ""
-	checkTLSListener("webhook", w.Listen, w.TLSCertFile, w.TLSKeyFile, w.Insecure, bad)
+	checkTLSListener("webhook", w.Listener, bad)
 
 	w.fileToken = ""
 	switch {
@@ -1097,7 +1088,7 @@ func checkHostPort(s string) error {
 // validateAPIListen checks the TCP listener of the API.
 func (c *Config) validateAPIListen(bad func(key, format string, args ...any)) {
 	a := &c.API
-	checkTLSListener("api", a.Listen, a.TLSCertFile, a.TLSKeyFile, a.Insecure, bad)
+	checkTLSListener("api", a.Listener, bad)
 	checkFile("api.tokens_file", a.TokensFile, bad)
 	if a.Listen != "" && a.TokensFile == "" {
 		bad("api.tokens_file", "must be set when api.listen is: every TCP caller needs a token")
@@ -1108,7 +1099,7 @@ func (c *Config) validateAPIListen(bad func(key, format string, args ...any)) {
 func (c *Config) validateHarbor(bad func(key, format string, args ...any)) {
 	h := &c.Harbor
 	h.fileSecret = ""
-	checkTLSListener("harbor", h.Listen, h.TLSCertFile, h.TLSKeyFile, h.Insecure, bad)
+	checkTLSListener("harbor", h.Listener, bad)
 	for _, r := range h.Registries {
 		if err := checkRegistryURL(r); err != nil {
 			bad("harbor.registries", "%v", err)
@@ -1222,20 +1213,20 @@ func checkRegistryURL(s string) error {
 // .tls_cert_file, .tls_key_file, .insecure): a valid host:port, the
 // certificate and key together and readable, and no token in clear off
 // loopback unless insecure says so.
-func checkTLSListener(section, listen, certFile, keyFile string, insecure bool, bad func(key, format string, args ...any)) {
-	if listen != "" {
-		if err := checkListen(listen); err != nil {
+func checkTLSListener(section string, l Listener, bad func(key, format string, args ...any)) {
+	if l.Listen != "" {
+		if err := checkListen(l.Listen); err != nil {
 			bad(section+".listen", "%v", err)
-		} else if host, _, _ := net.SplitHostPort(listen); certFile == "" && !insecure && !netaddr.IsLoopbackHost(host) {
-			bad(section+".listen", "%s is not a loopback address and the listener has no TLS: tokens would cross the network in clear; set %[2]s.tls_cert_file and %[2]s.tls_key_file, or %[2]s.insecure: true", listen, section)
+		} else if host, _, _ := net.SplitHostPort(l.Listen); l.TLSCertFile == "" && !l.Insecure && !netaddr.IsLoopbackHost(host) {
+			bad(section+".listen", "%s is not a loopback address and the listener has no TLS: tokens would cross the network in clear; set %[2]s.tls_cert_file and %[2]s.tls_key_file, or %[2]s.insecure: true", l.Listen, section)
 		}
 	}
-	if (certFile == "") != (keyFile == "") {
+	if (l.TLSCertFile == "") != (l.TLSKeyFile == "") {
 		bad(section+".tls_cert_file", "and %s.tls_key_file go together: set both or neither", section)
 		return
 	}
-	checkFile(section+".tls_cert_file", certFile, bad)
-	checkFile(section+".tls_key_file", keyFile, bad)
+	checkFile(section+".tls_cert_file", l.TLSCertFile, bad)
+	checkFile(section+".tls_key_file", l.TLSKeyFile, bad)
 }
 
 // checkFile checks an optional absolute path of a file that must exist.

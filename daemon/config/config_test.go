@@ -237,7 +237,7 @@ webhook:
 				c.Scan.Platforms = []string{"linux/amd64", "linux/arm/v7"}
 				c.Limits = Limits{MaxImageBytes: 1 << 30, MaxLayers: 10000, MaxUnpackedBytes: 2 << 30, MaxEntries: 2_000_000, MaxReportPackages: 200_000, MaxPackageLocations: 1000}
 				c.Webhook = Webhook{
-					Listen:       "127.0.0.1:9443",
+					Listener:     Listener{Listen: "127.0.0.1:9443"},
 					Token:        "0123456789abcdef",
 					Registries:   map[string]string{"Reg.Example:5000": "127.0.0.1:5000", "[fd00::1]:5000": "[fd00::1]"},
 					MaxBodyBytes: 64 << 10,
@@ -1301,7 +1301,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		Match:  Match{OSOwnedLanguagePackages: true},
 		Policy: Policy{MinSeverity: "high", OnlyFixed: true, IgnoreFile: "/etc/assay/ignore.yaml", VEX: []string{"/etc/assay/a.vex.json", "/etc/assay/b.vex.json"}},
 		Webhook: Webhook{
-			Listen:    ":9443",
+			Listener:  Listener{Listen: ":9443", Insecure: true},
 			TokenFile: tokenFile,
 			Registries: map[string]string{
 				"Reg.Example:5000": "127.0.0.1:5000",
@@ -1309,7 +1309,6 @@ func TestYAMLRoundTrip(t *testing.T) {
 				"docker.io":        "mirror.internal",
 			},
 			MaxBodyBytes: 1,
-			Insecure:     true,
 		},
 		Log:      Log{Level: "error", Format: "json"},
 		API:      API{MaxBodyBytes: 12345, EventBuffer: 100000},
@@ -1456,6 +1455,15 @@ func TestKeysMatchStruct(t *testing.T) {
 				continue // state that is no key, like Webhook's token read from its file
 			}
 			name := f.Tag.Get("mapstructure")
+			if f.Anonymous {
+				// An embedded section part (Listener): its keys are the
+				// section's own.
+				if name != ",squash" || f.Tag.Get("yaml") != ",inline" {
+					t.Errorf("%s.%s: embedded without mapstructure:\",squash\" yaml:\",inline\"", typ.Name(), f.Name)
+				}
+				walk(prefix, f.Type)
+				continue
+			}
 			if y := f.Tag.Get("yaml"); y != name {
 				t.Errorf("%s.%s: yaml tag %q differs from mapstructure tag %q", typ.Name(), f.Name, y, name)
 			}
