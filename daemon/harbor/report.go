@@ -159,7 +159,7 @@ func harborArtifact(sc scans.Scan, rep *report.Report) artifact {
 
 // vulnerabilityReport lists the findings assay counts (the suppressed
 // ones are left out: Harbor would count them); the image's severity is
-// the highest of theirs, Unknown when there are none.
+// the highest of theirs (the summary's), Unknown when there are none.
 func (h *Handler) vulnerabilityReport(sc scans.Scan, rep *report.Report, _ string) ([]byte, error) {
 	out := vulnReport{
 		GeneratedAt:     generatedAt(rep),
@@ -173,13 +173,9 @@ func (h *Handler) vulnerabilityReport(sc scans.Scan, rep *report.Report, _ strin
 		r := &rep.Recommendations[i]
 		recs[r.Package] = r
 	}
-	var top report.Severity
 	for _, f := range rep.Findings {
 		if f.Suppressed != nil {
 			continue
-		}
-		if top == "" || f.Severity.Rank() > top.Rank() {
-			top = f.Severity
 		}
 		id := f.ID
 		if !strings.HasPrefix(id, "CVE-") {
@@ -224,7 +220,7 @@ func (h *Handler) vulnerabilityReport(sc scans.Scan, rep *report.Report, _ strin
 		item.VendorAttributes = map[string]any{"assay": va}
 		out.Vulnerabilities = append(out.Vulnerabilities, item)
 	}
-	if top != "" {
+	if top := rep.Summary.Max(); top != "" {
 		out.Severity = severityWord(top)
 	}
 	return marshal(out)

@@ -97,6 +97,7 @@ func (r Receiver) Wants(e store.Event) bool {
 // Store is the outbox (*store.Store).
 type Store interface {
 	PendingEvents(ctx context.Context, max int) ([]store.Event, error)
+	PendingCount(ctx context.Context) (int, error)
 	FanOut(ctx context.Context, events []store.Event, deliveries []store.Delivery) error
 	Deliveries(ctx context.Context) ([]store.Delivery, error)
 	UpdateDelivery(ctx context.Context, receiver, eventID string, fn func(*store.Delivery) bool) error
@@ -483,11 +484,10 @@ type DeadLetter struct {
 // Status reads the outbox.
 func (n *Notifier) Status(ctx context.Context) (Status, error) {
 	st := Status{Receivers: []ReceiverStatus{}, DeadLetters: []DeadLetter{}}
-	events, err := n.o.Store.PendingEvents(ctx, 1<<20)
-	if err != nil {
+	var err error
+	if st.Undispatched, err = n.o.Store.PendingCount(ctx); err != nil {
 		return st, err
 	}
-	st.Undispatched = len(events)
 	ds, err := n.o.Store.Deliveries(ctx)
 	if err != nil {
 		return st, err

@@ -267,7 +267,7 @@ func (s *Store) PutRematch(ctx context.Context, prev, r *report.Report) error {
 		if cur == nil || cur.ScanID != prev.ScanID || !cur.MatchedAt.Equal(prev.MatchedAt) {
 			return fmt.Errorf("the latest report of %s changed while re-matching: %w", r.Digest, errdefs.ErrConflict)
 		}
-		if err := putReportKey(tx, id, r); err != nil {
+		if _, err := putReport(tx, id, r); err != nil {
 			return err
 		}
 		if r.Verdict == prev.Verdict {

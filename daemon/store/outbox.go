@@ -103,18 +103,8 @@ func reportEvent(typ string, now time.Time, image, scanID string, r *report.Repo
 	sum := r.Summary
 	return Event{Type: typ, Time: now, EventData: EventData{
 		Image: image, Digest: r.Digest, ScanID: scanID,
-		Verdict: r.Verdict, PreviousVerdict: prev, Summary: &sum, MaxSeverity: maxSeverity(r),
+		Verdict: r.Verdict, PreviousVerdict: prev, Summary: &sum, MaxSeverity: sum.Max(),
 	}}
-}
-
-func maxSeverity(r *report.Report) report.Severity {
-	var top report.Severity
-	for _, f := range r.Findings {
-		if f.Suppressed == nil && (top == "" || f.Severity.Rank() > top.Rank()) {
-			top = f.Severity
-		}
-	}
-	return top
 }
 
 // PendingEvents returns up to max events not yet fanned out, oldest first.
@@ -135,6 +125,16 @@ func (s *Store) PendingEvents(ctx context.Context, max int) ([]Event, error) {
 		return nil, fmt.Errorf("store: outbox: %w", err)
 	}
 	return out, nil
+}
+
+// PendingCount is how many events are not yet fanned out.
+func (s *Store) PendingCount(ctx context.Context) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketOutbox).Stats().KeyN
+		return nil
+	})
+	return n, err
 }
 
 // FanOut replaces events by their deliveries, in one transaction.

@@ -49,7 +49,7 @@ func TestOutboxRecordsWithTheChange(t *testing.T) {
 		t.Fatalf("%d events recorded with the outbox off", n)
 	}
 	s.EnableOutbox()
-	sc := finish(t, s, "r/a@"+d, &report.Report{Digest: d, Verdict: report.Unhealthy, Findings: []report.Finding{
+	sc := finish(t, s, "r/a@"+d, &report.Report{Digest: d, Verdict: report.Unhealthy, Summary: report.Summary{Low: 1, Suppressed: 1}, Findings: []report.Finding{
 		{ID: "A", Severity: report.Low}, {ID: "B", Severity: report.Critical, Suppressed: &report.Suppression{Kind: "vex"}}}})
 	failed := finish(t, s, "r/b:1", nil)
 	evs := pending(t, s)

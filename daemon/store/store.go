@@ -334,16 +334,13 @@ func (s *Store) Finish(ctx context.Context, id string, st scans.Status, errText 
 			sc.Verdict = rep.Verdict
 			summary := rep.Summary
 			sc.Summary = &summary
-			prev, err := latestReport(tx, rep.Digest)
+			prev, err := putReport(tx, id, rep)
 			if err != nil {
 				return err
 			}
 			var was report.Verdict
 			if prev != nil {
 				was = prev.Verdict
-			}
-			if err := putReport(tx, id, rep); err != nil {
-				return err
 			}
 			if err := s.recordEvent(tx, reportEvent(EventReportStored, now, sc.Image, id, rep, was)); err != nil {
 				return err
@@ -744,36 +741,33 @@ func releaseKey(tx *bolt.Tx, sc scans.Scan) error {
 
 func reportPrefix(digest string) []byte { return append([]byte(digest), 0) }
 
-func putReport(tx *bolt.Tx, scanID string, r *report.Report) error {
-	return putReportKey(tx, scanID, r)
-}
-
-// putReportKey stores r under the digest and id (a scan's, or a new one for
-// a re-matched report) and moves the cross-image indexes from the digest's
-// previous latest report to its new one.
-func putReportKey(tx *bolt.Tx, id string, r *report.Report) error {
+// putReport stores r under the digest and id (a scan's, or a new one for
+// a re-matched report), moves the cross-image indexes from the digest's
+// previous latest report to its new one, and returns that previous one
+// (nil for none).
+func putReport(tx *bolt.Tx, id string, r *report.Report) (*report.Report, error) {
 	v, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	old, err := latestReport(tx, r.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if old != nil {
 		if err := index(tx, old, false); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := tx.Bucket(bucketReports).Put(append(reportPrefix(r.Digest), id...), v); err != nil {
-		return err
+		return nil, err
 	}
 	// The new report is the latest unless an older scan finished late, or
 	// it has a request's own policy (then the latest stays, or there is
 	// none).
 	latest, err := latestReport(tx, r.Digest)
 	if err != nil || latest == nil {
-		return err
+		return old, err
 	}
-	return index(tx, latest, true)
+	return old, index(tx, latest, true)
 }
