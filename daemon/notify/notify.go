@@ -5,10 +5,10 @@
 // The store records an event in the same transaction as the change it
 // tells of (a report stored, a verdict changed by a re-match, a scan
 // failed). The notifier fans each event out into one delivery per
-// receiver whose filters take it, then sends the deliveries that are due,
-// each in its own goroutine (at most PerReceiver at once per receiver, so
-// that a backlog is no storm), so that a slow or dead receiver delays no
-// other and never a scan. A failed attempt is retried with exponential
+// receiver whose filters take it, then queues the deliveries that are due
+// per receiver, each queue drained by at most PerReceiver goroutines of
+// its own (a backlog is no storm), so that a slow or dead receiver delays
+// no other and never a scan. A failed attempt is retried with exponential
 // backoff until the delivery is MaxAge old, then it is dead-lettered; a
 // dead letter is sent again only when retried (assay notify retry). A
 // delivery is removed once its receiver answered 2xx: delivery is at least
@@ -132,11 +132,16 @@ type Notifier struct {
 	o    Options
 	log  *slog.Logger
 	wake chan struct{}
+	// retried says a failed attempt set a next try (nextRetry): Run sets
+	// its timer by it, without reading the deliveries again.
+	retried chan struct{}
 
-	mu       sync.Mutex
-	inflight map[string]bool // receiver 0x00 event id
-	busy     map[string]int  // deliveries in flight per receiver
-	secrets  map[string]string
+	mu        sync.Mutex
+	queued    map[string]bool             // receiver 0x00 event id: queued or being sent
+	queues    map[string][]store.Delivery // due deliveries per receiver, in order
+	senders   map[string]int              // goroutines draining each queue
+	nextRetry time.Time
+	secrets   map[string]string
 }
 
 // New makes a Notifier; Run drives it.
@@ -168,7 +173,8 @@ func New(o Options) *Notifier {
 	if o.PerReceiver <= 0 {
 		o.PerReceiver = 4
 	}
-	n := &Notifier{o: o, log: o.Logger, wake: make(chan struct{}, 1), inflight: map[string]bool{}, busy: map[string]int{}, secrets: map[string]string{}}
+	n := &Notifier{o: o, log: o.Logger, wake: make(chan struct{}, 1), retried: make(chan struct{}, 1),
+		queued: map[string]bool{}, queues: map[string][]store.Delivery{}, senders: map[string]int{}, secrets: map[string]string{}}
 	for _, r := range o.Receivers {
 		n.secrets[r.URL] = r.Secret
 	}
@@ -184,33 +190,59 @@ func (n *Notifier) Kick() {
 }
 
 // Run fans out and sends until ctx is done. Deliveries in flight are
-// abandoned then (they are sent again at the next start).
+// abandoned then (they are sent again at the next start). The deliveries
+// are read once per round (a new event, the next due time), never once
+// per attempt.
 func (n *Notifier) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		n.mu.Lock()
+		n.nextRetry = time.Time{} // the round reads every next try
+		n.mu.Unlock()
 		wait := time.Minute
 		if err := n.fanOut(ctx); err != nil && ctx.Err() == nil {
 			n.log.Error("notifications: reading the outbox failed", "err", err)
 			wait = 5 * time.Second
 		}
-		if next, err := n.sendDue(ctx, &wg); err != nil {
+		next, err := n.queueDue(ctx, &wg)
+		if err != nil {
 			if ctx.Err() == nil {
 				n.log.Error("notifications: reading the deliveries failed", "err", err)
 			}
 			wait = 5 * time.Second
-		} else if !next.IsZero() {
-			wait = min(wait, max(next.Sub(n.o.Now()), 10*time.Millisecond))
 		}
-		t := time.NewTimer(wait)
+		if !n.sleep(ctx, wait, next) {
+			return
+		}
+	}
+}
+
+// sleep waits for the next round: at most wait, until next or a failed
+// attempt's next try, or a Kick. It returns false when ctx is done.
+func (n *Notifier) sleep(ctx context.Context, wait time.Duration, next time.Time) bool {
+	for {
+		d := wait
+		n.mu.Lock()
+		for _, t := range []time.Time{next, n.nextRetry} {
+			if !t.IsZero() {
+				d = min(d, max(t.Sub(n.o.Now()), 10*time.Millisecond))
+			}
+		}
+		n.mu.Unlock()
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return false
 		case <-n.wake:
+			t.Stop()
+			return true
 		case <-t.C:
+			return true
+		case <-n.retried:
+			t.Stop() // an earlier next try: wait again, for it
 		}
-		t.Stop()
 	}
 }
 
@@ -237,15 +269,18 @@ func (n *Notifier) fanOut(ctx context.Context) error {
 	}
 }
 
-// sendDue starts a goroutine per due delivery not in flight, and returns
-// when the next one is due (zero: none pending).
-func (n *Notifier) sendDue(ctx context.Context, wg *sync.WaitGroup) (time.Time, error) {
+// queueDue queues the due deliveries not queued yet, per receiver, starts
+// senders for them (at most PerReceiver per receiver), and returns when
+// the next one is due (zero: none pending).
+func (n *Notifier) queueDue(ctx context.Context, wg *sync.WaitGroup) (time.Time, error) {
 	ds, err := n.o.Store.Deliveries(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
 	now := n.o.Now()
 	var next time.Time
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	for _, d := range ds {
 		if d.Dead {
 			continue
@@ -262,37 +297,63 @@ func (n *Notifier) sendDue(ctx context.Context, wg *sync.WaitGroup) (time.Time, 
 			}
 			continue
 		}
-		key := d.Receiver + "\x00" + d.Event.ID
-		n.mu.Lock()
-		skip := n.inflight[key] || n.busy[d.Receiver] >= n.o.PerReceiver
-		if !skip {
-			n.inflight[key] = true
-			n.busy[d.Receiver]++
+		if key := deliveryKey(d); !n.queued[key] {
+			n.queued[key] = true
+			n.queues[d.Receiver] = append(n.queues[d.Receiver], d)
 		}
-		n.mu.Unlock()
-		if skip {
-			continue // in flight, or the receiver has its fill: the next round
+	}
+	for r, q := range n.queues {
+		for i := n.senders[r]; i < n.o.PerReceiver && i < len(q); i++ {
+			n.senders[r]++
+			wg.Go(func() { n.drain(ctx, r) })
 		}
-		wg.Go(func() {
-			defer func() {
-				n.mu.Lock()
-				delete(n.inflight, key)
-				n.busy[d.Receiver]--
-				n.mu.Unlock()
-				n.Kick() // its retry time may be the next due, or another waits
-			}()
-			n.attempt(ctx, d)
-		})
 	}
 	return next, nil
 }
 
-// attempt sends one delivery and records the outcome.
-func (n *Notifier) attempt(ctx context.Context, d store.Delivery) {
+func deliveryKey(d store.Delivery) string { return d.Receiver + "\x00" + d.Event.ID }
+
+// drain sends receiver's queued deliveries one after the other until the
+// queue is empty (or ctx is done).
+func (n *Notifier) drain(ctx context.Context, receiver string) {
+	for {
+		n.mu.Lock()
+		q := n.queues[receiver]
+		if len(q) == 0 || ctx.Err() != nil {
+			n.senders[receiver]--
+			n.mu.Unlock()
+			return
+		}
+		d := q[0]
+		n.queues[receiver] = q[1:]
+		n.mu.Unlock()
+
+		retry := n.attempt(ctx, d)
+
+		n.mu.Lock()
+		delete(n.queued, deliveryKey(d))
+		earlier := !retry.IsZero() && (n.nextRetry.IsZero() || retry.Before(n.nextRetry))
+		if earlier {
+			n.nextRetry = retry
+		}
+		n.mu.Unlock()
+		if earlier {
+			select {
+			case n.retried <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// attempt sends one delivery and records the outcome; it returns when
+// the delivery is to be tried again (zero: delivered, dead, or shutting
+// down).
+func (n *Notifier) attempt(ctx context.Context, d store.Delivery) (retry time.Time) {
 	start := n.o.Now()
 	err := n.send(ctx, d)
 	if ctx.Err() != nil {
-		return // shutting down: the delivery stays due
+		return time.Time{} // shutting down: the delivery stays due
 	}
 	log := n.log.With("receiver", Redact(d.Receiver), "event", d.Event.ID, "type", TypePrefix+d.Event.Type, "attempt", d.Attempts+1)
 	uerr := n.o.Store.UpdateDelivery(context.WithoutCancel(ctx), d.Receiver, d.Event.ID, func(cur *store.Delivery) bool {
@@ -307,6 +368,7 @@ func (n *Notifier) attempt(ctx context.Context, d store.Delivery) {
 			return true
 		}
 		cur.NextAt = now.Add(n.backoff(cur.Attempts))
+		retry = cur.NextAt
 		return true
 	})
 	switch {
@@ -317,6 +379,7 @@ func (n *Notifier) attempt(ctx context.Context, d store.Delivery) {
 	default:
 		log.Warn("notification not delivered; it will be retried until notify.max_age", "err", err)
 	}
+	return retry
 }
 
 // backoff is the wait after the attempts-th failure: MinBackoff doubled

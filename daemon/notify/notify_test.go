@@ -354,11 +354,27 @@ func TestBacklogIsNotAStorm(t *testing.T) {
 		d := "sha256:" + strings.Repeat(string(rune('a'+i%6)), 63) + string(rune('a'+i/6))
 		finishScan(t, st, "reg.example/app@"+d, unhealthy(d))
 	}
-	run(t, Options{Store: st, PerReceiver: 3, Receivers: []Receiver{{URL: rcv.srv.URL, Secret: secret}}})
+	cs := &countingStore{Store: st}
+	run(t, Options{Store: cs, PerReceiver: 3, Receivers: []Receiver{{URL: rcv.srv.URL, Secret: secret}}})
 	waitFor(t, "the backlog", func() bool { return rcv.calls.Load() == 30 })
 	if m := maxSeen.Load(); m > 3 || m < 2 {
 		t.Errorf("%d deliveries in flight at once to one receiver, want at most 3 (and some concurrency)", m)
 	}
+	// The deliveries are read per round, not per attempt.
+	if r := cs.reads.Load(); r > 5 {
+		t.Errorf("the deliveries were read %d times to send 30", r)
+	}
+}
+
+// countingStore counts the reads of every delivery.
+type countingStore struct {
+	*store.Store
+	reads atomic.Int32
+}
+
+func (c *countingStore) Deliveries(ctx context.Context) ([]store.Delivery, error) {
+	c.reads.Add(1)
+	return c.Store.Deliveries(ctx)
 }
 
 // A receiver cannot send a delivery elsewhere (redirects are failures and
