@@ -794,16 +794,27 @@ func assertNoSecrets(t *testing.T, d *daemonProc, c *harborClient, secrets map[s
 // the five reports polled at once; the error statuses; failed scans;
 // the report after assayd is SIGKILLed and restarted; and no credential
 // left anywhere.
+// The robot account and image of the adapter tests.
+const robotUser, robotRepo, robotTag = "robot$harbor+scan", "library/debian", "12"
+
+// robotRegistry is Debian's docker-registry with htpasswd auth holding the
+// shared Debian image as repo:tag, pushed by the robot; it returns the
+// address, the robot's password, its Basic authorization and the digest.
+func robotRegistry(t testing.TB) (reg, pass, robot, digest string) {
+	t.Helper()
+	pass = randomHex(16)
+	reg = htpasswdRegistry(t, robotUser, pass)
+	skopeoPush(t, reg, robotRepo+":"+robotTag, robotUser+":"+pass)
+	robot = basicAuthorization(robotUser, pass)
+	return reg, pass, robot, pushedDigest(t, reg, robotRepo, robotTag, robot)
+}
+
 func TestHarborAdapter(t *testing.T) {
-	const user, repo, tag = "robot$harbor+scan", "library/debian", "12"
-	pass := randomHex(16)
-	reg := htpasswdRegistry(t, user, pass)
-	skopeoPush(t, reg, repo+":"+tag, user+":"+pass)
-	robot := basicAuthorization(user, pass)
+	const user, repo, tag = robotUser, robotRepo, robotTag
+	reg, pass, robot, digest := robotRegistry(t)
 	if status, _ := manifestStatus(t, reg, repo, tag, ""); status != http.StatusUnauthorized {
 		t.Fatalf("the registry answers %d to a manifest GET without credentials, want 401", status)
 	}
-	digest := pushedDigest(t, reg, repo, tag, robot)
 	// assayd pulls through a gate, so that the scan is pending until the
 	// test has seen the adapter say so.
 	gate := newRegistryGate(t, reg)
@@ -1052,13 +1063,10 @@ func timeHarborScan(tb testing.TB, c *harborClient, body []byte) harborWait {
 //
 //	ASSAY_E2E=1 ASSAY_BIN=$PWD/bin go test -run '^$' -bench HarborFlow -benchtime 1x -v ./e2e/
 func BenchmarkHarborFlow(b *testing.B) {
-	const user, repo, tag, runs = "robot$harbor+scan", "library/debian", "12", 3
-	pass := randomHex(16)
-	reg := htpasswdRegistry(b, user, pass)
-	skopeoPush(b, reg, repo+":"+tag, user+":"+pass)
+	const user, repo, tag, runs = robotUser, robotRepo, robotTag, 3
+	reg, pass, robot, digest := robotRegistry(b)
 	skopeoPush(b, reg, repo+":"+tag+"-docker", user+":"+pass, "--format", "v2s2")
-	robot := basicAuthorization(user, pass)
-	oci := harborScanBody("http://"+reg, robot, repo, pushedDigest(b, reg, repo, tag, robot), tag, ociManifest)
+	oci := harborScanBody("http://"+reg, robot, repo, digest, tag, ociManifest)
 	docker := harborScanBody("http://"+reg, robot, repo, pushedDigest(b, reg, repo, tag+"-docker", robot), tag+"-docker", dockerManifest)
 
 	var cold, rescan, fresh []harborWait
@@ -1103,12 +1111,8 @@ func BenchmarkHarborFlow(b *testing.B) {
 // with a message asking for a resubmission, rather than pulling without
 // them; the resubmitted scan gets its report.
 func TestHarborCredentialsDoNotOutliveTheDaemon(t *testing.T) {
-	const user, repo, tag = "robot$harbor+scan", "library/debian", "12"
-	pass := randomHex(16)
-	reg := htpasswdRegistry(t, user, pass)
-	skopeoPush(t, reg, repo+":"+tag, user+":"+pass)
-	robot := basicAuthorization(user, pass)
-	digest := pushedDigest(t, reg, repo, tag, robot)
+	const repo, tag = robotRepo, robotTag
+	reg, pass, robot, digest := robotRegistry(t)
 	gate := newRegistryGate(t, reg)
 	regURL := "http://" + gate.Addr
 	key := randomHex(20)

@@ -872,15 +872,15 @@ func TestBrokerIsRefused(t *testing.T) {
 	e.checkClean()
 }
 
-// With VerifiedDir, a binary verified once is not copied nor hashed again
-// while its file is unchanged; a replaced file is verified again (and
-// refused when it is not the manifest's).
-func TestVerifiedCopyIsKept(t *testing.T) {
-	e := newEnv(t)
+// verifiedEnv is an env with VerifiedDir and the example plugin: inode is
+// its kept verified copy's, run runs it once, replace puts other bytes in
+// its binary's place (as a new file).
+func verifiedEnv(t *testing.T) (e *env, m host.Manifest, inode func() uint64, run func() error, replace func([]byte)) {
+	e = newEnv(t)
 	e.opts.VerifiedDir = filepath.Join(t.TempDir(), "verified")
-	m := e.install("example", "assay-example", "0.1.0")
+	m = e.install("example", "assay-example", "0.1.0")
 	kept := filepath.Join(e.opts.VerifiedDir, m.SHA256, m.Binary)
-	inode := func() uint64 {
+	inode = func() uint64 {
 		t.Helper()
 		fi, err := os.Stat(kept)
 		if err != nil {
@@ -888,10 +888,22 @@ func TestVerifiedCopyIsKept(t *testing.T) {
 		}
 		return fi.Sys().(*syscall.Stat_t).Ino
 	}
-	run := func() error {
+	run = func() error {
 		_, _, err := collect(ctxTimeout(t, time.Minute), e.host(), m, sdk.Request{Root: debianRoot(t)})
 		return err
 	}
+	replace = func(data []byte) {
+		os.Remove(filepath.Join(e.plugDir, m.Binary))
+		os.WriteFile(filepath.Join(e.plugDir, m.Binary), data, 0o755)
+	}
+	return e, m, inode, run, replace
+}
+
+// With VerifiedDir, a binary verified once is not copied nor hashed again
+// while its file is unchanged; a replaced file is verified again (and
+// refused when it is not the manifest's).
+func TestVerifiedCopyIsKept(t *testing.T) {
+	e, m, inode, run, replace := verifiedEnv(t)
 	if err := run(); err != nil {
 		t.Fatal(err)
 	}
@@ -905,12 +917,10 @@ func TestVerifiedCopyIsKept(t *testing.T) {
 	// Another binary in its place, the manifest unchanged: refused.
 	orig, _ := os.ReadFile(filepath.Join(e.plugDir, m.Binary))
 	crash, _ := os.ReadFile(filepath.Join(binDir, "crash"))
-	os.Remove(filepath.Join(e.plugDir, m.Binary))
-	os.WriteFile(filepath.Join(e.plugDir, m.Binary), crash, 0o755)
+	replace(crash)
 	hostError(t, run(), host.StatusFailed, host.ReasonRefused, "refusing to run it")
 	// The same bytes again, as a new file: verified again, runs.
-	os.Remove(filepath.Join(e.plugDir, m.Binary))
-	os.WriteFile(filepath.Join(e.plugDir, m.Binary), orig, 0o755)
+	replace(orig)
 	if err := run(); err != nil {
 		t.Fatal(err)
 	}
@@ -923,25 +933,18 @@ func TestVerifiedCopyIsKept(t *testing.T) {
 // Prepare makes the verified copy before the first run, which then uses
 // it; a binary that does not match its manifest is refused by Prepare.
 func TestPrepareVerifiesBeforeTheFirstRun(t *testing.T) {
-	e := newEnv(t)
-	e.opts.VerifiedDir = filepath.Join(t.TempDir(), "verified")
-	m := e.install("example", "assay-example", "0.1.0")
-	kept := filepath.Join(e.opts.VerifiedDir, m.SHA256, m.Binary)
+	e, m, inode, run, replace := verifiedEnv(t)
 	if err := e.host().Prepare(m); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(kept)
-	if err != nil {
-		t.Fatalf("no verified copy after Prepare: %v", err)
-	}
-	if _, _, err := collect(ctxTimeout(t, time.Minute), e.host(), m, sdk.Request{Root: debianRoot(t)}); err != nil {
+	prepared := inode()
+	if err := run(); err != nil {
 		t.Fatal(err)
 	}
-	if after, _ := os.Stat(kept); after == nil || after.Sys().(*syscall.Stat_t).Ino != fi.Sys().(*syscall.Stat_t).Ino {
+	if inode() != prepared {
 		t.Error("the first run copied the binary again")
 	}
 	crash, _ := os.ReadFile(filepath.Join(binDir, "crash"))
-	os.Remove(filepath.Join(e.plugDir, m.Binary))
-	os.WriteFile(filepath.Join(e.plugDir, m.Binary), crash, 0o755)
+	replace(crash)
 	hostError(t, e.host().Prepare(m), host.StatusFailed, host.ReasonRefused, "refusing to run it")
 }
