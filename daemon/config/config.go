@@ -862,13 +862,11 @@ const DefaultOSVSource = "https://osv-vulnerabilities.storage.googleapis.com/{ec
 // checkSource accepts an https URL with a host, an http one on loopback
 // (or anywhere with allowHTTP), or an absolute path.
 func checkSource(src string, allowHTTP bool) error {
-	if pre, _, ok := strings.Cut(src, "{ecosystem}"); ok && strings.Contains(pre, "://") && !strings.Contains(strings.SplitN(pre, "://", 2)[1], "/") {
-		return fmt.Errorf("%q: {ecosystem} may stand in the path only", src)
-	}
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 		u, err := url.Parse(src)
 		if err != nil || u.Host == "" {
-			return fmt.Errorf("%q is not a valid URL", src)
+			// {ecosystem} (vulndb's placeholder) in the host lands here.
+			return fmt.Errorf("%q is not a valid URL ({ecosystem} may stand in its path only)", src)
 		}
 		if u.Scheme == "http" && !allowHTTP && !netaddr.IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("%q: plain http off loopback is refused (it can be altered on the way); use https, or set vulndb.allow_http", src)

@@ -260,12 +260,11 @@ func (h *Handler) serveScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the scan request is not valid JSON of the ScanRequest schema: "+err.Error())
 		return
 	}
-	status, err := h.checkRequest(&req)
+	u, status, err := h.checkRequest(&req)
 	if err != nil {
 		writeError(w, status, err.Error())
 		return
 	}
-	u, _ := url.Parse(req.Registry.URL)
 	image := u.Host + "/" + req.Artifact.Repository
 	if req.Artifact.Tag != "" {
 		image += ":" + req.Artifact.Tag
@@ -291,11 +290,11 @@ func (h *Handler) serveScan(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, mediaScanResponse, map[string]string{"id": sc.ID})
 }
 
-// checkRequest validates the fields: 422 for a bad value, 501 for what
-// assay cannot do.
-func (h *Handler) checkRequest(req *scanRequest) (int, error) {
-	invalid := func(format string, args ...any) (int, error) {
-		return http.StatusUnprocessableEntity, fmt.Errorf(format, args...)
+// checkRequest validates the fields (422 for a bad value, 501 for what
+// assay cannot do) and returns the registry's URL.
+func (h *Handler) checkRequest(req *scanRequest) (*url.URL, int, error) {
+	invalid := func(format string, args ...any) (*url.URL, int, error) {
+		return nil, http.StatusUnprocessableEntity, fmt.Errorf(format, args...)
 	}
 	u, err := url.Parse(req.Registry.URL)
 	if req.Registry.URL == "" {
@@ -326,26 +325,26 @@ func (h *Handler) checkRequest(req *scanRequest) (int, error) {
 		return invalid("artifact.tag %q is not a tag", a.Tag)
 	}
 	if a.MimeType != "" && !isManifestType(a.MimeType) {
-		return http.StatusNotImplemented, fmt.Errorf("artifact.mime_type %q: assay scans image manifests (%s, %s)", a.MimeType, mediaOCIManifest, mediaDockerManifest)
+		return nil, http.StatusNotImplemented, fmt.Errorf("artifact.mime_type %q: assay scans image manifests (%s, %s)", a.MimeType, mediaOCIManifest, mediaDockerManifest)
 	}
 	for i, c := range req.EnabledCapabilities {
 		if c.Type != capVulnerability && c.Type != capSBOM {
-			return http.StatusNotImplemented, fmt.Errorf("enabled_capabilities[%d].type %q: assay has the vulnerability and sbom capabilities", i, c.Type)
+			return nil, http.StatusNotImplemented, fmt.Errorf("enabled_capabilities[%d].type %q: assay has the vulnerability and sbom capabilities", i, c.Type)
 		}
 		for _, m := range c.ProducesMimeTypes {
 			if p, ok := lookupProduced(m); !ok || p.capability != c.Type {
-				return http.StatusNotImplemented, fmt.Errorf("enabled_capabilities[%d].produces_mime_types: %q is not a report type of the %s capability", i, m, c.Type)
+				return nil, http.StatusNotImplemented, fmt.Errorf("enabled_capabilities[%d].produces_mime_types: %q is not a report type of the %s capability", i, m, c.Type)
 			}
 		}
 		if c.Parameters != nil {
 			for _, m := range c.Parameters.SBOMMediaTypes {
 				if !slices.Contains(sbomMediaTypes(), m) {
-					return http.StatusNotImplemented, fmt.Errorf("enabled_capabilities[%d].parameters.sbom_media_types: %q is not one of %s", i, m, strings.Join(sbomMediaTypes(), ", "))
+					return nil, http.StatusNotImplemented, fmt.Errorf("enabled_capabilities[%d].parameters.sbom_media_types: %q is not one of %s", i, m, strings.Join(sbomMediaTypes(), ", "))
 				}
 			}
 		}
 	}
-	return 0, nil
+	return u, 0, nil
 }
 
 // sameRegistry compares a configured registry URL with a requested one:
