@@ -74,7 +74,6 @@ type entry struct {
 	name, body string
 	link, hard string
 	typ        byte
-	size       int64 // header size, when not len(body)
 }
 
 func file(name, body string) entry { return entry{name: name, body: body} }

@@ -122,10 +122,9 @@ func (e *env) noLeftovers(t testing.TB) {
 // blob downloads so tests can tell whether layers were fetched.
 type testRegistry struct {
 	*httptest.Server
-	host      string
-	blobGets  atomic.Int64
-	blockBlob atomic.Bool
-	corrupt   atomic.Value // a blob digest whose bytes are served altered
+	host     string
+	blobGets atomic.Int64
+	corrupt  atomic.Value // a blob digest whose bytes are served altered
 }
 
 func newRegistry(t testing.TB) *testRegistry {

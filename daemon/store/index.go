@@ -150,7 +150,8 @@ func configured(v []byte) bool { return !bytes.Contains(v, requestPolicyKey) }
 func latestReport(tx *bolt.Tx, digest string) (*report.Report, error) {
 	prefix := reportPrefix(digest)
 	c := tx.Bucket(bucketReports).Cursor()
-	k, v := c.Seek(append(bytes.Clone(prefix), 0xff))
+	k, _ := c.Seek(append(bytes.Clone(prefix), 0xff))
+	var v []byte
 	if k == nil {
 		k, v = c.Last()
 	} else {

@@ -575,7 +575,8 @@ func (s *Store) reports(digest string, max int) ([]*report.Report, error) {
 		c := tx.Bucket(bucketReports).Cursor()
 		// Keys sort by scan ID within a digest: walk backwards from the end of
 		// the prefix range to get the newest first.
-		k, v := c.Seek(append(bytes.Clone(prefix), 0xff))
+		k, _ := c.Seek(append(bytes.Clone(prefix), 0xff))
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {
